@@ -1,0 +1,163 @@
+"""Checks for the chapter "LSTM from scratch".
+
+Each function takes the student's function, prints one line when it is right and
+raises `CheckFailed` naming the mistake when it is not. The notebook's test cells
+call these and nothing else, so nbgrader's feedback shows no hidden test.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import torch
+
+from autograde import params as factory
+from autograde import recurrent
+from autograde.lstm_scratch import layout
+from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
+from autograde.recurrent import CASES, FLOAT64_TOL, RecurrentSpec, make_trial
+from autograde.verdict import CheckFailed, calling, passed, quiet
+
+__all__ = [
+    "check_get_lstm_params", "check_init_lstm_state", "check_lstm_forward", "check_lstm_gradients",
+    "check_lstm_devices", "check_get_fused_lstm_params", "check_fused_lstm", "check_to_torch_layout",
+]
+
+_SIZES = (30, 20)  # vocab_size, num_hiddens for the factories: V != H shows transposes
+
+
+def _random_params(case, dtype, device, gen):
+    return layout.random_params(case.vocab, case.hidden, gen, dtype)
+
+
+_forward_flaws, _gradient_flaws = catalogue(fused=False)
+LSTM = RecurrentSpec(
+    exercise="Exercise 3 (lstm)", name="lstm", truth_name="nn.LSTM", state_names=("H", "C"),
+    param_names=layout.PARAM_NAMES, make_params=_random_params, truth=layout.torch_lstm,
+    flaws=_forward_flaws, gradient_flaws=_gradient_flaws)
+
+_fused_forward, _fused_gradient = catalogue(fused=True)
+FUSED = RecurrentSpec(
+    exercise="Exercise 4 (fused_lstm)", name="fused_lstm", truth_name="nn.LSTM", state_names=("H", "C"),
+    param_names=layout.FUSED_NAMES, make_params=lambda *a: layout.fuse(_random_params(*a)),
+    truth=lambda x, s, p: layout.torch_lstm(x, s, layout.unfuse(p)),
+    flaws=_fused_forward, gradient_flaws=_fused_gradient)
+
+
+def _expected_params(V: int, H: int, fused: bool) -> list[factory.Expected]:
+    E = factory.Expected
+    if fused:
+        gate_part = [E("W_x", (V, 4 * H), "normal"), E("W_h", (H, 4 * H), "normal"), E("b", (4 * H,), "zeros")]
+    else:
+        gate_part = []
+        for g in layout.GATES:
+            gate_part += [E(f"W_x{g}", (V, H), "normal"), E(f"W_h{g}", (H, H), "normal"), E(f"b_{g}", (H,), "zeros")]
+    return gate_part + [E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")]
+
+
+def check_get_lstm_params(get_lstm_params) -> None:
+    """Exercise 1: the 14 tensors of source 001's list, in its order."""
+    factory.check_parameter_factory("Exercise 1 (get_lstm_params)", "get_lstm_params", get_lstm_params,
+                                    _SIZES, _expected_params(*_SIZES, fused=False))
+
+
+def check_init_lstm_state(init_lstm_state) -> None:
+    """Exercise 2: (H, C), both zeros of shape (batch_size, num_hiddens)."""
+    factory.check_state_factory("Exercise 2 (init_lstm_state)", "init_lstm_state", init_lstm_state, (3, 20),
+                                ("H", "C"))
+
+
+def check_lstm_forward(lstm) -> None:
+    """Exercise 3: outputs and final (H, C) against nn.LSTM with the same weights."""
+    recurrent.check_forward(LSTM, lstm)
+
+
+def check_lstm_gradients(lstm) -> None:
+    """Exercise 3: the gradient of all 14 parameters against nn.LSTM's."""
+    recurrent.check_gradients(LSTM, lstm)
+
+
+def check_lstm_devices(lstm) -> None:
+    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
+    recurrent.check_devices(LSTM, lstm)
+
+
+def check_get_fused_lstm_params(get_fused_lstm_params) -> None:
+    """Exercise 4: [W_x (V, 4H), W_h (H, 4H), b (4H,), W_hq, b_q]."""
+    factory.check_parameter_factory("Exercise 4 (get_fused_lstm_params)", "get_fused_lstm_params",
+                                    get_fused_lstm_params, _SIZES, _expected_params(*_SIZES, fused=True))
+
+
+def check_fused_lstm(fused_lstm) -> None:
+    """Exercise 4: the fused LSTM's outputs, state, gradients and devices."""
+    recurrent.check_forward(FUSED, fused_lstm)
+    recurrent.check_gradients(FUSED, fused_lstm)
+    recurrent.check_devices(FUSED, fused_lstm)
+
+
+# ---------------------------------------------------------------------------
+# Exercise 5: the course's layout into nn.LSTM's
+
+_EX5 = "Exercise 5 (to_torch_layout)"
+
+
+def _torch_layout_mistakes(params):
+    """Known wrong mappings, each with what to tell the student."""
+    letters = {"i": "i", "f": "f", "c": "g", "o": "o"}
+    for order in permutations(layout.GATES):
+        if order == layout.TORCH_ORDER:
+            continue
+        shown = ", ".join(letters[g] for g in order)
+        hint = ("that is the course's order (i, f, o, c~); nn.LSTM puts the candidate g third and the output gate "
+                "last: (i, f, g, o)." if order == layout.GATES else "nn.LSTM stacks (i, f, g, o), g being C~.")
+        yield f"the gate blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
+    right = layout.to_torch_layout(params)
+    twice = dict(right, bias_hh_l0=right["bias_ih_l0"])
+    yield ("the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
+           "put b in one of them and zeros in the other (or split it between them).", twice)
+    yield ("the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
+           "stack b_i, b_f, b_c, b_o into bias_ih_l0.", dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"])))
+
+
+def check_to_torch_layout(to_torch_layout) -> None:
+    """Exercise 5: a state dict that makes nn.LSTM compute exactly the course's LSTM."""
+    case = CASES[0]
+    V, H = case.vocab, case.hidden
+    trial = make_trial(LSTM, case)
+    params = [p.detach() for p in trial.params]
+    with calling(_EX5, "to_torch_layout"):
+        got = to_torch_layout([p.clone() for p in params])
+    if not isinstance(got, dict):
+        raise CheckFailed(_EX5, f"`to_torch_layout` must return a dict (a state dict), got {type(got).__name__}.",
+                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
+    missing = [k for k in layout.TORCH_KEYS if k not in got]
+    extra = [k for k in got if k not in layout.TORCH_KEYS]
+    if missing:
+        hint = "nn.LSTM has two biases, both of shape (4H,)." if any(k.startswith("bias") for k in missing) else None
+        raise CheckFailed(_EX5, f"the state dict has no {', '.join(missing)}.", hint)
+    if extra:
+        raise CheckFailed(_EX5, f"nn.LSTM({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
+                          f"its parameters are {', '.join(layout.TORCH_KEYS)}.")
+    shapes = {"weight_ih_l0": (4 * H, V), "weight_hh_l0": (4 * H, H), "bias_ih_l0": (4 * H,), "bias_hh_l0": (4 * H,)}
+    for key, shape in shapes.items():
+        t = got[key]
+        if not isinstance(t, torch.Tensor):
+            raise CheckFailed(_EX5, f"{key} is a {type(t).__name__}, not a tensor.")
+        if tuple(t.shape) != shape:
+            hint = ("transpose it: nn.LSTM stores (4H, inputs) and computes x @ weight.T."
+                    if tuple(t.shape) == shape[::-1] else "stack the four gates' blocks along the first dimension.")
+            raise CheckFailed(_EX5, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.", hint)
+    # The reference here is the independent from-scratch LSTM, not the grader's own mapping.
+    with quiet(), torch.no_grad():
+        expected = scratch_lstm(trial.inputs, trial.state, params)
+        result = layout.run_torch_state_dict(got, trial.inputs, trial.state, params[12], params[13])
+        if recurrent.same_result(result, expected, FLOAT64_TOL):
+            passed(_EX5, "nn.LSTM with your state dict computes exactly the course's LSTM (float64).")
+            return
+        for problem, hint, wrong in _torch_layout_mistakes(params):
+            planted = layout.run_torch_state_dict(wrong, trial.inputs, trial.state, params[12], params[13])
+            if recurrent.same_result(result, planted, FLOAT64_TOL):
+                raise CheckFailed(_EX5, problem, hint)
+    raise CheckFailed(_EX5, "nn.LSTM with your state dict does not compute the course's LSTM.",
+                      "weight_ih_l0 stacks W_xi, W_xf, W_xc, W_xo transposed (order i, f, g, o); "
+                      "weight_hh_l0 the same for W_h*; the two biases add up to b.")

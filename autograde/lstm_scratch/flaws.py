@@ -1,0 +1,148 @@
+"""A from-scratch LSTM that can be told to make one mistake, and the catalogue of mistakes.
+
+`scratch_lstm` with no options is a second, independent LSTM (it is not checked
+against itself: the tests hold it to nn.LSTM). Each entry of `catalogue()` plants
+one mistake students make; when a student's numbers equal a planted mistake's,
+the verdict names it.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from itertools import combinations
+
+import torch
+
+from autograde.lstm_scratch.layout import GATE_NAMES, GATES, gates, unfuse
+from autograde.recurrent import Flaw
+
+ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
+
+
+def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard", h_act="tanh", h_from="new C",
+                 carry=("H", "C"), use_given_state=True, out_from="H", returned="last", time_major=True,
+                 detach=()):
+    """d2l's `lstm(inputs, state, params)`, with optional planted mistakes.
+
+    use:   which gate's parameters each gate uses, e.g. {"i": "f", "f": "i"} swaps two gates
+    acts:  activation per gate, default sigmoid for i, f, o and tanh for c
+    cell:  "standard" C = F*C + I*C~ | "no forget" | "no input"
+    h_act: the function in H = O * h_act(C); h_from: "new C" or "old C"
+    carry: which states pass from step to step (the rest restart from the given state)
+    out_from: "H", "C" or "nothing" (no output layer); returned: "last", "initial" or "swapped"
+    detach: states detached between steps (cuts the gradient through time)
+    """
+    use = {g: (use or {}).get(g, g) for g in GATES}
+    acts = {**{"i": "sigmoid", "f": "sigmoid", "o": "sigmoid", "c": "tanh"}, **(acts or {})}
+    W = gates(params)
+    W_hq, b_q = params[12], params[13]
+    H0, C0 = state
+    if not use_given_state:
+        H0, C0 = torch.zeros_like(H0), torch.zeros_like(C0)
+    H, C = H0, C0
+    outputs = []
+    for X in inputs:
+        z = {g: X @ W[use[g]][0] + H @ W[use[g]][1] + W[use[g]][2] for g in GATES}
+        I, F, O, C_tilde = (ACTS[acts[g]](z[g]) for g in GATES)
+        C_old = C
+        if cell == "standard":
+            C = F * C + I * C_tilde
+        elif cell == "no forget":
+            C = C + I * C_tilde
+        elif cell == "no input":
+            C = F * C + C_tilde
+        H = O * ACTS[h_act](C if h_from == "new C" else C_old)
+        source = {"H": H, "C": C}
+        outputs.append(source[out_from] @ W_hq + b_q if out_from in source else H)
+        if "H" not in carry:
+            H = H0
+        if "C" not in carry:
+            C = C0
+        if "H" in detach:
+            H = H.detach()
+        if "C" in detach:
+            C = C.detach()
+    Y = torch.stack(outputs)  # (T, B, V)
+    Y = Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
+    final = {"last": (H, C), "initial": (H0, C0), "swapped": (C, H)}[returned]
+    return Y, final
+
+
+def _name(g: str) -> str:
+    return GATE_NAMES[g]
+
+
+def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
+    """(forward mistakes, gradient-only mistakes) for the course's or the fused layout."""
+    prep = unfuse if fused else (lambda p: p)
+
+    def flaw(problem, hint=None, **planted):
+        run = partial(scratch_lstm, **planted)
+        return Flaw(problem, hint, lambda x, s, p: run(x, s, prep(p)))
+
+    def weights_of(g):
+        if fused:
+            return f"column block {GATES.index(g) + 1} of W_x, W_h and b"
+        return f"W_x{g}, W_h{g} and b_{g}"
+
+    order = "[I | F | O | C~]" if fused else "I, F, O, C~"
+    forward = []
+    for a, b in combinations(GATES, 2):
+        problem = f"the {_name(a)} and the {_name(b)} are swapped."
+        if (a, b) == ("i", "f"):  # C = F*C~ + I*C computes exactly this too
+            problem = ("the input gate I and the forget gate F are swapped (or the forget gate is on the wrong "
+                       "term of C = F * C + I * C~).")
+        forward.append(flaw(
+            problem, f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}); "
+            "F scales the previous memory C, I the candidate C~." if (a, b) == ("i", "f") else
+            f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}).",
+            use={a: b, b: a}))
+    for g in ("i", "f", "o"):
+        forward.append(flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.",
+                            "gates are sigmoids, with values in [0, 1]; only C~ and the output of the cell use tanh.",
+                            acts={g: "tanh"}))
+    forward.append(flaw("the candidate memory C~ uses a sigmoid where tanh belongs.",
+                        "C~ = tanh(X W_xc + H W_hc + b_c), with values in [-1, 1].", acts={"c": "sigmoid"}))
+    forward.append(flaw("the gates use tanh and the candidate a sigmoid: the activations are swapped.",
+                        "sigmoid for I, F, O; tanh for C~.",
+                        acts={"i": "tanh", "f": "tanh", "o": "tanh", "c": "sigmoid"}))
+    forward.append(flaw("the hidden state uses a sigmoid of C where tanh belongs.", "H = O * tanh(C).",
+                        h_act="sigmoid"))
+    forward.append(flaw("the tanh in H = O * tanh(C) is missing.", "H = O * tanh(C), not O * C.", h_act="none"))
+    forward.append(flaw("H is computed from the previous step's C.",
+                        "update the memory first, C = F * C + I * C~, then H = O * tanh(C) with the new C.",
+                        h_from="old C"))
+    forward.append(flaw("the forget gate is missing from the memory update.",
+                        "C = F * C + I * C~: F scales the previous memory.", cell="no forget"))
+    forward.append(flaw("the input gate is missing from the memory update.", "C = F * C + I * C~.",
+                        cell="no input"))
+    forward.append(flaw("the state is not carried between time steps: every step starts again from the initial state.",
+                        "update H and C inside the loop and use the new values at the next step.", carry=()))
+    forward.append(flaw("the memory C is not carried between time steps.",
+                        "assign the new memory back to C inside the loop.", carry=("H",)))
+    forward.append(flaw("the hidden state H is not carried between time steps.",
+                        "assign the new hidden state back to H inside the loop.", carry=("C",)))
+    forward.append(flaw("the state you are given is ignored: the steps start from zeros.",
+                        "unpack it, `H, C = state`: d2l carries the state from one batch to the next.",
+                        use_given_state=False))
+    forward.append(flaw("the returned state is (C, H); it must be (H, C).",
+                        "return `outputs, (H, C)`: the hidden state first, then the memory.", returned="swapped"))
+    forward.append(flaw("the returned state is the initial one, not the last step's.",
+                        "return the H and C computed at the last time step.", returned="initial"))
+    forward.append(flaw("the output layer reads the memory C; it must read the hidden state H.",
+                        "Y = H @ W_hq + b_q.", out_from="C"))
+    forward.append(flaw("the output layer is missing: the outputs are the hidden states.",
+                        "each step's output is Y = H @ W_hq + b_q.", out_from="nothing"))
+    forward.append(flaw("the outputs are batch-major: row b*T + t holds step t of sequence b.",
+                        "d2l expects time-major rows (step t of sequence b at row t*B + b): "
+                        "torch.cat(outputs, dim=0) over the steps.", time_major=False))
+    gradient = [
+        flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
+             "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
+             detach=("H", "C")),
+        flaw("the gradient is cut between time steps: H is detached inside the loop.",
+             "do not .detach() H (or use H.data) inside the loop.", detach=("H",)),
+        flaw("the gradient is cut between time steps: C is detached inside the loop.",
+             "do not .detach() C (or use C.data) inside the loop.", detach=("C",)),
+    ]
+    return forward, gradient

@@ -1,0 +1,345 @@
+"""Checks for a from-scratch recurrent network in d2l's form.
+
+d2l's `RNNModelScratch` calls `forward_fn(inputs, state, params)` with
+inputs (T, B, V) one-hot, state a tuple of (B, H) tensors and params a list;
+it expects `(outputs (T*B, V), new_state)` with the time steps concatenated
+along dim 0. These checks hold a student's function to a ground truth (PyTorch's
+own layer with the same weights) on several shapes and seeds:
+
+- forward: outputs and final state, in float64 on the CPU;
+- gradients: the gradient of every parameter, same setting;
+- devices: on the `meta` device (catches hard-coded devices anywhere) and, where
+  there is a GPU, on CUDA in float32 against the float64 CPU ground truth.
+
+When the values are wrong, a catalogue of known mistakes (the reference with one
+planted bug each) is run on the same input; the one that reproduces the
+student's numbers names the mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import torch
+
+from autograde.devices import META, ForeignDeviceLog, cuda_device, tensors_in
+from autograde.verdict import CheckFailed, calling, passed, quiet
+
+Params = list
+State = tuple
+Forward = Callable[[torch.Tensor, State, Params], tuple]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One test input. V != H in most cases so that transposes show up."""
+
+    steps: int  # T
+    batch: int  # B
+    vocab: int  # V
+    hidden: int  # H
+    seed: int
+
+
+CASES = (Case(5, 3, 7, 4, 0), Case(1, 2, 5, 6, 1), Case(6, 2, 8, 8, 2))
+
+FLOAT64_TOL = dict(rtol=1e-7, atol=1e-9)
+# float32 against the float64 ground truth, on values of order 1 over a few steps.
+FLOAT32_TOL = dict(rtol=1e-3, atol=2e-4)
+
+
+@dataclass(frozen=True)
+class Flaw:
+    """A known mistake: the reference with one bug, and what to tell the student."""
+
+    problem: str
+    hint: str | None
+    forward: Forward
+
+
+@dataclass
+class RecurrentSpec:
+    """What the generic checks need to know about one exercise."""
+
+    exercise: str  # shown in verdicts, e.g. "Exercise 3 (lstm)"
+    name: str  # the student's function name
+    truth_name: str  # e.g. "nn.LSTM"
+    state_names: tuple[str, ...]  # e.g. ("H", "C")
+    param_names: tuple[str, ...]
+    make_params: Callable[[Case, torch.dtype, torch.device, torch.Generator], Params]
+    truth: Forward  # differentiable ground truth on the student's parameter layout
+    flaws: Sequence[Flaw] = field(default_factory=tuple)
+    gradient_flaws: Sequence[Flaw] = field(default_factory=tuple)
+
+
+@dataclass
+class Trial:
+    """One case made concrete: the inputs, a state and parameters (leaves)."""
+
+    case: Case
+    inputs: torch.Tensor
+    state: State
+    params: Params
+
+    def fresh_params(self) -> Params:
+        return [p.detach().clone().requires_grad_(True) for p in self.params]
+
+
+def make_trial(spec: RecurrentSpec, case: Case, dtype=torch.float64, device=torch.device("cpu")) -> Trial:
+    gen = torch.Generator().manual_seed(case.seed)
+    tokens = torch.randint(case.vocab, (case.steps, case.batch), generator=gen)
+    inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(dtype)
+    state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=dtype) for _ in spec.state_names)
+    params = [p.to(dtype) for p in spec.make_params(case, dtype, torch.device("cpu"), gen)]
+    move = lambda t: t.to(device)  # noqa: E731
+    return Trial(case, move(inputs), tuple(map(move, state)), [move(p).requires_grad_(True) for p in params])
+
+
+# ---------------------------------------------------------------------------
+# Calling the student's function and checking what comes back
+
+
+def _call(spec: RecurrentSpec, fn: Forward, trial: Trial, params: Params):
+    state = tuple(s.clone() for s in trial.state)
+    with calling(spec.exercise, spec.name):
+        result = fn(trial.inputs.clone(), state, params)
+    return result
+
+
+def _shape(t) -> str:
+    return "(" + ", ".join(str(n) for n in t.shape) + ")"
+
+
+def _unpack(spec: RecurrentSpec, result, trial: Trial) -> tuple[torch.Tensor, tuple]:
+    """Check the structure, shapes and dtype of `(outputs, state)`; return them."""
+    c, ex, n = trial.case, spec.exercise, spec.name
+    names = ", ".join(spec.state_names)
+    if not (isinstance(result, (tuple, list)) and len(result) == 2):
+        raise CheckFailed(ex, f"`{n}` must return a pair `(outputs, ({names},))`, got {type(result).__name__}.",
+                          f"end with `return torch.cat(outputs, dim=0), ({names},)`.")
+    outputs, state = result
+    if not isinstance(outputs, torch.Tensor):
+        raise CheckFailed(ex, f"the outputs must be one tensor, got {type(outputs).__name__}.",
+                          "concatenate the per-step outputs: torch.cat(outputs, dim=0).")
+    if not (isinstance(state, (tuple, list)) and len(state) == len(spec.state_names)
+            and all(isinstance(s, torch.Tensor) for s in state)):
+        raise CheckFailed(ex, f"the returned state must be a tuple ({names}) of {len(spec.state_names)} tensor(s).",
+                          f"return `outputs, ({names},)`." if len(spec.state_names) == 1 else f"return `outputs, ({names})`.")
+    T, B, V, H = c.steps, c.batch, c.vocab, c.hidden
+    if tuple(outputs.shape) != (T * B, V):
+        if tuple(outputs.shape) == (T, B, V):
+            problem, hint = (f"outputs have shape {_shape(outputs)} = (T, B, V); d2l expects (T*B, V).",
+                             "concatenate the steps: torch.cat(outputs, dim=0), not torch.stack.")
+        elif tuple(outputs.shape) == (T * B, H) and H != V:
+            problem, hint = (f"outputs have shape {_shape(outputs)} = (T*B, H): the output layer is missing.",
+                             "each step's output is Y = H @ W_hq + b_q, of width V.")
+        elif tuple(outputs.shape) == (B * T, V) or tuple(outputs.shape) == (V, T * B):
+            problem, hint = (f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}).",
+                             "one (B, V) block per step, stacked along dim 0.")
+        else:
+            problem, hint = (f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}) "
+                             f"for T={T} steps, batch B={B}, vocabulary V={V}.", None)
+        raise CheckFailed(ex, problem, hint)
+    for label, s in zip(spec.state_names, state):
+        if tuple(s.shape) != (B, H):
+            raise CheckFailed(ex, f"the returned {label} has shape {_shape(s)}, expected (B, H) = ({B}, {H}).")
+    for label, t in (("outputs", outputs), *zip(spec.state_names, state)):
+        if t.dtype != trial.inputs.dtype:
+            raise CheckFailed(ex, f"the {label} are {t.dtype} although inputs and parameters are {trial.inputs.dtype}.",
+                              "a tensor made without dtype= is float32: make new tensors like the inputs "
+                              "(e.g. torch.zeros_like) instead.")
+    return outputs, tuple(state)
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol) -> bool:
+    return a.shape == b.shape and torch.allclose(a.detach().to(b.dtype).cpu(), b.detach().cpu(), **tol)
+
+
+def same_result(a, b, tol) -> bool:
+    (ya, sa), (yb, sb) = a, b
+    return _close(ya, yb, tol) and len(sa) == len(sb) and all(_close(x, y, tol) for x, y in zip(sa, sb))
+
+
+def _first_bad_step(outputs, expected, case: Case, tol) -> int:
+    per_step = zip(outputs.detach().cpu().split(case.batch), expected.detach().cpu().split(case.batch))
+    for t, (a, b) in enumerate(per_step):
+        if not torch.allclose(a.to(b.dtype), b, **tol):
+            return t
+    return -1
+
+
+def _diagnose_forward(spec: RecurrentSpec, trial: Trial, got, expected) -> CheckFailed:
+    """Name the mistake whose planted bug reproduces the student's numbers."""
+    with quiet(), torch.no_grad():
+        for flaw in spec.flaws:
+            try:
+                flawed = flaw.forward(trial.inputs, trial.state, trial.params)
+            except Exception:  # a flaw that cannot run on this case simply does not match
+                continue
+            if same_result(got, flawed, FLOAT64_TOL):
+                return CheckFailed(spec.exercise, flaw.problem, flaw.hint)
+    outputs, state = got
+    c = trial.case
+    if _close(outputs, expected[0], FLOAT64_TOL):
+        bad = [n for n, a, b in zip(spec.state_names, state, expected[1]) if not _close(a, b, FLOAT64_TOL)]
+        return CheckFailed(spec.exercise, f"the outputs match {spec.truth_name} but the returned {', '.join(bad)} does not.",
+                           f"return the {', '.join(spec.state_names)} of the last time step.")
+    t = _first_bad_step(outputs, expected[0], c, FLOAT64_TOL)
+    hint = ("step 0 is right and a later step is not: look at how the state is updated and carried."
+            if t > 0 else "the first step is already wrong: compare each gate with its equation.")
+    return CheckFailed(spec.exercise,
+                       f"the outputs differ from {spec.truth_name} with the same weights, first at time step {t} "
+                       f"of {c.steps} (T={c.steps}, B={c.batch}, V={c.vocab}, H={c.hidden}).", hint)
+
+
+def _forward(spec: RecurrentSpec, fn: Forward, trial: Trial):
+    """Run the student and the ground truth on one trial; fail with a diagnosis if they differ."""
+    params = trial.fresh_params()
+    got = _unpack(spec, _call(spec, fn, trial, params), trial)
+    with quiet():
+        expected = spec.truth(trial.inputs, trial.state, trial.params)
+    if not same_result(got, expected, FLOAT64_TOL):
+        raise _diagnose_forward(spec, trial, got, expected)
+    return got, params, expected
+
+
+# ---------------------------------------------------------------------------
+# Gradients
+
+
+def _loss(result, weights):
+    outputs, state = result
+    return (outputs * weights[0]).sum() + sum((s * w).sum() for s, w in zip(state, weights[1:]))
+
+
+def _loss_weights(result, seed: int):
+    gen = torch.Generator().manual_seed(1000 + seed)
+    outputs, state = result
+    return [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in (outputs, *state)]
+
+
+def _grads(forward: Forward, trial: Trial, weights) -> list:
+    params = trial.fresh_params()
+    with quiet():
+        result = forward(trial.inputs, trial.state, params)
+        weights = [w.to(result[0].device, result[0].dtype) for w in weights]
+        _loss(result, weights).backward()
+    return [p.grad for p in params]
+
+
+def _gradient_problem(spec: RecurrentSpec, fn: Forward, trial: Trial, got, params, expected, tol) -> CheckFailed | None:
+    weights = _loss_weights(expected, trial.case.seed)
+    outputs = got[0]
+    if not outputs.requires_grad:
+        return CheckFailed(spec.exercise, "the outputs carry no gradient: nothing connects them to the parameters.",
+                           "do not compute under torch.no_grad() and do not .detach() the parameters or outputs.")
+    with calling(spec.exercise, spec.name):
+        _loss(got, [w.to(outputs.device, outputs.dtype) for w in weights]).backward()
+    student = [p.grad for p in params]
+    truth = _grads(spec.truth, trial, weights)
+    missing = [n for n, g, t in zip(spec.param_names, student, truth) if g is None and t is not None]
+    if missing:
+        return CheckFailed(spec.exercise, f"no gradient reached {', '.join(missing)}.",
+                           "every parameter must be used, through operations autograd can follow.")
+    wrong = [n for n, g, t in zip(spec.param_names, student, truth) if t is not None and not _close(g, t, tol)]
+    if not wrong:
+        return None
+    for flaw in spec.gradient_flaws:
+        flawed = _grads(flaw.forward, trial, weights)
+        if all((g is None and f is None) or (g is not None and f is not None and _close(g, f, FLOAT64_TOL))
+               for g, f in zip(student, flawed)):
+            return CheckFailed(spec.exercise, flaw.problem, flaw.hint)
+    return CheckFailed(spec.exercise,
+                       f"the outputs are right but the gradients of {', '.join(wrong)} differ from {spec.truth_name}'s.",
+                       "something between the steps stops or changes the gradient (an in-place op, .detach(), .data?).")
+
+
+# ---------------------------------------------------------------------------
+# The three public checks
+
+
+def check_forward(spec: RecurrentSpec, fn: Forward) -> None:
+    for case in CASES:
+        _forward(spec, fn, make_trial(spec, case))
+    passed(spec.exercise, f"outputs and final state match {spec.truth_name} with the same weights "
+                          f"({len(CASES)} shapes and seeds, float64).")
+
+
+def check_gradients(spec: RecurrentSpec, fn: Forward) -> None:
+    for case in CASES:
+        trial = make_trial(spec, case)
+        try:
+            got, params, expected = _forward(spec, fn, trial)
+        except CheckFailed as failure:
+            raise CheckFailed(spec.exercise, "the forward pass is not right yet, so gradients cannot be compared: "
+                              + failure.problem, failure.hint) from None
+        problem = _gradient_problem(spec, fn, trial, got, params, expected, FLOAT64_TOL)
+        if problem:
+            raise problem
+    passed(spec.exercise, f"the gradient of every parameter matches {spec.truth_name}'s "
+                          f"({len(CASES)} shapes and seeds, float64).")
+
+
+def _check_meta(spec: RecurrentSpec, fn: Forward) -> None:
+    case = CASES[0]
+    trial = make_trial(spec, case, dtype=torch.float32)
+    meta = Trial(case, trial.inputs.to(META), tuple(s.to(META) for s in trial.state),
+                 [p.detach().to(META).requires_grad_(True) for p in trial.params])
+    log = ForeignDeviceLog(META)
+    try:
+        with log:
+            result = _call(spec, fn, meta, meta.params)
+    except CheckFailed as failure:
+        if log.foreign or "device" in failure.problem.lower():
+            op, where = log.foreign[0] if log.foreign else ("?", "another device")
+            raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: with every input on device X it "
+                              f"still made or used a tensor on {where} (in `{op}`).",
+                              "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) "
+                              "or torch.zeros_like(H); never write 'cpu' or .cuda().") from None
+        raise
+    if log.foreign:
+        op, where = log.foreign[0]
+        raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: it made or used a tensor on {where} "
+                          f"(in `{op}`) although every input was elsewhere.",
+                          "make new tensors on the inputs' device (device=X.device, torch.zeros_like).")
+    stray = [t for t in tensors_in(result) if t.device.type != "meta"]
+    if stray:
+        raise CheckFailed(spec.exercise, f"`{spec.name}` returned a tensor on {stray[0].device} for inputs on "
+                          "another device.", "keep every result on the inputs' device.")
+
+
+def _check_cuda(spec: RecurrentSpec, fn: Forward, device: torch.device) -> None:
+    for case in CASES:
+        cpu = make_trial(spec, case)
+        gpu = make_trial(spec, case, dtype=torch.float32, device=device)
+        params = gpu.fresh_params()
+        got = _unpack(spec, _call(spec, fn, gpu, params), gpu)
+        with quiet():
+            expected = spec.truth(cpu.inputs, cpu.state, cpu.params)
+        if any(t.device.type != "cuda" for t in tensors_in(got)):
+            raise CheckFailed(spec.exercise, f"on CUDA, `{spec.name}` returned a tensor on the CPU.",
+                              "keep every result on the inputs' device.")
+        if not same_result(got, expected, FLOAT32_TOL):
+            raise CheckFailed(spec.exercise, f"on CUDA in float32 the results differ from {spec.truth_name} "
+                              "although they match on the CPU in float64.",
+                              "look for an operation that behaves differently on the GPU or in float32.")
+        weights = _loss_weights(expected, case.seed)
+        with calling(spec.exercise, spec.name):
+            _loss(got, [w.to(device, torch.float32) for w in weights]).backward()
+        truth = _grads(spec.truth, cpu, weights)
+        for name, p, t in zip(spec.param_names, params, truth):
+            if t is not None and (p.grad is None or not _close(p.grad, t, FLOAT32_TOL)):
+                raise CheckFailed(spec.exercise, f"on CUDA in float32 the gradient of {name} differs from "
+                                  f"{spec.truth_name}'s (float64, CPU).")
+
+
+def check_devices(spec: RecurrentSpec, fn: Forward) -> None:
+    _check_meta(spec, fn)
+    gpu = cuda_device()
+    if gpu is not None:
+        _check_cuda(spec, fn, gpu)
+        where = "on the meta device and on CUDA (float32, outputs, state and gradients)"
+    else:
+        where = "on the meta device (no GPU here: CUDA is checked where the grader has one)"
+    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where}.")
