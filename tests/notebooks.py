@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import nbformat
@@ -14,15 +13,9 @@ from conftest import kernel_env
 def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False,
             env: dict[str, str] | None = None) -> nbformat.NotebookNode:
     """Execute `nb` in a real ipykernel with working directory `cwd` (quick training)."""
-    old = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env or kernel_env())
-    try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                       resources={"metadata": {"path": str(cwd)}}).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(old)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute(env=env or kernel_env())  # passed on to the kernel manager's start_kernel
     return nb
 
 
