@@ -43,10 +43,15 @@ class ForeignDeviceLog(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
+        op = func.__name__.split(".")[0]
+        # Before the call: moving a meta tensor to the CPU raises, and must still be seen.
+        target = kwargs.get("device")
+        if target is not None and torch.device(target).type != self.expected.type:
+            self.foreign.append((op, torch.device(target).type))
         out = func(*args, **kwargs)
         for tensor in (*_tensors(args), *_tensors(kwargs), *_tensors(out)):
             if tensor.device.type != self.expected.type and tensor.dim() > 0:
-                self.foreign.append((func.__name__.split(".")[0], tensor.device.type))
+                self.foreign.append((op, tensor.device.type))
                 break
         return out
 

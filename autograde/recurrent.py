@@ -293,8 +293,8 @@ def _check_meta(spec: RecurrentSpec, fn: Forward) -> None:
     except CheckFailed as failure:
         if log.foreign or "device" in failure.problem.lower():
             op, where = log.foreign[0] if log.foreign else ("?", "another device")
-            raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: with every input on device X it "
-                              f"still made or used a tensor on {where} (in `{op}`).",
+            raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: with every input on the `meta` "
+                              f"device (a stand-in for any GPU) it still made or used a tensor on {where} (in `{op}`).",
                               "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) "
                               "or torch.zeros_like(H); never write 'cpu' or .cuda().") from None
         raise

@@ -9,7 +9,7 @@ the verdict names it.
 from __future__ import annotations
 
 from functools import partial
-from itertools import combinations
+from itertools import combinations, permutations
 
 import torch
 
@@ -21,7 +21,7 @@ ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
 def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard", h_act="tanh", h_from="new C",
                  carry=("H", "C"), use_given_state=True, out_from="H", returned="last", time_major=True,
-                 detach=()):
+                 detach=(), detach_returned=True):
     """d2l's `lstm(inputs, state, params)`, with optional planted mistakes.
 
     use:   which gate's parameters each gate uses, e.g. {"i": "f", "f": "i"} swaps two gates
@@ -30,7 +30,8 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
     h_act: the function in H = O * h_act(C); h_from: "new C" or "old C"
     carry: which states pass from step to step (the rest restart from the given state)
     out_from: "H", "C" or "nothing" (no output layer); returned: "last", "initial" or "swapped"
-    detach: states detached between steps (cuts the gradient through time)
+    detach: states detached between steps (cuts the gradient through time); detach_returned:
+           whether the returned state is the detached one (detached at the end of the loop body)
     """
     use = {g: (use or {}).get(g, g) for g in GATES}
     acts = {**{"i": "sigmoid", "f": "sigmoid", "o": "sigmoid", "c": "tanh"}, **(acts or {})}
@@ -44,27 +45,26 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
     for X in inputs:
         z = {g: X @ W[use[g]][0] + H @ W[use[g]][1] + W[use[g]][2] for g in GATES}
         I, F, O, C_tilde = (ACTS[acts[g]](z[g]) for g in GATES)
-        C_old = C
         if cell == "standard":
-            C = F * C + I * C_tilde
+            C_new = F * C + I * C_tilde
         elif cell == "no forget":
-            C = C + I * C_tilde
+            C_new = C + I * C_tilde
         elif cell == "no input":
-            C = F * C + C_tilde
-        H = O * ACTS[h_act](C if h_from == "new C" else C_old)
-        source = {"H": H, "C": C}
-        outputs.append(source[out_from] @ W_hq + b_q if out_from in source else H)
-        if "H" not in carry:
-            H = H0
-        if "C" not in carry:
-            C = C0
+            C_new = F * C + C_tilde
+        H_new = O * ACTS[h_act](C_new if h_from == "new C" else C)
+        source = {"H": H_new, "C": C_new}
+        outputs.append(source[out_from] @ W_hq + b_q if out_from in source else H_new)
+        H = H_new if "H" in carry else H0
+        C = C_new if "C" in carry else C0
         if "H" in detach:
             H = H.detach()
         if "C" in detach:
             C = C.detach()
     Y = torch.stack(outputs)  # (T, B, V)
     Y = Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
-    final = {"last": (H, C), "initial": (H0, C0), "swapped": (C, H)}[returned]
+    # Detached at the end of the loop body, the returned state is detached too.
+    last = (H if "H" in detach and detach_returned else H_new, C if "C" in detach and detach_returned else C_new)
+    final = {"last": last, "initial": (H0, C0), "swapped": (C_new, H_new)}[returned]
     return Y, final
 
 
@@ -97,6 +97,12 @@ def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
             "F scales the previous memory C, I the candidate C~." if (a, b) == ("i", "f") else
             f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}).",
             use={a: b, b: a}))
+    for perm in permutations(GATES):
+        moved = [(g, p) for g, p in zip(GATES, perm) if g != p]
+        if len(moved) > 2:  # swaps of two gates are above, with their own words
+            uses = "; ".join(f"the {_name(g)} uses the weights of the {_name(p)}" for g, p in moved)
+            forward.append(flaw(f"the gates read each other's weights: {uses}.",
+                                f"each gate uses its own weights, in the order {order}.", use=dict(moved)))
     for g in ("i", "f", "o"):
         forward.append(flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.",
                             "gates are sigmoids, with values in [0, 1]; only C~ and the output of the cell use tanh.",
@@ -140,6 +146,9 @@ def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
         flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
              "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
              detach=("H", "C")),
+        flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
+             "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
+             detach=("H", "C"), detach_returned=False),
         flaw("the gradient is cut between time steps: H is detached inside the loop.",
              "do not .detach() H (or use H.data) inside the loop.", detach=("H",)),
         flaw("the gradient is cut between time steps: C is detached inside the loop.",
