@@ -93,6 +93,8 @@ def _box(
     face: str,
     edge: str,
     fontsize: float = 15,
+    rounding: float = 0.15,
+    zorder: float = 3,
     gid: str | None = None,
 ) -> FancyBboxPatch:
     """A rounded box centred on `center`, with `text` in its middle."""
@@ -101,13 +103,12 @@ def _box(
         (x - width / 2, y - height / 2),
         width,
         height,
-        boxstyle="round,pad=0,rounding_size=0.15",
+        boxstyle=f"round,pad=0,rounding_size={rounding}",
         facecolor=face,
         edgecolor=edge,
         linewidth=LINE_WIDTH,
-        zorder=3,
+        zorder=zorder,
         gid=gid,
-        label=gid,
     )
     ax.add_patch(box)
     if text:
@@ -127,11 +128,10 @@ def _circle(
     gid: str | None = None,
 ) -> Circle:
     """A pointwise operation: a circle with its symbol inside."""
-    circle = Circle(
-        center, radius, facecolor=face, edgecolor=edge, linewidth=LINE_WIDTH, zorder=3, gid=gid, label=gid
-    )
+    circle = Circle(center, radius, facecolor=face, edgecolor=edge, linewidth=LINE_WIDTH, zorder=3, gid=gid)
     ax.add_patch(circle)
-    ax.text(*center, text, ha="center", va="center", fontsize=fontsize, zorder=4)
+    if text:
+        ax.text(*center, text, ha="center", va="center", fontsize=fontsize, zorder=4)
     return circle
 
 
@@ -151,18 +151,15 @@ def _arrow(ax: Axes, points: Sequence[Point], color: str) -> FancyArrowPatch:
     return arrow
 
 
-def _line(ax: Axes, points: Sequence[Point], color: str) -> None:
-    xs, ys = zip(*points)
-    ax.plot(xs, ys, color=color, linewidth=LINE_WIDTH, solid_joinstyle="miter", solid_capstyle="butt", zorder=2)
-
-
 def _dot(ax: Axes, point: Point, color: str) -> None:
     """Marks where a line splits in two."""
     ax.add_patch(Circle(point, 0.09, color=color, zorder=2.5))
 
 
-def _label(ax: Axes, point: Point, text: str, *, ha: str = "center", va: str = "center", **kw) -> None:
-    ax.text(*point, text, ha=ha, va=va, fontsize=kw.pop("fontsize", 14), zorder=4, **kw)
+def _label(
+    ax: Axes, point: Point, text: str, *, ha: str = "center", va: str = "center", fontsize: float = 14, **style
+) -> None:
+    ax.text(*point, text, ha=ha, va=va, fontsize=fontsize, zorder=4, **style)
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -184,18 +181,17 @@ def lstm_cell() -> Figure:
     """One LSTM cell: memory line on top, hidden line below, four gates, and the equations."""
     fig, ax = _canvas(xlim=(-2.6, 13.8), ylim=(-6.6, 7.7))
 
-    frame = FancyBboxPatch(
-        (CELL_LEFT, CELL_BOTTOM),
+    _box(
+        ax,
+        ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2),
         CELL_RIGHT - CELL_LEFT,
         CELL_TOP - CELL_BOTTOM,
-        boxstyle="round,pad=0,rounding_size=0.4",
-        facecolor=CELL_FACE,
-        edgecolor=CELL_EDGE,
-        linewidth=LINE_WIDTH,
+        face=CELL_FACE,
+        edge=CELL_EDGE,
+        rounding=0.4,
         zorder=0,
         gid="lstm-cell",
     )
-    ax.add_patch(frame)
 
     # The four gates, each fed by [X_t, H_{t-1}] from the line below.
     sigmoid = dict(face=SIGMOID_FACE, edge=SIGMOID_EDGE)
@@ -223,8 +219,7 @@ def lstm_cell() -> Figure:
     # H_{t-1} comes in at the bottom left, X_t joins it from below, and the
     # line feeds every gate.
     gate_bottom = GATE_Y - GATE_H / 2
-    _line(ax, [(LINE_LEFT, BUS_Y), (OUTPUT_X, BUS_Y)], HIDDEN_COLOR)
-    _arrow(ax, [(OUTPUT_X, BUS_Y - 0.001), (OUTPUT_X, gate_bottom)], HIDDEN_COLOR)
+    _arrow(ax, [(LINE_LEFT, BUS_Y), (OUTPUT_X, BUS_Y), (OUTPUT_X, gate_bottom)], HIDDEN_COLOR)
     for x in (FORGET_X, INPUT_X, CANDIDATE_X):
         _dot(ax, (x, BUS_Y), HIDDEN_COLOR)
         _arrow(ax, [(x, BUS_Y), (x, gate_bottom)], HIDDEN_COLOR)
@@ -282,6 +277,11 @@ IO_LENGTH = 1.1  # length of the input and output arrows
 EDGE_LENGTH = 1.6  # length of the arrows into the first and out of the last cell
 
 
+def _centre(layer: int, step: int) -> Point:
+    """The middle of the cell for `layer` at time `step` (both from 1)."""
+    return (step - 1) * STEP_DX, (layer - 1) * LAYER_DY
+
+
 def unrolled(steps: int = 3, layers: int = 1) -> Figure:
     """An LSTM unrolled over `steps` time steps with `layers` stacked layers.
 
@@ -291,9 +291,6 @@ def unrolled(steps: int = 3, layers: int = 1) -> Figure:
     """
     steps = _positive_int("steps", steps)
     layers = _positive_int("layers", layers)
-
-    def centre(layer: int, step: int) -> Point:
-        return (step - 1) * STEP_DX, (layer - 1) * LAYER_DY
 
     left = -CELL_W / 2 - EDGE_LENGTH - 2.3  # room for "h_0 = 0"
     right = (steps - 1) * STEP_DX + CELL_W / 2 + EDGE_LENGTH + 0.8
@@ -305,7 +302,7 @@ def unrolled(steps: int = 3, layers: int = 1) -> Figure:
         for step in range(1, steps + 1):
             _box(
                 ax,
-                centre(layer, step),
+                _centre(layer, step),
                 CELL_W,
                 CELL_H,
                 f"LSTM\nlayer {layer}",
@@ -314,18 +311,18 @@ def unrolled(steps: int = 3, layers: int = 1) -> Figure:
                 fontsize=12,
                 gid=f"lstm-cell-l{layer}-t{step}",
             )
-        _state_arrows(ax, layer, steps, centre)
+        _state_arrows(ax, layer, steps)
 
     for step in range(1, steps + 1):
-        x, y = centre(1, step)
+        x, y = _centre(1, step)
         start = (x, y - CELL_H / 2 - IO_LENGTH)
         _arrow(ax, [start, (x, y - CELL_H / 2)], INPUT_COLOR)
         _label(ax, (x, start[1] - 0.1), rf"$x_{{{step}}}$", va="top")
         for layer in range(1, layers):
-            x, y = centre(layer, step)
+            x, y = _centre(layer, step)
             _arrow(ax, [(x, y + CELL_H / 2), (x, y + LAYER_DY - CELL_H / 2)], HIDDEN_COLOR)
             _label(ax, (x + 0.12, y + LAYER_DY / 2), rf"$h^{{({layer})}}_{{{step}}}$", ha="left")
-        x, y = centre(layers, step)
+        x, y = _centre(layers, step)
         end = (x, y + CELL_H / 2 + IO_LENGTH)
         _arrow(ax, [(x, y + CELL_H / 2), end], HIDDEN_COLOR)
         _label(ax, (x, end[1] + 0.1), rf"$h^{{({layers})}}_{{{step}}}$", va="bottom")
@@ -335,9 +332,9 @@ def unrolled(steps: int = 3, layers: int = 1) -> Figure:
     return fig
 
 
-def _state_arrows(ax: Axes, layer: int, steps: int, centre) -> None:
+def _state_arrows(ax: Axes, layer: int, steps: int) -> None:
     """(h, c) along one layer: from zeros, between steps, and out of the last step."""
-    x, y = centre(layer, 1)
+    x, y = _centre(layer, 1)
     c_y, h_y = y + STATE_OFFSET, y - STATE_OFFSET
     start = x - CELL_W / 2 - EDGE_LENGTH
     _arrow(ax, [(start, c_y), (x - CELL_W / 2, c_y)], MEMORY_COLOR)
@@ -346,7 +343,7 @@ def _state_arrows(ax: Axes, layer: int, steps: int, centre) -> None:
     _label(ax, (start - 0.1, h_y - 0.05), rf"$h^{{({layer})}}_0 = 0$", ha="right", fontsize=13)
 
     for step in range(1, steps + 1):
-        x, y = centre(layer, step)
+        x, y = _centre(layer, step)
         start = x + CELL_W / 2
         end = start + (EDGE_LENGTH if step == steps else STEP_DX - CELL_W)
         middle = (start + end) / 2
