@@ -69,18 +69,24 @@ def calling(exercise: str, name: str):
             yield
         except CheckFailed:
             raise
-        except NotImplementedError:
+        except NotImplementedError as exc:
+            if str(exc):  # PyTorch's own NotImplementedError (e.g. an op the meta device lacks)
+                raise CheckFailed(exercise, f"`{name}` raised NotImplementedError: {str(exc).splitlines()[0]}",
+                                  _where(exc)) from None
             raise CheckFailed(
                 exercise,
                 f"`{name}` is not implemented yet.",
                 f"replace `raise NotImplementedError()` in `{name}` with your code.",
             ) from None
         except Exception as exc:  # the student's code may raise anything
-            where = _student_line(exc)
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
             problem = f"`{name}` raised {type(exc).__name__}" + (f": {message}" if message else "")
-            hint = f"the error came from this line: {where}" if where else None
-            raise CheckFailed(exercise, problem, hint) from None
+            raise CheckFailed(exercise, problem, _where(exc)) from None
+
+
+def _where(exc: BaseException) -> str | None:
+    line = _student_line(exc)
+    return f"the error came from this line: {line}" if line else None
 
 
 @contextlib.contextmanager

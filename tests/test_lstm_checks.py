@@ -341,3 +341,18 @@ def test_checks_write_nothing_to_stderr(capfd):
     for check in CHECKS["lstm"]:
         check(noisy)
     assert capfd.readouterr().err == ""
+
+
+def test_code_the_meta_device_cannot_run_is_not_failed_for_it(capsys):
+    """.item() is fine on a real device; the meta check must not call it a device mistake."""
+    fn = plant("lstm", ("H, C = state", "H, C = state\n    _ = float(H.sum().item()) if H.numel() else 0.0"))
+    checks.check_lstm_devices(fn)
+    assert "meta device lacks" in capsys.readouterr().out
+
+
+def test_torchs_own_not_implemented_error_is_not_called_a_stub():
+    def uses_missing_op(inputs, state, params):
+        raise NotImplementedError("Could not run 'aten::foo' with arguments from the 'Meta' backend.")
+
+    failure = verdict(checks.check_lstm_forward, uses_missing_op)
+    assert "raised NotImplementedError: Could not run" in failure.problem
