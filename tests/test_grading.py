@@ -1,0 +1,312 @@
+"""`rnn-course grade`: a class's notebooks through real nbgrader, one batch for the whole module.
+
+The sample class is made from chapters/lstm-scratch.ipynb with the solutions' code filled in
+(by grade_id), then broken in the ways students break notebooks. All of them are graded in
+ONE `rnn-course grade` run (each notebook starts a kernel and imports torch and d2l).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import html
+import io
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograde.tools import grade
+from conftest import ROOT
+
+NAME = "lstm-scratch"
+CELL_TIMEOUT = 40  # seconds; the planted infinite loop costs this much
+POINTS = {"check_get_lstm_params": 2, "check_init_lstm_state": 1, "check_lstm_forward": 3,
+          "check_lstm_gradients": 2, "check_lstm_devices": 1, "check_get_fused_lstm_params": 1,
+          "check_fused_lstm": 3, "check_to_torch_layout": 2}
+
+
+def solution_bodies() -> dict[str, str]:
+    """{grade_id: source} of the solution cells, as a student would write them (no markers)."""
+    nb = nbformat.read(ROOT / "solutions" / f"{NAME}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def student(fill: bool = True, **edits) -> nbformat.NotebookNode:
+    """The student notebook, solved (`fill`), then with `edits`: {grade_id or cell id: f(source)}."""
+    nb = nbformat.read(ROOT / "chapters" / f"{NAME}.ipynb", as_version=4)
+    bodies = solution_bodies()
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if fill and gid in bodies:
+            cell.source = bodies[gid]
+        for key in (gid, cell.get("id")):
+            if key in edits:
+                cell.source = edits[key](cell.source)
+    return nb
+
+
+def forget_gate_dropped(source: str) -> str:
+    assert "C = F * C + I * C_tilde" in source
+    return source.replace("C = F * C + I * C_tilde", "C = C + I * C_tilde")
+
+
+# Student code runs in autograded/<student>/<assignment>/ of the course directory nbgrader
+# uses: this looks around it, and tries to give everybody 99 points in the gradebook there.
+PROBE = """
+import os, pathlib, sqlite3
+course = pathlib.Path.cwd().parents[2]
+print("PROBE source/ exists:", (course / "source").exists())
+print("PROBE submitted:", sorted(os.listdir(course / "submitted")))
+try:
+    con = sqlite3.connect(course / "gradebook.db")
+    print("PROBE gradebook students:", [r[0] for r in con.execute("select id from student")])
+    con.execute("update grade set auto_score = 99")
+    con.commit()
+    con.close()
+except Exception as exc:
+    print("PROBE gradebook:", exc)
+"""
+
+PATCH = """
+import autograde.lstm_scratch
+autograde.lstm_scratch.check_lstm_forward = lambda lstm: print("looks fine")
+"""
+
+def sample_class() -> dict[str, nbformat.NotebookNode]:
+    """(b) .. (g) of the brief and two who try their luck; (a) alice is added in a folder."""
+    return {
+        "bob_forget": student(lstm=forget_gate_dropped),
+        "carol_zerodiv": student(c02=lambda s: "1/0\n" + s),  # the imports cell raises at its top
+        # gives everybody 99 in the gradebook it can see, then kills its kernel before nbgrader saves
+        "dave_exit": student(c01=lambda s: s + "\n" + PROBE,
+                             init_lstm_state=lambda s: "import os; os._exit(1)\n" + s),
+        "erin_loop": student(to_torch_layout=lambda s: "while True:\n    pass\n" + s),
+        "frank_edits_test": student(check_lstm_forward=lambda s: "pass"),
+        "heidi_stubs": student(fill=False),
+        "mallory_probe": student(c01=lambda s: s + "\n" + PROBE, lstm=forget_gate_dropped),
+        # nbgrader runs the checks in the student's kernel: a check the student replaces passes
+        "oscar_patches": student(lstm=lambda s: forget_gate_dropped(s) + PATCH),
+    }
+
+
+NOT_JSON = '{"cells": [{"cell_type": "code", "source": "import torch"'  # cut off mid-download
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """Grade the whole sample class once: (submissions folder, course dir, output, seconds)."""
+    base = tmp_path_factory.mktemp("grading")
+    subs = base / "submissions"
+    (subs / "alice").mkdir(parents=True)
+    nbformat.write(student(), subs / "alice" / f"{NAME}.ipynb")  # (a) <student>/<notebook>.ipynb
+    for name, nb in sample_class().items():
+        nbformat.write(nb, subs / f"{name}.ipynb")
+    (subs / "grace_notjson.ipynb").write_text(NOT_JSON, encoding="utf-8")
+    out = base / "grading"
+    buffer = io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stdout(buffer):
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--timeout", str(CELL_TIMEOUT),
+                           "--jobs", "2"])
+    seconds = time.monotonic() - start
+    print(buffer.getvalue())  # shown by pytest when a test fails (or with -s)
+    assert code == 0, buffer.getvalue()
+    return subs, out, buffer.getvalue(), seconds
+
+
+@pytest.fixture(scope="module")
+def grades(batch) -> dict[str, dict[str, str]]:
+    _, out, _, _ = batch
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        return {row["student"]: row for row in csv.DictReader(fh)}
+
+
+def feedback(out: Path, who: str) -> str:
+    """The text of a student's feedback page as they read it (highlighting spans joined)."""
+    page = (out / "feedback" / who / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def lost(row: dict[str, str]) -> set[str]:
+    return {gid for gid, pts in POINTS.items() if float(row[gid]) != pts}
+
+
+@pytest.mark.slow
+def test_every_submission_has_a_row_out_of_15(grades):
+    assert set(grades) == {"alice", "grace_notjson", *sample_class()}
+    assert len(grades) == 10
+    for row in grades.values():
+        assert row["assignment"] == NAME and row["max_score"] == "15"
+        assert float(row["score"]) == sum(float(row[g]) for g in POINTS)
+
+
+@pytest.mark.slow
+def test_a_correct_notebook_gets_15(grades):
+    assert grades["alice"]["score"] == "15"
+
+
+@pytest.mark.slow
+def test_a_dropped_forget_gate_loses_exactly_the_forward_and_gradient_points(batch, grades):
+    assert lost(grades["bob_forget"]) == {"check_lstm_forward", "check_lstm_gradients"}
+    assert grades["bob_forget"]["score"] == "10"
+    text = feedback(batch[1], "bob_forget")
+    assert "the forget gate is missing from the memory update" in text
+
+
+@pytest.mark.slow
+def test_crashing_notebooks_are_graded_and_the_batch_goes_on(batch, grades):
+    assert float(grades["carol_zerodiv"]["score"]) < 15
+    assert {"check_get_lstm_params", "check_lstm_forward"} <= lost(grades["carol_zerodiv"])
+    # a kernel that exits: nbgrader fails the notebook as a whole
+    assert grades["dave_exit"]["score"] == "0"
+    report = (batch[1] / "report.txt").read_text(encoding="utf-8")
+    assert re.search(r"dave_exit .*kernel died", report), report
+
+
+@pytest.mark.slow
+def test_an_infinite_loop_is_interrupted_and_only_what_depends_on_it_scores_0(batch, grades):
+    assert lost(grades["erin_loop"]) == {"check_to_torch_layout"}
+    report = (batch[1] / "report.txt").read_text(encoding="utf-8")
+    assert f"ran over {CELL_TIMEOUT} s and were interrupted: to_torch_layout" in report
+
+
+@pytest.mark.slow
+def test_an_edited_test_cell_is_restored_by_nbgrader(batch, grades):
+    assert grades["frank_edits_test"]["score"] == "15"
+    assert "check_lstm_forward(lstm)" in feedback(batch[1], "frank_edits_test")
+
+
+@pytest.mark.slow
+def test_a_file_that_is_not_json_gets_0_with_the_reason_and_is_kept(batch, grades):
+    subs, out, output, _ = batch
+    assert grades["grace_notjson"]["score"] == "0"
+    assert re.search(r"grace_notjson .*0/15 .*not a notebook: not valid JSON", output), output
+    assert (subs / "grace_notjson.ipynb").read_text(encoding="utf-8") == NOT_JSON  # untouched
+    kept = out / "submitted" / "grace_notjson" / NAME / f"{NAME}.ipynb"
+    assert kept.read_text(encoding="utf-8") == NOT_JSON  # and recorded in the course
+
+
+@pytest.mark.slow
+def test_stubs_only_get_0(grades):
+    row = grades["heidi_stubs"]
+    assert row["score"] == "0", {g: row[g] for g in POINTS if row[g] != "0"}
+
+
+@pytest.mark.slow
+def test_feedback_shows_verdicts_but_not_the_checks_or_the_solutions(batch):
+    out = batch[1]
+    pages = {p.parts[-3]: p for p in (out / "feedback").glob(f"*/{NAME}/{NAME}.html")}
+    assert {"alice", "bob_forget", "heidi_stubs", "frank_edits_test"} <= set(pages)
+    for who in pages:
+        text = feedback(out, who)
+        assert "def check_" not in text and "BEGIN SOLUTION" not in text, who
+        assert "autograde/lstm_scratch" not in text, who  # no traceback into the grader's source
+    # the student's own code is in their page; nobody else's code or the solution is in a stub's
+    assert "torch.sigmoid(X @ W_xi" in feedback(out, "alice")
+    stubs = feedback(out, "heidi_stubs")
+    assert "torch.sigmoid(X @ W_xi" not in stubs and "torch.cat([W_xi, W_xf, W_xc, W_xo]" not in stubs
+    assert "`lstm` is not implemented yet" in stubs
+
+
+@pytest.mark.slow
+def test_student_code_finds_no_solutions_classmates_or_gradebook_to_tamper_with(batch, grades):
+    out = batch[1]
+    config = (out / "nbgrader_config.py").read_text(encoding="utf-8")
+    assert f"c.Execute.timeout = {CELL_TIMEOUT}" in config
+    assert (out / "source" / NAME / f"{NAME}.ipynb").is_file()  # the instructor's course has it...
+    nb = nbformat.read(out / "autograded" / "mallory_probe" / NAME / f"{NAME}.ipynb", as_version=4)
+    probe = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream")
+    assert "PROBE source/ exists: False" in probe, probe  # ...but not where the student's code ran
+    assert "PROBE submitted: ['mallory_probe']" in probe, probe
+    assert "PROBE gradebook students: ['mallory_probe']" in probe, probe
+    # the 99s went into a private gradebook that nbgrader then overwrote with the real grades
+    assert grades["mallory_probe"]["score"] == "10"
+    assert grades["alice"]["score"] == "15" and grades["bob_forget"]["score"] == "10"
+    assert not list(out.glob("autograded/*/data"))  # autograde.prepare() wrote its data elsewhere
+
+
+@pytest.mark.slow
+def test_the_summary_and_timing(batch, grades):
+    _, out, output, seconds = batch
+    assert "student" in output and "seconds" in output and "Done in" in output
+    assert "s per graded submission" in output
+    print(f"\nwhole batch: {seconds:.0f} s for {len(grades)} submissions")
+
+
+@pytest.mark.slow
+def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
+    """A known limit of nbgrader (test cells run in the student's kernel): the patched check
+    passes, so oscar keeps the forward points his LSTM does not deserve. The report says so."""
+    assert lost(grades["oscar_patches"]) == {"check_lstm_gradients"}
+    report = (batch[1] / "report.txt").read_text(encoding="utf-8")
+    assert re.search(r"oscar_patches .*\[REVIEW\]", report), report
+    assert "REVIEW: lstm mentions autograde" in report
+    assert "REVIEW: cell 1 mentions gradebook" in report  # mallory's probe
+    for honest in ("alice", "bob_forget", "frank_edits_test", "heidi_stubs"):
+        assert not re.search(rf"^{honest} .*\[REVIEW\]", report, flags=re.M), honest
+
+
+# ---------------------------------------------------------------------------
+# Finding submissions and reading them (no nbgrader run: fast)
+
+
+def _write(path: Path, text: str = "{}") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_both_layouts_and_odd_names_are_found(tmp_path):
+    _write(tmp_path / "ann.ipynb")
+    _write(tmp_path / "ben" / f"{NAME}.ipynb")
+    _write(tmp_path / "cy" / NAME / f"{NAME}.ipynb")  # nbgrader's own submitted/ layout
+    _write(tmp_path / "dee" / f"{NAME} (1).ipynb")  # renamed by a download: the only notebook
+    (tmp_path / "eve").mkdir()  # handed in nothing
+    _write(tmp_path / "Zoë Ng.ipynb")
+    _write(tmp_path / "ben.ipynb")  # ben twice
+    _write(tmp_path / "notes.txt", "hello")
+    _write(tmp_path / ".DS_Store", "")
+    subs, ignored = grade.find_submissions(tmp_path, [NAME], None)
+    found = {s.student: s for s in subs}
+    assert set(found) == {"ann", "ben", "cy", "dee", "eve", "Zoe_Ng"}
+    assert all(s.assignment == NAME for s in subs)
+    assert found["cy"].original == tmp_path / "cy" / NAME / f"{NAME}.ipynb"
+    assert found["dee"].original.name == f"{NAME} (1).ipynb" and "only notebook" in found["dee"].notes[0]
+    assert found["eve"].original is None
+    assert any("Zoë Ng" in n for n in found["Zoe_Ng"].notes)
+    assert any("second submission" in x and "ben" in x for x in ignored)
+    assert any("notes.txt" in x for x in ignored)
+
+
+def test_flat_notebooks_need_an_assignment_when_there_are_several(tmp_path):
+    _write(tmp_path / "ann.ipynb")
+    with pytest.raises(grade.UsageError, match="--assignment"):
+        grade.find_submissions(tmp_path, [NAME, "gru-scratch"], None)
+    subs, _ = grade.find_submissions(tmp_path, [NAME, "gru-scratch"], "gru-scratch")
+    assert [(s.student, s.assignment) for s in subs] == [("ann", "gru-scratch")]
+
+
+def test_an_unknown_assignment_is_a_usage_error(tmp_path, capsys):
+    _write(tmp_path / "ann.ipynb")
+    assert grade.main([str(tmp_path), "--assignment", "nope", "--out", str(tmp_path / "out")]) == 2
+    assert "unknown assignment 'nope'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("", "the file is empty"),
+    ('{"cells": [', "not valid JSON"),
+    ("[1, 2]", "not a notebook"),
+    ('{"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat cannot read it"),
+])
+def test_why_a_file_is_not_a_notebook(tmp_path, text, reason):
+    assert reason in grade.read_notebook(_write(tmp_path / "x.ipynb", text))
+
+
+def test_a_notebook_is_accepted(tmp_path):
+    assert grade.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None
