@@ -1,0 +1,110 @@
+"""The website: `rnn-course book --quick` builds it, and a chapter page shows what it should."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import pytest
+
+from book_build import CHAPTER, book  # noqa: F401  (the session's build, a fixture)
+from conftest import solution_notebook
+
+pytestmark = pytest.mark.slow
+
+COLAB = ("https://colab.research.google.com/github/rnn-course/rnn-course/blob/main/"
+         f"chapters/{CHAPTER}.ipynb")
+SOLUTION_CODE = ("torch.sigmoid(X @ W_xi", "### BEGIN SOLUTION", "torch.cat([W_xi, W_xf, W_xc, W_xo]")
+
+
+@pytest.fixture(scope="module")
+def page(book) -> str:  # noqa: F811
+    path = book.html / "chapters" / f"{CHAPTER}.html"
+    assert path.is_file(), f"{path} was not built; the build said:\n{book.output[-3000:]}"
+    return path.read_text(encoding="utf-8")
+
+
+def text_of(page_html: str) -> str:
+    """The page's text, as a reader sees it (code highlighting split into spans is joined)."""
+    body = re.sub(r"<(script|style)\b.*?</\1>", "", page_html, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", body))
+
+
+def output_images(page_html: str) -> list[str]:
+    """The src of every image Sphinx took from a notebook's outputs (the theme's are in _static)."""
+    return re.findall(r'<img [^>]*src="([^"]*_images/[^"]+)"', page_html)
+
+
+def test_the_build_says_what_it_does(book):  # noqa: F811
+    for words in ("1/3 execute", f"solutions/{CHAPTER}.ipynb", "2/3 stage", "3/3 jupyter-book build",
+                  "done in"):
+        assert words in book.output
+
+
+def test_the_landing_page_welcomes_and_links_the_chapter(book):  # noqa: F811
+    intro = (book.html / "intro.html").read_text(encoding="utf-8")
+    assert "Welcome" in text_of(intro) and "jupyter lab chapters/" in text_of(intro)
+    assert f'href="chapters/{CHAPTER}.html"' in intro
+    assert (book.html / "index.html").is_file()
+
+
+def test_diagrams_and_training_plots_are_images(book, page):  # noqa: F811
+    images = output_images(page)
+    # lstm_cell(), unrolled() twice, and the two training runs' Animator plots
+    assert len(images) >= 5, images
+    for src in images:
+        file = (book.html / "chapters" / src).resolve()
+        assert file.is_file() and file.stat().st_size > 1000, src
+        assert file.suffix in (".svg", ".png"), src
+
+
+def test_the_colab_button_opens_the_student_notebook(page):
+    assert f'href="{COLAB}"' in page
+
+
+def test_the_download_button_gives_the_student_notebook_with_outputs(book, page):  # noqa: F811
+    assert "btn-download-source-button" in page
+    assert f'href="../_sources/chapters/{CHAPTER}.ipynb"' in page
+    nb = json.loads((book.html / "_sources" / "chapters" / f"{CHAPTER}.ipynb").read_text())
+    sources = "".join("".join(cell["source"]) for cell in nb["cells"])
+    assert "raise NotImplementedError()" in sources
+    assert not any(code in sources for code in SOLUTION_CODE)
+    assert any(cell.get("outputs") for cell in nb["cells"])
+
+
+def test_math_is_left_for_mathjax(page):
+    assert page.count('class="math notranslate nohighlight"') >= 5
+    assert r"W_{xi}" in page and r"\tilde C_t" in page
+    assert "mathjax" in page.lower()
+
+
+def test_stubs_and_checks_are_shown_and_no_solution(page):
+    text = text_of(page)
+    stubs = sum(1 for cell in solution_notebook(CHAPTER).cells
+                if cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    assert text.count("raise NotImplementedError()") >= stubs  # the introduction names it too
+    for check in ("check_get_lstm_params(get_lstm_params)", "check_lstm_forward(lstm)",
+                  "check_fused_lstm(fused_lstm)", "check_to_torch_layout(to_torch_layout)"):
+        assert check in text
+    for code in SOLUTION_CODE:
+        assert code not in text and code not in page
+
+
+def test_printed_results_are_shown_but_no_verdict(page):
+    text = text_of(page)
+    assert "same? True" in text  # the two-layer unrolling by hand
+    assert "vocabulary: 28" in text
+    assert text.count("perplexity") >= 2  # both training runs
+    assert "from scratch: time traveller" in text
+    # the check cells' verdicts would be a solution's, shown under a student's stub
+    assert "✓ Exercise" not in text
+    assert "UserWarning" not in text  # stderr is not shown on the website
+
+
+def test_a_second_build_reuses_the_executed_solutions(book):  # noqa: F811
+    output, seconds = book.rebuild()
+    assert "reusing the executed copy" in output
+    assert "executing" not in output
+    assert "incremental build" in output
+    assert seconds < 60, f"a warm build took {seconds:.0f} s:\n{output}"
+    assert (book.html / "chapters" / f"{CHAPTER}.html").is_file()
