@@ -10,11 +10,9 @@ import os
 import subprocess
 import sys
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import ROOT
@@ -52,31 +50,10 @@ def run_book(root: Path, chapters_dir: Path) -> tuple[str, float]:
     return output, seconds
 
 
-def student_notebooks(tmp: Path) -> Path:
-    """chapters/, or while `rnn-course generate` has not written it, a stand-in made here.
-
-    The stand-in is what nbgrader's generate_assignment makes of the solution: solution
-    regions replaced by stubs, hidden tests removed, outputs cleared.
-    """
-    if (ROOT / "chapters" / f"{CHAPTER}.ipynb").is_file():
-        return ROOT / "chapters"
-    from nbgrader.preprocessors import (ClearHiddenTests, ClearMarkScheme, ClearOutput,
-                                        ClearSolutions, ComputeChecksums, LockCells)
-
-    warnings.warn(f"chapters/{CHAPTER}.ipynb is missing: building the book from a stand-in "
-                  f"student notebook made with nbgrader's preprocessors (run `rnn-course generate`)")
-    nb = nbformat.read(ROOT / "solutions" / f"{CHAPTER}.ipynb", as_version=4)
-    resources: dict = {}
-    for preprocessor in (ClearSolutions, ClearHiddenTests, ClearMarkScheme, LockCells,
-                         ComputeChecksums, ClearOutput):
-        nb, resources = preprocessor().preprocess(nb, resources)
-    tmp.mkdir(parents=True, exist_ok=True)
-    nbformat.write(nb, tmp / f"{CHAPTER}.ipynb")
-    return tmp
-
-
 @pytest.fixture(scope="session")
-def book(tmp_path_factory) -> BookBuild:
-    chapters_dir = student_notebooks(tmp_path_factory.mktemp("chapters"))
+def book() -> BookBuild:
+    chapters_dir = ROOT / "chapters"
+    if not (chapters_dir / f"{CHAPTER}.ipynb").is_file():
+        pytest.fail(f"chapters/{CHAPTER}.ipynb is missing: run `rnn-course generate`")
     output, seconds = run_book(ROOT, chapters_dir)
     return BookBuild(ROOT, ROOT / "_build" / "html", output, seconds, chapters_dir)
