@@ -298,7 +298,10 @@ def _check_meta(spec: RecurrentSpec, fn: Forward) -> bool:
                               f"device (a stand-in for any GPU) it still made or used a tensor on {where} (in `{op}`).",
                               "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) "
                               "or torch.zeros_like(H); never write 'cpu' or .cuda().") from None
-        return False  # the code uses something the meta device cannot run: judged on the CPU only
+        # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
+        # something the meta device lacks (e.g. .item()) is judged on the CPU only.
+        _unpack(spec, _call(spec, fn, trial, trial.fresh_params()), trial)
+        return False
     if log.foreign:
         op, where = log.foreign[0]
         raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: it made or used a tensor on {where} "

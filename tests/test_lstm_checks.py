@@ -356,3 +356,15 @@ def test_torchs_own_not_implemented_error_is_not_called_a_stub():
 
     failure = verdict(checks.check_lstm_forward, uses_missing_op)
     assert "raised NotImplementedError: Could not run" in failure.problem
+
+
+@pytest.mark.parametrize("check", CHECKS["lstm"], ids=lambda c: c.__name__)
+def test_a_stub_fails_every_check(check):
+    """A stub earns no point anywhere, with or without a GPU."""
+    stub = plant("lstm", ("    ### BEGIN SOLUTION", "    raise NotImplementedError()\n    ### BEGIN SOLUTION"))
+    assert "not implemented yet" in verdict(check, stub).problem
+
+
+def test_a_crash_fails_the_device_check():
+    assert "raised ZeroDivisionError" in verdict(checks.check_lstm_devices,
+                                                 plant("lstm", ("H, C = state", "H, C = state\n    1 / 0"))).problem
