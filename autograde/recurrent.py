@@ -228,7 +228,9 @@ def _grads(forward: Forward, trial: Trial, weights) -> list:
     return [p.grad for p in params]
 
 
-def _gradient_problem(spec: RecurrentSpec, fn: Forward, trial: Trial, got, params, expected, tol) -> CheckFailed | None:
+def _gradient_problem(spec: RecurrentSpec, trial: Trial, got, params, expected) -> CheckFailed | None:
+    """Compare the gradients of the student's result `got` (float64, CPU) with the truth's."""
+    tol = FLOAT64_TOL
     weights = _loss_weights(expected, trial.case.seed)
     outputs = got[0]
     if not outputs.requires_grad:
@@ -274,7 +276,7 @@ def check_gradients(spec: RecurrentSpec, fn: Forward) -> None:
         except CheckFailed as failure:
             raise CheckFailed(spec.exercise, "the forward pass is not right yet, so gradients cannot be compared: "
                               + failure.problem, failure.hint) from None
-        problem = _gradient_problem(spec, fn, trial, got, params, expected, FLOAT64_TOL)
+        problem = _gradient_problem(spec, trial, got, params, expected)
         if problem:
             raise problem
     passed(spec.exercise, f"the gradient of every parameter matches {spec.truth_name}'s "
