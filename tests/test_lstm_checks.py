@@ -7,8 +7,6 @@ and an edit no longer applies, the test fails instead of silently testing nothin
 
 from __future__ import annotations
 
-import linecache
-
 import pytest
 import torch
 
@@ -16,11 +14,12 @@ from autograde import lstm_scratch as checks
 from autograde.lstm_scratch import layout
 from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
 from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
-from autograde.verdict import CheckFailed
-from conftest import solution_notebook
-from notebooks import solution_code
+from planting import STUB, Solution, verdict
 
-SOLUTION = solution_code(solution_notebook("lstm-scratch"))
+LSTM_SOLUTION = Solution("lstm-scratch")
+SOLUTION = LSTM_SOLUTION.code
+plant = LSTM_SOLUTION.plant
+
 
 CHECKS = {
     "get_lstm_params": [checks.check_get_lstm_params],
@@ -32,37 +31,13 @@ CHECKS = {
 }
 
 
-def define(source: str, name: str):
-    """Run a solution cell's code and return the function it defines."""
-    namespace = {"torch": torch, "nn": torch.nn}
-    filename = f"<solution {name}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)  # as Jupyter does
-    exec(compile(source, filename, "exec"), namespace)
-    return namespace[name]
-
-
-def plant(grade_id: str, *edits: tuple[str, str]):
-    """The solution of `grade_id` with each (old, new) edit applied; every edit must apply."""
-    source = SOLUTION[grade_id]
-    for old, new in edits:
-        assert old in source, f"the planted bug no longer applies to solutions/: {old!r}"
-        source = source.replace(old, new)
-    return define(source, grade_id)
-
-
-def verdict(check, fn) -> CheckFailed:
-    with pytest.raises(CheckFailed) as info:
-        check(fn)
-    return info.value
-
-
 # ---------------------------------------------------------------------------
 # The reference itself
 
 
 @pytest.mark.parametrize("grade_id", list(CHECKS))
 def test_solution_passes_every_check(grade_id, capsys):
-    fn = define(SOLUTION[grade_id], grade_id)
+    fn = LSTM_SOLUTION.define(grade_id)
     for check in CHECKS[grade_id]:
         check(fn)
     out = capsys.readouterr().out
@@ -153,7 +128,7 @@ LSTM_BUGS = {
                           checks.check_lstm_devices, "hard-codes a device"),
     "hard-coded new tensor": ([(OUTPUT, "outputs.append(H @ W_hq + b_q + torch.zeros(W_hq.shape[1]))")],
                               checks.check_lstm_devices, "hard-codes a device"),
-    "stub": ([("    ### BEGIN SOLUTION", "    raise NotImplementedError()\n    ### BEGIN SOLUTION")],
+    "stub": ([STUB],
              checks.check_lstm_forward, "not implemented yet"),
     "crash": ([(HIDDEN, "H = O * torch.tanh(C @ W_xi)")], checks.check_lstm_forward, "raised RuntimeError"),
 }
@@ -336,7 +311,7 @@ def test_checks_write_nothing_to_stderr(capfd):
 
     def noisy(inputs, state, params):
         warnings.warn("a warning a correct answer might trigger")
-        return define(SOLUTION["lstm"], "lstm")(inputs, state, params)
+        return LSTM_SOLUTION.define("lstm")(inputs, state, params)
 
     for check in CHECKS["lstm"]:
         check(noisy)
@@ -361,7 +336,7 @@ def test_torchs_own_not_implemented_error_is_not_called_a_stub():
 @pytest.mark.parametrize("check", CHECKS["lstm"], ids=lambda c: c.__name__)
 def test_a_stub_fails_every_check(check):
     """A stub earns no point anywhere, with or without a GPU."""
-    stub = plant("lstm", ("    ### BEGIN SOLUTION", "    raise NotImplementedError()\n    ### BEGIN SOLUTION"))
+    stub = plant("lstm", STUB)
     assert "not implemented yet" in verdict(check, stub).problem
 
 

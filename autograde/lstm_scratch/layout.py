@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.func import functional_call
+
+from autograde import torch_layers
 
 GATES = ("i", "f", "o", "c")  # the course's order; "c" is the candidate memory C~
 TORCH_ORDER = ("i", "f", "c", "o")  # nn.LSTM's (i, f, g, o) in the course's letters
@@ -74,20 +75,9 @@ def torch_lstm(inputs, state, params):
 
     Returns d2l's `(outputs (T*B, V), (H, C))`; differentiable with respect to `params`.
     """
-    V, H = params[0].shape
-    module = nn.LSTM(V, H, device="meta")
-    weights = to_torch_layout(params)
-    h0, c0 = (s.unsqueeze(0) for s in state)
-    hs, (h, c) = functional_call(module, weights, (inputs, (h0, c0)))
-    outputs = hs.reshape(-1, H) @ params[12] + params[13]
-    return outputs, (h.squeeze(0), c.squeeze(0))
+    return torch_layers.run(nn.LSTM, to_torch_layout(params), inputs, state, params[12], params[13])
 
 
 def run_torch_state_dict(state_dict: dict, inputs, state, W_hq, b_q):
     """Load a student's state dict into a real nn.LSTM and run it (for exercise 5)."""
-    V, H = inputs.shape[-1], state[0].shape[-1]
-    module = nn.LSTM(V, H).to(inputs.dtype)
-    module.load_state_dict({k: v.detach().to(inputs.dtype) for k, v in state_dict.items()})
-    with torch.no_grad():
-        hs, (h, c) = module(inputs, tuple(s.unsqueeze(0) for s in state))
-    return hs.reshape(-1, H) @ W_hq + b_q, (h.squeeze(0), c.squeeze(0))
+    return torch_layers.load(nn.LSTM, state_dict, inputs, state, W_hq, b_q)
