@@ -108,3 +108,21 @@ def test_a_second_build_reuses_the_executed_solutions(book):  # noqa: F811
     assert "incremental build" in output
     assert seconds < 60, f"a warm build took {seconds:.0f} s:\n{output}"
     assert (book.html / "chapters" / f"{CHAPTER}.html").is_file()
+
+
+def test_the_reference_results_page_shows_what_this_build_measured(book):  # noqa: F811
+    text = text_of((book.html / "reference-results.html").read_text(encoding="utf-8"))
+    assert "quick mode" in text  # the build the tests make is a quick one, and says so
+    measured = {}
+    for cell in solution_notebook(CHAPTER).cells:
+        declared = cell.get("metadata", {}).get("rnn_course", {}).get("result")
+        if declared:
+            measured[declared["model"], declared["variant"]] = declared
+    assert ("LSTM", "scratch") in measured and ("LSTM", "concise") in measured
+    executed = re.findall(r"perplexity ([0-9.]+), [0-9.]+ tokens/sec", text_of(
+        (book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")))
+    row = re.search(r"LSTM from scratch\s*256, 1\s*1\.1\s*22,161\s*([0-9.]+)\s*([0-9,]+)\s*cpu", text)
+    assert row, text
+    assert row.group(1) == f"{float(executed[0]):.1f}"  # the number the chapter page printed
+    assert re.search(r"ran top to bottom in\s*lstm-scratch\s*[0-9.]+ min", text)
+    assert "cores available" in text and "PyTorch" in text

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograde.tools import results
 from autograde.tools.execute import ExecutionFailed, executed, mode_name
 
 CHAPTERS = "chapters"  # the toc's chapter pages live here, as in the repository
@@ -149,7 +150,7 @@ def build(options: Options) -> None:
             student = nbformat.read(chapter.student, as_version=4)
             staged[chapter.docname] = merge_outputs(solutions[chapter.name], student, chapter,
                                                     options.root)
-        stage(options, docnames, staged)
+        stage(options, docnames, staged, results_table(solutions, chapters, options.quick))
 
     with step("3/3 jupyter-book build (execution off, warnings are errors)"):
         run_jupyter_book(options)
@@ -257,10 +258,26 @@ def _normalise(source: str) -> str:
 # ---------------------------------------------------------------- staging and building
 
 
-def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode]) -> None:
+def results_table(solutions: dict[str, nbformat.NotebookNode], chapters: list[Chapter], quick: bool) -> str:
+    """The reference-results table from the executed solutions (autograde/tools/results.py)."""
+    executed = {c.docname: solutions[c.name] for c in chapters}
+    try:
+        measured = results.collect(executed)
+    except results.ResultsError as exc:
+        raise BookError(f"The reference results: {exc}") from None
+    runs = {d: nb.metadata.get("rnn_course", {}) for d, nb in executed.items()}
+    machines = sorted({r["machine"] for r in runs.values() if r.get("machine")}) or [results.machine()]
+    seconds = {d: r["seconds"] for d, r in runs.items() if "seconds" in r}
+    return results.render(measured, quick, seconds, "; ".join(machines))
+
+
+def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode],
+          table: str = "") -> None:
     """Mirror the book into the staging folder, touching only files whose content changed.
 
-    Unchanged files keep their modification times, so Sphinx rereads only what changed.
+    A Markdown page holding the line `results.RESULTS_MARKER` gets the reference-results
+    table in its place. Unchanged files keep their modification times, so Sphinx rereads
+    only what changed.
     """
     root, staging = options.root, options.staging_dir
     wanted: dict[str, bytes | Path] = {}
@@ -273,7 +290,12 @@ def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.Note
             wanted[f"{docname}.ipynb"] = nbformat.writes(staged[docname]).encode() + b"\n"
         else:
             source = _doc_source(root, docname)
-            wanted[source.relative_to(root).as_posix()] = source
+            rel = source.relative_to(root).as_posix()
+            text = source.read_text(encoding="utf-8") if source.suffix == ".md" else ""
+            if results.RESULTS_MARKER in text.splitlines():
+                wanted[rel] = results.fill(text, table).encode()
+            else:
+                wanted[rel] = source
     for asset in ASSETS:
         for file in _files(root / asset):
             wanted[file.relative_to(root).as_posix()] = file

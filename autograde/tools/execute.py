@@ -27,7 +27,9 @@ from typing import Callable
 
 import nbformat
 
-CACHE_FORMAT = "1"  # bump to invalidate every cached notebook
+from autograde.tools.results import machine
+
+CACHE_FORMAT = "2"  # bump to invalidate every cached notebook
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # autograde/
 VERSIONED = ("torch", "d2l", "matplotlib", "matplotlib-inline")
 CELL_TIMEOUT_S = 3600  # a full training cell takes minutes on a laptop CPU
@@ -127,6 +129,8 @@ def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = Fals
     nb = execute(solution, cache_dir / "run" / name, quick, log=log,
                  failed_copy=cache_dir / f"{name}.{mode_name(quick)}.failed.ipynb", root=root)
     seconds = time.perf_counter() - start
+    # What the reference-results page reports: how long the notebook took, and where.
+    nb.metadata["rnn_course"] = {"seconds": round(seconds, 1), "mode": mode_name(quick), "machine": machine()}
     _store(nb, target)
     _remove_stale(cache_dir, name, quick, keep=target)
     log(f"  {shown}: executed in {seconds:.1f} s, cached as {_shown(target, root)}")
