@@ -19,8 +19,14 @@ tokens  Training speed in tokens/s on the CPU with d2l's recipe (The Time Machin
         nn.LSTM the median over rounds of the two speeds' ratio in the same round, which cancels
         the slow drifts of a shared machine. The torch thread counts in --threads (default: torch's
         own, then 1) are measured one after the other.
-grade   Seconds `rnn-course grade` takes to autograde one submission (the chapter's student
-        notebook with the solutions filled in), from nbgrader's report and for the whole command.
+grade   Seconds `rnn-course grade` takes to autograde one submission per chapter (the chapter's
+        student notebook with the solutions filled in), from nbgrader's report and for the whole
+        command.
+notebooks
+        Seconds each chapter's solution notebook takes to run top to bottom with the full recipe
+        (500 epochs per training cell), in a fresh kernel as a student's "Run All" would, against
+        the course's budget of 5 minutes per chapter on this CPU; and the perplexities its
+        training cells printed.
 book    Seconds for a cold `rnn-course book` (fresh copy of the working tree, empty _build/:
         executes the solutions, then jupyter-book) and for a warm one (the same copy again).
 
@@ -55,9 +61,9 @@ ROOT = Path(__file__).resolve().parents[1]
 HERE = ROOT / "benchmarks"
 RESULTS = HERE / "results"
 NOTEBOOK = ROOT / "solutions" / "lstm-scratch.ipynb"
-ASSIGNMENT = "lstm-scratch"
 SOLUTION_CELLS = ("get_lstm_params", "init_lstm_state", "lstm", "get_fused_lstm_params", "fused_lstm")
-SECTIONS = ("tokens", "grade", "book")
+SECTIONS = ("tokens", "notebooks", "grade", "book")
+CHAPTER_BUDGET_S = 300  # each chapter notebook, top to bottom, full recipe, on the course's CPU
 
 # d2l's recipe
 BATCH_SIZE, NUM_STEPS, NUM_HIDDENS, LR = 32, 35, 256, 1
@@ -433,20 +439,20 @@ def _run_tool(cmd: list[str], cwd: Path, logfile: Path, timeout: float, env: dic
     return rc, m.wall, m.others, "\n".join(text.splitlines()[-15:])
 
 
-def submission_notebook():
-    """The chapter's student notebook with the solutions' code in its solution cells."""
+def submission_notebook(name: str):
+    """A chapter's student notebook with the solutions' code in its solution cells."""
     import nbformat
 
-    solved = nbformat.read(NOTEBOOK, as_version=4)
+    solution = ROOT / "solutions" / f"{name}.ipynb"
+    solved = nbformat.read(solution, as_version=4)
     bodies = {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
               for c in solved.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
-    student = ROOT / "chapters" / f"{ASSIGNMENT}.ipynb"
-    nb = nbformat.read(student if student.is_file() else NOTEBOOK, as_version=4)
+    nb = nbformat.read(ROOT / "chapters" / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
         if gid in bodies and cell.get("metadata", {}).get("nbgrader", {}).get("solution"):
             cell.source = bodies[gid]
-    return nb, student.is_file()
+    return nb
 
 
 REPORT_ROW = re.compile(r"^(?P<student>\S+)\s+(?P<assignment>\S+)\s+(?P<score>\S+/\S+)\s+(?P<seconds>[\d.]+)\s+(?P<result>.*)$")
@@ -458,41 +464,90 @@ def bench_grade(args) -> dict:
         return {"section": "grade", "when": now(), "skipped": f"{missing}: `rnn-course grade` cannot run."}
     import nbformat
 
-    nb, from_chapter = submission_notebook()
+    chapters = chapter_names()
     trials = []
     with tempfile.TemporaryDirectory(prefix="rnn-course-bench-grade-") as tmp:
         tmp = Path(tmp)
         subs = tmp / "submissions" / "bench"
         subs.mkdir(parents=True)
-        nbformat.write(nb, subs / f"{ASSIGNMENT}.ipynb")
+        for name in chapters:
+            nbformat.write(submission_notebook(name), subs / f"{name}.ipynb")
         for i in range(args.grade_repeats):
             out = tmp / f"grading-{i}"
             cmd = [sys.executable, "-m", "autograde.cli", "grade", str(tmp / "submissions"), "--out", str(out),
                    "--jobs", "1"]
-            log(f"grade: run {i + 1}/{args.grade_repeats}: rnn-course grade (one submission)")
+            log(f"grade: run {i + 1}/{args.grade_repeats}: rnn-course grade (one submission per chapter)")
             rc, wall, others, tail = _run_tool(cmd, ROOT, tmp / f"grade-{i}.log", args.tool_timeout)
             trial = {"rc": rc, "command_seconds": round(wall, 1),
-                     "other_processes_cores_mean": None if others is None else round(others, 2)}
+                     "other_processes_cores_mean": None if others is None else round(others, 2), "submissions": {}}
             report = out / "report.txt"
             if report.is_file():
                 for line in report.read_text().splitlines():
                     m = REPORT_ROW.match(line.strip())
                     if m and m["student"] == "bench":
-                        trial.update(submission_seconds=float(m["seconds"]), score=m["score"], result=m["result"])
-            if rc != 0 or "submission_seconds" not in trial:
+                        trial["submissions"][m["assignment"]] = {"seconds": float(m["seconds"]), "score": m["score"],
+                                                                 "result": m["result"]}
+            if rc != 0 or set(trial["submissions"]) != set(chapters):
                 trial["output_tail"] = tail
             trials.append(trial)
-    ok = [t for t in trials if t["rc"] == 0 and "submission_seconds" in t]
+    ok = [t for t in trials if t["rc"] == 0 and set(t["submissions"]) == set(chapters)]
     result = {"section": "grade", "when": now(), "machine": machine(), "loadavg_after": loadavg(),
-              "submission": ("chapters/" if from_chapter else "solutions/") + f"{ASSIGNMENT}.ipynb with the "
-                            "solutions' code in its solution cells",
+              "submission": "chapters/<chapter>.ipynb with the solutions' code in its solution cells, one per chapter",
               "command": "rnn-course grade SUBMISSIONS --out TMP --jobs 1", "trials": trials}
     if ok:
-        result["submission_seconds_median"] = round(statistics.median(t["submission_seconds"] for t in ok), 1)
+        result["submission_seconds_median"] = {
+            name: round(statistics.median(t["submissions"][name]["seconds"] for t in ok), 1) for name in chapters}
         result["command_seconds_median"] = round(statistics.median(t["command_seconds"] for t in ok), 1)
     else:
         result["failed"] = "no run of `rnn-course grade` finished with a report: see trials[].output_tail"
     return result
+
+
+def chapter_names() -> list[str]:
+    """The chapters in the order of _toc.yml (those without a solution notebook left out)."""
+    toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
+    listed = re.findall(r"file:\s*chapters/([\w.-]+)", toc)
+    return [n for n in listed if (ROOT / "solutions" / f"{n}.ipynb").is_file()]
+
+
+def bench_notebooks(args) -> dict:
+    missing = _tool_missing("nbconvert", ("jupyter",))
+    if missing:
+        return {"section": "notebooks", "when": now(), "skipped": f"{missing}: notebooks cannot be executed."}
+    import nbformat
+
+    from autograde.tools import results
+
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "NBGRADER_EXECUTION")}
+    env["RNN_COURSE_QUICK"] = "0"
+    jupyter = Path(sys.executable).with_name("jupyter")
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="rnn-course-bench-notebooks-") as tmp:
+        for name in chapter_names():
+            folder = Path(tmp) / "chapters"  # the set-up cell puts The Time Machine in ../data
+            folder.mkdir(exist_ok=True)
+            shutil.copy(ROOT / "solutions" / f"{name}.ipynb", folder / f"{name}.ipynb")
+            cmd = [str(jupyter) if jupyter.exists() else "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                   "--ExecutePreprocessor.timeout=3600", "--output", f"{name}.executed.ipynb", f"{name}.ipynb"]
+            log(f"notebooks: solutions/{name}.ipynb top to bottom, full recipe")
+            rc, wall, others, tail = _run_tool(cmd, folder, Path(tmp) / f"{name}.log", args.tool_timeout, env)
+            run = {"chapter": name, "rc": rc, "seconds": round(wall, 1), "budget_seconds": CHAPTER_BUDGET_S,
+                   "within_budget": rc == 0 and wall <= CHAPTER_BUDGET_S,
+                   "other_processes_cores_mean": None if others is None else round(others, 2)}
+            executed = folder / f"{name}.executed.ipynb"
+            if rc == 0 and executed.is_file():
+                nb = nbformat.read(executed, as_version=4)
+                try:
+                    run["trained"] = [{"model": m.model, "variant": m.variant, "hidden": m.hidden,
+                                       "perplexity": m.perplexity, "tokens_per_s": m.tokens_per_s}
+                                      for m in results.collect({name: nb})]
+                except results.ResultsError as exc:
+                    run["trained_error"] = str(exc)
+            else:
+                run["output_tail"] = tail
+            runs.append(run)
+    return {"section": "notebooks", "when": now(), "machine": machine(), "loadavg_after": loadavg(),
+            "command": "jupyter nbconvert --execute solutions/<chapter>.ipynb (RNN_COURSE_QUICK=0)", "runs": runs}
 
 
 def _copy_worktree(dest: Path) -> None:
@@ -604,17 +659,37 @@ def markdown(results: dict) -> str:
         if "skipped" in grade:
             lines += [f"Skipped: {grade['skipped']}", ""]
         else:
-            lines += [f"`{grade['command']}`; the submission: {grade['submission']}.", "",
-                      "| run | seconds (nbgrader, the submission) | seconds (whole command) | score | other processes (cores) |",
-                      "|---|---:|---:|---|---:|"]
+            lines += [f"`{grade['command']}`; the submissions: {grade['submission']}.", "",
+                      "| run | chapter | seconds (nbgrader, the submission) | score | whole command (s) "
+                      "| other processes (cores) |", "|---|---|---:|---|---:|---:|"]
             for i, t in enumerate(grade["trials"], 1):
-                lines.append(f"| {i} | {t.get('submission_seconds', '-')} | {t['command_seconds']} | "
-                             f"{t.get('score', 'rc ' + str(t['rc']))} | {t['other_processes_cores_mean']} |")
-            if "submission_seconds_median" in grade:
-                lines += ["", f"Median: **{grade['submission_seconds_median']} s** per submission "
-                              f"({grade['command_seconds_median']} s for the whole command)."]
+                for name, sub in (t.get("submissions") or {"-": {}}).items():
+                    lines.append(f"| {i} | {name} | {sub.get('seconds', '-')} | {sub.get('score', 'rc ' + str(t['rc']))} "
+                                 f"| {t['command_seconds']} | {t['other_processes_cores_mean']} |")
+            medians = grade.get("submission_seconds_median")
+            if isinstance(medians, dict):
+                lines += ["", "Median per submission: " + ", ".join(f"{n} **{v} s**" for n, v in medians.items())
+                          + f" ({grade['command_seconds_median']} s for the whole command)."]
             if "failed" in grade:
                 lines += ["", f"Failed: {grade['failed']}"]
+            lines.append("")
+    notebooks = results.get("notebooks")
+    if notebooks:
+        lines += [f"## Each chapter top to bottom (full recipe) — {notebooks['when']}", ""]
+        if "skipped" in notebooks:
+            lines += [f"Skipped: {notebooks['skipped']}", ""]
+        else:
+            m = notebooks["machine"]
+            lines += [f"`{notebooks['command']}` on {m.get('cpu', '?')}, {m.get('cpus')} cores; budget "
+                      f"{CHAPTER_BUDGET_S} s per chapter.", "",
+                      "| chapter | seconds | within budget | trained (perplexity, tokens/s) | other processes (cores) |",
+                      "|---|---:|---|---|---:|"]
+            for r in notebooks["runs"]:
+                trained = "; ".join(f"{t['model']} {t['variant']}: {t['perplexity']:.1f}, {_fmt_int(t['tokens_per_s'])}"
+                                    for t in r.get("trained", [])) or r.get("trained_error", "-")
+                seconds = r["seconds"] if r["rc"] == 0 else f"failed (rc {r['rc']})"
+                lines.append(f"| {r['chapter']} | {seconds} | {'yes' if r['within_budget'] else '**no**'} | "
+                             f"{trained} | {r['other_processes_cores_mean']} |")
             lines.append("")
     book = results.get("book")
     if book:
@@ -679,7 +754,7 @@ def main(argv=None) -> int:
     sections = args.only or list(SECTIONS)
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
     sys.path.insert(0, str(ROOT))  # the course's package, installed or not
-    runners = {"tokens": bench_tokens, "grade": bench_grade, "book": bench_book}
+    runners = {"tokens": bench_tokens, "notebooks": bench_notebooks, "grade": bench_grade, "book": bench_book}
     for section in SECTIONS:
         if section in sections:
             data = runners[section](args)
