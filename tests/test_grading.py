@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import html
 import io
 import re
 import time
@@ -18,6 +17,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+import submissions
 from autograde.tools import grade
 from conftest import ROOT
 
@@ -28,25 +28,8 @@ POINTS = {"check_get_lstm_params": 2, "check_init_lstm_state": 1, "check_lstm_fo
           "check_fused_lstm": 3, "check_to_torch_layout": 2}
 
 
-def solution_bodies() -> dict[str, str]:
-    """{grade_id: source} of the solution cells, as a student would write them (no markers)."""
-    nb = nbformat.read(ROOT / "solutions" / f"{NAME}.ipynb", as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
-
-
 def student(fill: bool = True, **edits) -> nbformat.NotebookNode:
-    """The student notebook, solved (`fill`), then with `edits`: {grade_id or cell id: f(source)}."""
-    nb = nbformat.read(ROOT / "chapters" / f"{NAME}.ipynb", as_version=4)
-    bodies = solution_bodies()
-    for cell in nb.cells:
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if fill and gid in bodies:
-            cell.source = bodies[gid]
-        for key in (gid, cell.get("id")):
-            if key in edits:
-                cell.source = edits[key](cell.source)
-    return nb
+    return submissions.student(NAME, fill, **edits)
 
 
 def forget_gate_dropped(source: str) -> str:
@@ -126,10 +109,7 @@ def grades(batch) -> dict[str, dict[str, str]]:
 
 
 def feedback(out: Path, who: str) -> str:
-    """The text of a student's feedback page as they read it (highlighting spans joined)."""
-    page = (out / "feedback" / who / NAME / f"{NAME}.html").read_text(encoding="utf-8")
-    page = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
-    return html.unescape(re.sub(r"<[^>]+>", "", page))
+    return submissions.feedback(out, who, NAME)
 
 
 def lost(row: dict[str, str]) -> set[str]:

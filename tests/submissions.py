@@ -1,0 +1,47 @@
+"""Sample submissions: a chapter's student notebook, solved with the solution's code, then edited."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import nbformat
+
+from conftest import ROOT
+
+
+def solution_bodies(chapter: str) -> dict[str, str]:
+    """{grade_id: source} of the solution cells, as a student would write them (no markers)."""
+    nb = nbformat.read(ROOT / "solutions" / f"{chapter}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
+            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+
+
+def student(chapter: str, fill: bool = True, **edits) -> nbformat.NotebookNode:
+    """The student notebook, solved (`fill`), then with `edits`: {grade_id or cell id: f(source)}."""
+    nb = nbformat.read(ROOT / "chapters" / f"{chapter}.ipynb", as_version=4)
+    bodies = solution_bodies(chapter)
+    for cell in nb.cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if fill and gid in bodies:
+            cell.source = bodies[gid]
+        for key in (gid, cell.get("id")):
+            if key in edits:
+                cell.source = edits[key](cell.source)
+    return nb
+
+
+def replacing(old: str, new: str):
+    """An edit that must apply: `old` replaced by `new` in a cell's source."""
+    def edit(source: str) -> str:
+        assert old in source, f"the planted bug no longer applies to solutions/: {old!r}"
+        return source.replace(old, new)
+    return edit
+
+
+def feedback(out: Path, who: str, chapter: str) -> str:
+    """The text of a student's feedback page as they read it (highlighting spans joined)."""
+    page = (out / "feedback" / who / chapter / f"{chapter}.html").read_text(encoding="utf-8")
+    page = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
