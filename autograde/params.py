@@ -101,7 +101,9 @@ def check_state_factory(exercise: str, fn_name: str, fn: Callable, sizes: tuple[
     if len(got) > 1 and got[0].data_ptr() == got[1].data_ptr():
         raise CheckFailed(exercise, f"{names[0]} and {names[1]} are the same tensor.", "make two tensors.")
     _check_on_meta(exercise, fn_name, fn, sizes, list(names))
-    print(f"\u2713 {exercise}: {', '.join(names)} are zero {_shape(sizes)} float32 tensors on the requested device.")
+    what = (f"{names[0]} is a zero {_shape(sizes)} float32 tensor" if len(names) == 1 else
+            f"{', '.join(names)} are zero {_shape(sizes)} float32 tensors")
+    print(f"\u2713 {exercise}: {what} on the requested device.")
 
 
 def _check_on_meta(exercise: str, fn_name: str, fn: Callable, sizes, names) -> None:

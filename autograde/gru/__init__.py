@@ -1,0 +1,189 @@
+"""Checks for the chapter "GRU".
+
+Two formulations of the GRU appear in the chapter, and each exercise says which it grades:
+
+- d2l's form (exercises 1 and 2): H~ = tanh(X W_xh + (R * H) W_hh + b_h). PyTorch has no layer
+  that computes it, so `gru` is held to the course's reference implementation
+  (`flaws.scratch_gru`), which the tests verify against nn.GRU where the forms coincide and
+  against an independent computation in general.
+- PyTorch's form (exercises 3 and 4): H~ = tanh(X W_xh + b_xh + R * (H W_hh + b_hh)), held to a
+  real nn.GRU with the same weights.
+
+Each function takes the student's function, prints one line when it is right and raises
+`CheckFailed` naming the mistake when it is not. The notebook's test cells call these and
+nothing else, so nbgrader's feedback shows no hidden test.
+"""
+
+from __future__ import annotations
+
+from itertools import permutations
+
+import torch
+
+from autograde import params as factory
+from autograde import recurrent
+from autograde.gru import layout
+from autograde.gru.flaws import catalogue, scratch_gru
+from autograde.recurrent import CASES, FLOAT64_TOL, RecurrentSpec, make_trial
+from autograde.verdict import CheckFailed, calling, passed, quiet
+
+__all__ = [
+    "check_get_gru_params", "check_init_gru_state", "check_gru_forward", "check_gru_gradients",
+    "check_gru_devices", "check_torch_gru_forward", "check_torch_gru_gradients", "check_torch_gru_devices",
+    "check_to_torch_gru_layout",
+]
+
+_SIZES = (30, 20)  # vocab_size, num_hiddens for the factories: V != H shows transposes
+
+
+def _d2l_params(case, dtype, device, gen):
+    return layout.random_params(case.vocab, case.hidden, gen, dtype, form="d2l")
+
+
+def _torch_params(case, dtype, device, gen):
+    return layout.random_params(case.vocab, case.hidden, gen, dtype, form="torch")
+
+
+_d2l_forward, _d2l_gradient = catalogue("d2l")
+GRU = RecurrentSpec(
+    exercise="Exercise 2 (gru)", name="gru", truth_name="the course's d2l-form reference GRU",
+    state_names=("H",), param_names=layout.PARAM_NAMES, make_params=_d2l_params, truth=scratch_gru,
+    flaws=_d2l_forward, gradient_flaws=_d2l_gradient)
+
+_torch_forward, _torch_gradient = catalogue("torch")
+TORCH_GRU = RecurrentSpec(
+    exercise="Exercise 3 (torch_gru)", name="torch_gru", truth_name="nn.GRU", state_names=("H",),
+    param_names=layout.TORCH_FORM_NAMES, make_params=_torch_params, truth=layout.torch_gru,
+    flaws=_torch_forward, gradient_flaws=_torch_gradient)
+
+
+def _expected_params(V: int, H: int) -> list[factory.Expected]:
+    E = factory.Expected
+    expected = []
+    for g in layout.BLOCKS:
+        expected += [E(f"W_x{g}", (V, H), "normal"), E(f"W_h{g}", (H, H), "normal"), E(f"b_{g}", (H,), "zeros")]
+    return expected + [E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")]
+
+
+def check_get_gru_params(get_gru_params) -> None:
+    """Exercise 1: d2l's 11 tensors, in its order (Z, R, H~, then the output layer)."""
+    factory.check_parameter_factory("Exercise 1 (get_gru_params)", "get_gru_params", get_gru_params,
+                                    _SIZES, _expected_params(*_SIZES))
+
+
+def check_init_gru_state(init_gru_state) -> None:
+    """Exercise 1: (H,), zeros of shape (batch_size, num_hiddens)."""
+    factory.check_state_factory("Exercise 1 (init_gru_state)", "init_gru_state", init_gru_state, (3, 20), ("H",))
+
+
+def check_gru_forward(gru) -> None:
+    """Exercise 2 (d2l's form): outputs and final (H,) against the course's reference GRU."""
+    recurrent.check_forward(GRU, gru)
+
+
+def check_gru_gradients(gru) -> None:
+    """Exercise 2 (d2l's form): the gradient of all 11 parameters against the reference's."""
+    recurrent.check_gradients(GRU, gru)
+
+
+def check_gru_devices(gru) -> None:
+    """Exercise 2: no hard-coded device (meta), and right on CUDA where there is one."""
+    recurrent.check_devices(GRU, gru)
+
+
+def check_torch_gru_forward(torch_gru) -> None:
+    """Exercise 3 (PyTorch's form): outputs and final (H,) against nn.GRU with the same weights."""
+    recurrent.check_forward(TORCH_GRU, torch_gru)
+
+
+def check_torch_gru_gradients(torch_gru) -> None:
+    """Exercise 3 (PyTorch's form): the gradient of all 12 parameters against nn.GRU's."""
+    recurrent.check_gradients(TORCH_GRU, torch_gru)
+
+
+def check_torch_gru_devices(torch_gru) -> None:
+    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
+    recurrent.check_devices(TORCH_GRU, torch_gru)
+
+
+# ---------------------------------------------------------------------------
+# Exercise 4: PyTorch's form into nn.GRU's layout
+
+_EX4 = "Exercise 4 (to_torch_gru_layout)"
+_LETTERS = {"r": "r", "z": "z", "h": "n"}
+
+
+def _layout_mistakes(params):
+    """Known wrong mappings, each with what to tell the student."""
+    for order in permutations(layout.BLOCKS):
+        if order == layout.TORCH_ORDER:
+            continue
+        shown = ", ".join(_LETTERS[g] for g in order)
+        hint = ("that is the course's order (Z, R, H~); nn.GRU puts the reset gate first: (r, z, n), n being H~."
+                if order == layout.BLOCKS else "nn.GRU stacks (r, z, n), n being the candidate H~.")
+        yield f"the blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
+    right = layout.to_torch_layout(params)
+    H = params[9].shape[0]
+    b_xh, b_hh = params[8], params[9]
+    gates_ih = right["bias_ih_l0"][:2 * H]
+    zeros = torch.zeros_like(b_hh)
+    outside = dict(right, bias_ih_l0=torch.cat([gates_ih, b_xh + b_hh]), bias_hh_l0=torch.cat([zeros, zeros, zeros]))
+    yield ("b_hh is in bias_ih_l0: there it is added outside the reset gate.",
+           "nn.GRU computes n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hh belongs in the n block of "
+           "bias_hh_l0, b_xh in that of bias_ih_l0.", outside)
+    swapped = dict(right, bias_ih_l0=torch.cat([gates_ih, b_hh]), bias_hh_l0=torch.cat([zeros, zeros, b_xh]))
+    yield ("b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
+           "bias_ih_l0's n block is b_in (outside r), bias_hh_l0's is b_hn (inside r): b_xh and b_hh, in that order.",
+           swapped)
+    twice = dict(right, bias_hh_l0=torch.cat([gates_ih, b_hh]))
+    yield ("the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
+           "put b_r and b_z in one of them and zeros in the other (or split them).", twice)
+    yield ("b_hh is missing: bias_hh_l0's n block must be b_hh.", "the n block of bias_hh_l0 sits inside r * (...).",
+           dict(right, bias_hh_l0=torch.cat([zeros, zeros, zeros])))
+    yield ("the biases are missing.", "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
+           dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"]),
+                bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])))
+
+
+def check_to_torch_gru_layout(to_torch_gru_layout) -> None:
+    """Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU."""
+    case = CASES[0]
+    V, H = case.vocab, case.hidden
+    trial = make_trial(TORCH_GRU, case)
+    params = [p.detach() for p in trial.params]
+    with calling(_EX4, "to_torch_gru_layout"):
+        got = to_torch_gru_layout([p.clone() for p in params])
+    if not isinstance(got, dict):
+        raise CheckFailed(_EX4, f"`to_torch_gru_layout` must return a dict (a state dict), got {type(got).__name__}.",
+                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
+    missing = [k for k in layout.TORCH_KEYS if k not in got]
+    extra = [k for k in got if k not in layout.TORCH_KEYS]
+    if missing:
+        hint = "nn.GRU has two biases, both of shape (3H,)." if any(k.startswith("bias") for k in missing) else None
+        raise CheckFailed(_EX4, f"the state dict has no {', '.join(missing)}.", hint)
+    if extra:
+        raise CheckFailed(_EX4, f"nn.GRU({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
+                          f"its parameters are {', '.join(layout.TORCH_KEYS)}.")
+    shapes = {"weight_ih_l0": (3 * H, V), "weight_hh_l0": (3 * H, H), "bias_ih_l0": (3 * H,), "bias_hh_l0": (3 * H,)}
+    for key, shape in shapes.items():
+        t = got[key]
+        if not isinstance(t, torch.Tensor):
+            raise CheckFailed(_EX4, f"{key} is a {type(t).__name__}, not a tensor.")
+        if tuple(t.shape) != shape:
+            hint = ("transpose it: nn.GRU stores (3H, inputs) and computes x @ weight.T."
+                    if tuple(t.shape) == shape[::-1] else "stack the three blocks along the first dimension.")
+            raise CheckFailed(_EX4, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.", hint)
+    # The reference here is the independent from-scratch GRU, not the grader's own mapping.
+    with quiet(), torch.no_grad():
+        expected = scratch_gru(trial.inputs, trial.state, params)
+        result = layout.run_torch_state_dict(got, trial.inputs, trial.state, params[10], params[11])
+        if recurrent.same_result(result, expected, FLOAT64_TOL):
+            passed(_EX4, "nn.GRU with your state dict computes exactly the course's GRU in PyTorch's form (float64).")
+            return
+        for problem, hint, wrong in _layout_mistakes(params):
+            planted = layout.run_torch_state_dict(wrong, trial.inputs, trial.state, params[10], params[11])
+            if recurrent.same_result(result, planted, FLOAT64_TOL):
+                raise CheckFailed(_EX4, problem, hint)
+    raise CheckFailed(_EX4, "nn.GRU with your state dict does not compute the course's GRU in PyTorch's form.",
+                      "weight_ih_l0 stacks W_xr, W_xz, W_xh transposed (order r, z, n); weight_hh_l0 the same for "
+                      "W_h*; bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.")

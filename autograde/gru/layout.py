@@ -1,0 +1,86 @@
+"""The GRU's parameters in the course's two forms, and in PyTorch's layout.
+
+d2l's form (exercises 1 and 2), blocks in the order Z, R, H~:
+    [W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_h, W_hq, b_q]
+    H~ = tanh(X W_xh + (R * H) W_hh + b_h): the reset gate scales H *before* the product.
+PyTorch's form (exercises 3 and 4), the same blocks with the candidate's bias split in two:
+    [W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_xh, b_hh, W_hq, b_q]
+    H~ = tanh(X W_xh + b_xh + R * (H W_hh + b_hh)): the reset gate scales the product *after* it,
+    bias b_hh included. A gate needs one bias only: PyTorch's two (b_i* + b_h*) add up to it.
+W_x* (V, H), W_h* (H, H), b_* (H,), W_hq (H, V), b_q (V,).
+`nn.GRU` stacks rows (r, z, n), n being the candidate, transposed, with two biases:
+weight_ih_l0 (3H, V), weight_hh_l0 (3H, H), bias_ih_l0 (3H,), bias_hh_l0 (3H,).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from autograde import torch_layers
+
+BLOCKS = ("z", "r", "h")  # the course's order; "h" is the candidate state H~
+TORCH_ORDER = ("r", "z", "h")  # nn.GRU's (r, z, n) in the course's letters
+BLOCK_NAMES = {"z": "update gate Z", "r": "reset gate R", "h": "candidate state H~"}
+
+PARAM_NAMES = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xh", "W_hh", "b_h", "W_hq", "b_q")
+TORCH_FORM_NAMES = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xh", "W_hh", "b_xh", "b_hh", "W_hq", "b_q")
+TORCH_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def split(params) -> tuple[dict, torch.Tensor | None, torch.Tensor, torch.Tensor]:
+    """({'z': (W_xz, W_hz, b_z), 'r': ..., 'h': (W_xh, W_hh, b_h or b_xh)}, b_hh or None, W_hq, b_q).
+
+    Takes either form: 11 tensors (d2l's) or 12 (PyTorch's, with b_hh).
+    """
+    params = list(params)
+    blocks = {g: tuple(params[3 * k: 3 * k + 3]) for k, g in enumerate(BLOCKS)}
+    if len(params) == len(TORCH_FORM_NAMES):
+        return blocks, params[9], params[10], params[11]
+    if len(params) == len(PARAM_NAMES):
+        return blocks, None, params[9], params[10]
+    raise ValueError(f"a GRU has 11 (d2l's form) or 12 (PyTorch's form) parameters, got {len(params)}")
+
+
+def random_params(vocab: int, hidden: int, gen: torch.Generator, dtype=torch.float64, scale=0.5,
+                  form: str = "d2l") -> list:
+    """Parameters of either form, large enough that every nonlinearity matters, biases non-zero."""
+    shapes = [(vocab, hidden), (hidden, hidden), (hidden,)] * 3
+    if form == "torch":
+        shapes.append((hidden,))  # b_hh
+    shapes += [(hidden, vocab), (vocab,)]
+    return [torch.randn(s, generator=gen, dtype=dtype) * scale for s in shapes]
+
+
+def d2l_to_torch_form(params) -> list:
+    """d2l's 11 tensors as PyTorch's form: b_h becomes b_xh and b_hh is zero (differentiable)."""
+    params = list(params)
+    return params[:9] + [torch.zeros_like(params[8])] + params[9:]
+
+
+def to_torch_layout(params, order=TORCH_ORDER) -> dict:
+    """PyTorch-form parameters -> the state dict of `nn.GRU(V, H)` (differentiable)."""
+    blocks, b_hh, _, _ = split(params)
+    if b_hh is None:
+        raise ValueError("to_torch_layout takes PyTorch's form (12 tensors); see d2l_to_torch_form")
+    zeros = torch.zeros_like(b_hh)
+    return {
+        "weight_ih_l0": torch.cat([blocks[g][0] for g in order], dim=1).T,
+        "weight_hh_l0": torch.cat([blocks[g][1] for g in order], dim=1).T,
+        "bias_ih_l0": torch.cat([blocks[g][2] for g in order]),
+        "bias_hh_l0": torch.cat([b_hh if g == "h" else zeros for g in order]),
+    }
+
+
+def torch_gru(inputs, state, params):
+    """Ground truth for PyTorch's form: nn.GRU with the course's weights, then the output layer.
+
+    Returns d2l's `(outputs (T*B, V), (H,))`; differentiable with respect to `params`.
+    """
+    _, _, W_hq, b_q = split(params)
+    return torch_layers.run(nn.GRU, to_torch_layout(params), inputs, state, W_hq, b_q)
+
+
+def run_torch_state_dict(state_dict: dict, inputs, state, W_hq, b_q):
+    """Load a student's state dict into a real nn.GRU and run it (for exercise 4)."""
+    return torch_layers.load(nn.GRU, state_dict, inputs, state, W_hq, b_q)
