@@ -1,0 +1,244 @@
+"""Checks for the chapter "Recurrent neural networks".
+
+Each function takes the student's function, prints one line when it is right and raises
+`CheckFailed` naming the mistake when it is not. The notebook's test cells call these and
+nothing else, so nbgrader's feedback shows no hidden test.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from autograde import params as factory
+from autograde import recurrent
+from autograde.recurrent import RecurrentSpec
+from autograde.rnn_scratch import clipping, generation, layout, ngram
+from autograde.rnn_scratch import perplexity as perplexity_checks
+from autograde.rnn_scratch.flaws import catalogue
+from autograde.verdict import CheckFailed, calling, passed, quiet
+
+__all__ = [
+    "check_count_ngrams", "check_ngram_perplexity", "check_get_rnn_params", "check_init_rnn_state",
+    "check_rnn_forward", "check_rnn_gradients", "check_rnn_devices", "check_grad_clipping", "check_perplexity",
+    "check_predict",
+]
+
+# ---------------------------------------------------------------------------
+# Exercise 1: n-grams
+
+_EX1 = "Exercise 1 (count_ngrams)"
+_EX1B = "Exercise 1 (ngram_perplexity)"
+
+# Small hand-made texts: (label, train, test, n, vocab_size, alpha)
+_ABRA = list("abracadabra")
+_IDS = [0, 1, 2, 0, 1, 3, 0, 1, 2, 2, 0]
+HAND_MADE = (
+    ("train 'abracadabra', test 'abracadabra', n=2, V=5, alpha=1", _ABRA, _ABRA, 2, 5, 1.0),
+    ("train 'abracadabra', test 'cadabra', n=1, V=5, alpha=1", _ABRA, list("cadabra"), 1, 5, 1.0),
+    ("train 'abracadabra', test 'abraca', n=3, V=6, alpha=0.5", _ABRA, list("abraca"), 3, 6, 0.5),
+    (f"train {_IDS}, test [0, 1, 2, 1, 0, 3, 3], n=2, V=4, alpha=0.1", _IDS, [0, 1, 2, 1, 0, 3, 3], 2, 4, 0.1),
+    (f"train {_IDS}, test [1, 3, 0, 1, 2], n=3, V=5, alpha=2", _IDS, [1, 3, 0, 1, 2], 3, 5, 2.0),
+)
+# n-gram counting: (label, tokens, n)
+COUNT_CASES = (
+    ("'abracadabra', n=1", _ABRA, 1), ("'abracadabra', n=2", _ABRA, 2), ("'abracadabra', n=3", _ABRA, 3),
+    (f"{_IDS}, n=4", _IDS, 4), ("'abc', n=3 (one window)", list("abc"), 3), ("'ab', n=3 (too short)", list("ab"), 3),
+)
+
+# (problem, hint, planted options of ngram.perplexity); the first that matches names the mistake
+NGRAM_MISTAKES = (
+    ("no smoothing: alpha is not added, so an n-gram never seen in training gets probability 0.",
+     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", dict(alpha=0.0)),
+    ("the denominator adds alpha instead of alpha * V, so the probabilities over the vocabulary do not sum to 1.",
+     "each of the V tokens gets alpha extra counts: add alpha * V to the context's count.",
+     dict(denominator="alpha")),
+    ("the denominator adds V instead of alpha * V.", "add alpha * V: alpha extra counts for each of the V tokens.",
+     dict(denominator="V")),
+    ("only the numerator is smoothed: the denominator needs + alpha * V.",
+     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", dict(denominator="none")),
+    ("V is taken as the number of distinct tokens in the training text; use the vocabulary size you are given.",
+     "tokens the training text never shows are still in the vocabulary: use vocab_size.", dict(vocab="seen")),
+    ("the context is one token short: this is the model of order n-1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n-1")),
+    ("the context is one token short: this is the model of order n-1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n-1", start="n-1")),
+    ("the context is one token too long: this is the model of order n+1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n+1")),
+    ("the context is off by one: it ends at w_{t-2}, one token before the one it should end at.",
+     "the context of w_t is tokens[t-n+1:t], which ends with w_{t-1}.", dict(shift=1)),
+    ("the first position with a full context (t = n-1) is not scored.",
+     "score every t from n-1 to len(test)-1.", dict(start="n")),
+    ("the context's count includes the last n-1 training tokens, which no token follows, so the probabilities "
+     "do not sum to 1.", "count the context as the number of n-grams that start with it: the sum over w' of "
+     "N(c, w').", dict(context_counts="n-1 grams")),
+    ("the logarithm is in base 2 but the exponential in base e: the bases must match.",
+     "use math.log (natural log) with math.exp, as the definition does.", dict(log=math.log2)),
+    ("the exponential is missing: that is the mean cross-entropy (in nats), not the perplexity.",
+     "perplexity = exp(mean of -ln P).", dict(exponent="none")),
+    ("the exponential is missing, and the logarithm is in base 2: that is the cross-entropy in bits.",
+     "perplexity = exp(mean of -ln P).", dict(exponent="none", log=math.log2)),
+    ("it is the exponential of the summed negative log-probability; perplexity uses the mean.",
+     "divide the sum by the number of scored positions before taking exp.", dict(reduce="sum")),
+    ("the mean divides by len(test), not by the number of scored positions (len(test) - n + 1).",
+     "only positions with a full context are scored; divide by how many there are.", dict(divide_by="tokens")),
+)
+
+
+def _planted(options: dict, n: int) -> dict:
+    options = dict(options)
+    for key in ("order", "start"):
+        if options.get(key) in ("n-1", "n", "n+1"):
+            value = {"n-1": n - 1, "n": n, "n+1": n + 1}[options[key]]
+            options[key] = value
+    if options.get("order", n) < 1:
+        return {}
+    return options
+
+
+def _real_cases():
+    train, held_out = ngram.train_and_held_out()
+    return [(f"The Time Machine (train: its first {len(train):,} characters, test: its last {len(held_out):,}), "
+             f"n={n}, V=28, alpha={alpha}", train, held_out, n, ngram.VOCAB_SIZE, alpha)
+            for n, alpha in ((1, 1.0), (2, 1.0), (3, 0.1), (5, 1.0))]
+
+
+def check_count_ngrams(count_ngrams) -> None:
+    """Exercise 1: {n-gram tuple: count} on hand-made sequences and on The Time Machine."""
+    train, _ = ngram.train_and_held_out()
+    cases = [*COUNT_CASES, (f"The Time Machine's first {len(train):,} characters, n=3", train, 3)]
+    for label, tokens, n in cases:
+        with calling(_EX1, "count_ngrams"):
+            got = count_ngrams(list(tokens), n)
+        want = ngram.count_ngrams(tokens, n)
+        if not isinstance(got, Mapping):
+            raise CheckFailed(_EX1, f"`count_ngrams` returned a {type(got).__name__}; it returns a dict (or a "
+                              "Counter) from n-gram tuples to counts.", "collections.Counter(tuple(...) for ...).")
+        got = {k: v for k, v in got.items() if v}
+        if got == dict(want):
+            continue
+        keys = list(got)
+        if keys and not all(isinstance(k, tuple) for k in keys):
+            bad = next(k for k in keys if not isinstance(k, tuple))
+            raise CheckFailed(_EX1, f"for {label}, a key is {bad!r} (a {type(bad).__name__}); each key is a tuple of "
+                              f"{n} tokens.", "tuple(tokens[i:i + n]) (lists cannot be dict keys; strings lose "
+                              "the tokens' boundaries).")
+        lengths = {len(k) for k in keys}
+        if keys and lengths != {n}:
+            raise CheckFailed(_EX1, f"for {label}, the keys have {sorted(lengths)} tokens; an n-gram has n={n}.")
+        missing = [k for k in want if k not in got]
+        if sum(got.values()) == sum(want.values()) - 1:
+            raise CheckFailed(_EX1, f"for {label}, {sum(got.values())} n-grams were counted, expected "
+                              f"{sum(want.values())}: the last window is missed.",
+                              "a text of L tokens has L - n + 1 windows: range(len(tokens) - n + 1).")
+        if missing:
+            raise CheckFailed(_EX1, f"for {label}, the n-gram {missing[0]!r} is missing (it occurs "
+                              f"{want[missing[0]]} times).")
+        wrong = next(k for k in got if got[k] != want.get(k, 0))
+        raise CheckFailed(_EX1, f"for {label}, the n-gram {wrong!r} is counted {got[wrong]} times, expected "
+                          f"{want.get(wrong, 0)}.")
+    passed(_EX1, f"the same counts as the reference on {len(cases)} texts, The Time Machine included.")
+
+
+def check_ngram_perplexity(ngram_perplexity) -> None:
+    """Exercise 1: the add-alpha n-gram model's perplexity, hand-made cases and The Time Machine."""
+    cases = [*HAND_MADE, *_real_cases()]
+    for label, train, test, n, V, alpha in cases:
+        with calling(_EX1B, "ngram_perplexity"):
+            try:
+                result = ngram_perplexity(list(train), list(test), n, V, alpha)
+            except (ZeroDivisionError, OverflowError) as exc:  # add a hint to calling()'s verdict
+                hint = ("a context never seen in training has count 0: smoothing (+ alpha * V) keeps the "
+                        "denominator positive." if isinstance(exc, ZeroDivisionError) else
+                        "exp of a sum over thousands of tokens overflows: perplexity is exp of the mean.")
+                raise CheckFailed(_EX1B, f"for {label}, `ngram_perplexity` raised {type(exc).__name__}: {exc}.",
+                                  hint) from None
+        try:
+            got = float(result)
+        except (TypeError, ValueError):
+            raise CheckFailed(_EX1B, f"`ngram_perplexity` returned a {type(result).__name__}; it returns a number.") \
+                from None
+        want = ngram.perplexity(train, test, n, V, alpha)
+        if math.isclose(got, want, rel_tol=1e-6):
+            continue
+        with quiet():
+            for problem, hint, options in NGRAM_MISTAKES:
+                planted = _planted(options, n)
+                if not planted:
+                    continue
+                flawed = ngram.perplexity(train, test, n, V, planted.pop("alpha", alpha), **planted)
+                if (math.isinf(got) and math.isinf(flawed)) or math.isclose(got, flawed, rel_tol=1e-6):
+                    raise CheckFailed(_EX1B, f"for {label}: {problem}", hint)
+        if math.isinf(got) or math.isnan(got):
+            raise CheckFailed(_EX1B, f"for {label}, the perplexity is {got}, expected {want:.6g}.",
+                              "with alpha > 0 every probability is positive and the perplexity finite.")
+        raise CheckFailed(_EX1B, f"for {label}, got {got:.6g}, expected {want:.6g}.",
+                          "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V), scored at every "
+                          "t >= n-1; perplexity = exp(mean of -ln P).")
+    passed(_EX1B, f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
+                  f"{len(cases) - len(HAND_MADE)} n-gram models of The Time Machine.")
+
+
+# ---------------------------------------------------------------------------
+# Exercises 2 and 3: the scratch RNN
+
+_SIZES = (30, 20)  # vocab_size, num_hiddens for the factories: V != H shows transposes
+
+
+def _random_params(case, dtype, device, gen):
+    return layout.random_params(case.vocab, case.hidden, gen, dtype)
+
+
+_forward_flaws, _gradient_flaws = catalogue()
+RNN = RecurrentSpec(
+    exercise="Exercise 3 (rnn)", name="rnn", truth_name="nn.RNN", state_names=("H",),
+    param_names=layout.PARAM_NAMES, make_params=_random_params, truth=layout.torch_rnn,
+    flaws=_forward_flaws, gradient_flaws=_gradient_flaws)
+
+
+def check_get_rnn_params(get_rnn_params) -> None:
+    """Exercise 2: [W_xh (V, H), W_hh (H, H), b_h (H,), W_hq (H, V), b_q (V,)]."""
+    V, H = _SIZES
+    E = factory.Expected
+    factory.check_parameter_factory("Exercise 2 (get_rnn_params)", "get_rnn_params", get_rnn_params, _SIZES, [
+        E("W_xh", (V, H), "normal"), E("W_hh", (H, H), "normal"), E("b_h", (H,), "zeros"),
+        E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")])
+
+
+def check_init_rnn_state(init_rnn_state) -> None:
+    """Exercise 2: a tuple (H,) with H zeros of shape (batch_size, num_hiddens)."""
+    factory.check_state_factory("Exercise 2 (init_rnn_state)", "init_rnn_state", init_rnn_state, (3, 20), ("H",))
+
+
+def check_rnn_forward(rnn) -> None:
+    """Exercise 3: outputs and final H against nn.RNN with the same weights."""
+    recurrent.check_forward(RNN, rnn)
+
+
+def check_rnn_gradients(rnn) -> None:
+    """Exercise 3: the gradient of all five parameters against nn.RNN's."""
+    recurrent.check_gradients(RNN, rnn)
+
+
+def check_rnn_devices(rnn) -> None:
+    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
+    recurrent.check_devices(RNN, rnn)
+
+
+# ---------------------------------------------------------------------------
+# Exercises 4 to 6
+
+
+def check_grad_clipping(grad_clipping) -> None:
+    """Exercise 4: against torch.nn.utils.clip_grad_norm_, in place, None gradients skipped."""
+    clipping.check(grad_clipping)
+
+
+def check_perplexity(perplexity) -> None:
+    """Exercise 5: exp(F.cross_entropy(logits, targets))."""
+    perplexity_checks.check(perplexity)
+
+
+def check_predict(predict) -> None:
+    """Exercise 6: greedy generation with a warm-up, like d2l.predict_ch8."""
+    generation.check(predict)
