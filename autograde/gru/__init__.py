@@ -19,13 +19,13 @@ from __future__ import annotations
 from itertools import permutations
 
 import torch
+from torch import nn
 
 from autograde import params as factory
-from autograde import recurrent
+from autograde import recurrent, state_dicts
 from autograde.gru import layout
 from autograde.gru.flaws import catalogue, scratch_gru
-from autograde.recurrent import CASES, FLOAT64_TOL, RecurrentSpec, make_trial
-from autograde.verdict import CheckFailed, calling, passed, quiet
+from autograde.recurrent import RecurrentSpec
 
 __all__ = [
     "check_get_gru_params", "check_init_gru_state", "check_gru_forward", "check_gru_gradients",
@@ -145,45 +145,13 @@ def _layout_mistakes(params):
                 bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])))
 
 
+_TO_TORCH = state_dicts.StateDictExercise(
+    exercise=_EX4, name="to_torch_gru_layout", layer=nn.GRU, blocks=3, spec=TORCH_GRU, reference=scratch_gru,
+    mistakes=_layout_mistakes, computes="the course's GRU in PyTorch's form",
+    layout_hint="weight_ih_l0 stacks W_xr, W_xz, W_xh transposed (order r, z, n); weight_hh_l0 the same for W_h*; "
+                "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.")
+
+
 def check_to_torch_gru_layout(to_torch_gru_layout) -> None:
     """Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU."""
-    case = CASES[0]
-    V, H = case.vocab, case.hidden
-    trial = make_trial(TORCH_GRU, case)
-    params = [p.detach() for p in trial.params]
-    with calling(_EX4, "to_torch_gru_layout"):
-        got = to_torch_gru_layout([p.clone() for p in params])
-    if not isinstance(got, dict):
-        raise CheckFailed(_EX4, f"`to_torch_gru_layout` must return a dict (a state dict), got {type(got).__name__}.",
-                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
-    missing = [k for k in layout.TORCH_KEYS if k not in got]
-    extra = [k for k in got if k not in layout.TORCH_KEYS]
-    if missing:
-        hint = "nn.GRU has two biases, both of shape (3H,)." if any(k.startswith("bias") for k in missing) else None
-        raise CheckFailed(_EX4, f"the state dict has no {', '.join(missing)}.", hint)
-    if extra:
-        raise CheckFailed(_EX4, f"nn.GRU({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
-                          f"its parameters are {', '.join(layout.TORCH_KEYS)}.")
-    shapes = {"weight_ih_l0": (3 * H, V), "weight_hh_l0": (3 * H, H), "bias_ih_l0": (3 * H,), "bias_hh_l0": (3 * H,)}
-    for key, shape in shapes.items():
-        t = got[key]
-        if not isinstance(t, torch.Tensor):
-            raise CheckFailed(_EX4, f"{key} is a {type(t).__name__}, not a tensor.")
-        if tuple(t.shape) != shape:
-            hint = ("transpose it: nn.GRU stores (3H, inputs) and computes x @ weight.T."
-                    if tuple(t.shape) == shape[::-1] else "stack the three blocks along the first dimension.")
-            raise CheckFailed(_EX4, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.", hint)
-    # The reference here is the independent from-scratch GRU, not the grader's own mapping.
-    with quiet(), torch.no_grad():
-        expected = scratch_gru(trial.inputs, trial.state, params)
-        result = layout.run_torch_state_dict(got, trial.inputs, trial.state, params[10], params[11])
-        if recurrent.same_result(result, expected, FLOAT64_TOL):
-            passed(_EX4, "nn.GRU with your state dict computes exactly the course's GRU in PyTorch's form (float64).")
-            return
-        for problem, hint, wrong in _layout_mistakes(params):
-            planted = layout.run_torch_state_dict(wrong, trial.inputs, trial.state, params[10], params[11])
-            if recurrent.same_result(result, planted, FLOAT64_TOL):
-                raise CheckFailed(_EX4, problem, hint)
-    raise CheckFailed(_EX4, "nn.GRU with your state dict does not compute the course's GRU in PyTorch's form.",
-                      "weight_ih_l0 stacks W_xr, W_xz, W_xh transposed (order r, z, n); weight_hh_l0 the same for "
-                      "W_h*; bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.")
+    state_dicts.check(_TO_TORCH, to_torch_gru_layout)

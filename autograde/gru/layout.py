@@ -25,7 +25,6 @@ BLOCK_NAMES = {"z": "update gate Z", "r": "reset gate R", "h": "candidate state 
 
 PARAM_NAMES = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xh", "W_hh", "b_h", "W_hq", "b_q")
 TORCH_FORM_NAMES = ("W_xz", "W_hz", "b_z", "W_xr", "W_hr", "b_r", "W_xh", "W_hh", "b_xh", "b_hh", "W_hq", "b_q")
-TORCH_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
 def split(params) -> tuple[dict, torch.Tensor | None, torch.Tensor, torch.Tensor]:
@@ -79,8 +78,3 @@ def torch_gru(inputs, state, params):
     """
     _, _, W_hq, b_q = split(params)
     return torch_layers.run(nn.GRU, to_torch_layout(params), inputs, state, W_hq, b_q)
-
-
-def run_torch_state_dict(state_dict: dict, inputs, state, W_hq, b_q):
-    """Load a student's state dict into a real nn.GRU and run it (for exercise 4)."""
-    return torch_layers.load(nn.GRU, state_dict, inputs, state, W_hq, b_q)

@@ -10,13 +10,13 @@ from __future__ import annotations
 from itertools import permutations
 
 import torch
+from torch import nn
 
 from autograde import params as factory
-from autograde import recurrent
+from autograde import recurrent, state_dicts
 from autograde.lstm_scratch import layout
 from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
-from autograde.recurrent import CASES, FLOAT64_TOL, RecurrentSpec, make_trial
-from autograde.verdict import CheckFailed, calling, passed, quiet
+from autograde.recurrent import RecurrentSpec
 
 __all__ = [
     "check_get_lstm_params", "check_init_lstm_state", "check_lstm_forward", "check_lstm_gradients",
@@ -119,45 +119,13 @@ def _torch_layout_mistakes(params):
            "stack b_i, b_f, b_c, b_o into bias_ih_l0.", dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"])))
 
 
+_TO_TORCH = state_dicts.StateDictExercise(
+    exercise=_EX5, name="to_torch_layout", layer=nn.LSTM, blocks=4, spec=LSTM, reference=scratch_lstm,
+    mistakes=_torch_layout_mistakes, computes="the course's LSTM",
+    layout_hint="weight_ih_l0 stacks W_xi, W_xf, W_xc, W_xo transposed (order i, f, g, o); "
+                "weight_hh_l0 the same for W_h*; the two biases add up to b.")
+
+
 def check_to_torch_layout(to_torch_layout) -> None:
     """Exercise 5: a state dict that makes nn.LSTM compute exactly the course's LSTM."""
-    case = CASES[0]
-    V, H = case.vocab, case.hidden
-    trial = make_trial(LSTM, case)
-    params = [p.detach() for p in trial.params]
-    with calling(_EX5, "to_torch_layout"):
-        got = to_torch_layout([p.clone() for p in params])
-    if not isinstance(got, dict):
-        raise CheckFailed(_EX5, f"`to_torch_layout` must return a dict (a state dict), got {type(got).__name__}.",
-                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
-    missing = [k for k in layout.TORCH_KEYS if k not in got]
-    extra = [k for k in got if k not in layout.TORCH_KEYS]
-    if missing:
-        hint = "nn.LSTM has two biases, both of shape (4H,)." if any(k.startswith("bias") for k in missing) else None
-        raise CheckFailed(_EX5, f"the state dict has no {', '.join(missing)}.", hint)
-    if extra:
-        raise CheckFailed(_EX5, f"nn.LSTM({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
-                          f"its parameters are {', '.join(layout.TORCH_KEYS)}.")
-    shapes = {"weight_ih_l0": (4 * H, V), "weight_hh_l0": (4 * H, H), "bias_ih_l0": (4 * H,), "bias_hh_l0": (4 * H,)}
-    for key, shape in shapes.items():
-        t = got[key]
-        if not isinstance(t, torch.Tensor):
-            raise CheckFailed(_EX5, f"{key} is a {type(t).__name__}, not a tensor.")
-        if tuple(t.shape) != shape:
-            hint = ("transpose it: nn.LSTM stores (4H, inputs) and computes x @ weight.T."
-                    if tuple(t.shape) == shape[::-1] else "stack the four gates' blocks along the first dimension.")
-            raise CheckFailed(_EX5, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.", hint)
-    # The reference here is the independent from-scratch LSTM, not the grader's own mapping.
-    with quiet(), torch.no_grad():
-        expected = scratch_lstm(trial.inputs, trial.state, params)
-        result = layout.run_torch_state_dict(got, trial.inputs, trial.state, params[12], params[13])
-        if recurrent.same_result(result, expected, FLOAT64_TOL):
-            passed(_EX5, "nn.LSTM with your state dict computes exactly the course's LSTM (float64).")
-            return
-        for problem, hint, wrong in _torch_layout_mistakes(params):
-            planted = layout.run_torch_state_dict(wrong, trial.inputs, trial.state, params[12], params[13])
-            if recurrent.same_result(result, planted, FLOAT64_TOL):
-                raise CheckFailed(_EX5, problem, hint)
-    raise CheckFailed(_EX5, "nn.LSTM with your state dict does not compute the course's LSTM.",
-                      "weight_ih_l0 stacks W_xi, W_xf, W_xc, W_xo transposed (order i, f, g, o); "
-                      "weight_hh_l0 the same for W_h*; the two biases add up to b.")
+    state_dicts.check(_TO_TORCH, to_torch_layout)

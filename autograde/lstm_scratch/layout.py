@@ -23,7 +23,6 @@ GATE_NAMES = {"i": "input gate I", "f": "forget gate F", "o": "output gate O", "
 PARAM_NAMES = ("W_xi", "W_hi", "b_i", "W_xf", "W_hf", "b_f", "W_xo", "W_ho", "b_o",
                "W_xc", "W_hc", "b_c", "W_hq", "b_q")
 FUSED_NAMES = ("W_x", "W_h", "b", "W_hq", "b_q")
-TORCH_KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
 def gates(params) -> dict[str, tuple]:
@@ -76,8 +75,3 @@ def torch_lstm(inputs, state, params):
     Returns d2l's `(outputs (T*B, V), (H, C))`; differentiable with respect to `params`.
     """
     return torch_layers.run(nn.LSTM, to_torch_layout(params), inputs, state, params[12], params[13])
-
-
-def run_torch_state_dict(state_dict: dict, inputs, state, W_hq, b_q):
-    """Load a student's state dict into a real nn.LSTM and run it (for exercise 5)."""
-    return torch_layers.load(nn.LSTM, state_dict, inputs, state, W_hq, b_q)

@@ -1,0 +1,81 @@
+"""Checks for an exercise that maps the course's parameters into a PyTorch layer's state dict.
+
+The student's dict is loaded into a real layer (`nn.GRU`, `nn.LSTM`, ...), which must then
+compute exactly what the course's independent from-scratch reference computes on the same
+parameters. When it does not, a chapter's list of known wrong mappings (blocks in another
+order, a bias counted twice...) is loaded the same way; the one that reproduces the
+student's numbers names the mistake.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from autograde import torch_layers
+from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
+from autograde.verdict import CheckFailed, calling, passed, quiet
+
+KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+Mistakes = Callable[[list], Iterable[tuple[str, str, dict]]]  # params -> (problem, hint, wrong dict)
+
+
+@dataclass(frozen=True)
+class StateDictExercise:
+    exercise: str  # e.g. "Exercise 4 (to_torch_gru_layout)"
+    name: str  # the student's function
+    layer: type[nn.RNNBase]
+    blocks: int  # 3 for a GRU, 4 for an LSTM
+    spec: RecurrentSpec  # makes the parameters the student's function receives
+    reference: Forward  # the course's from-scratch layer on those parameters
+    mistakes: Mistakes
+    computes: str  # what a right dict makes the layer compute, e.g. "the course's LSTM"
+    layout_hint: str  # how the blocks are stacked, for a wrong dict no mistake explains
+
+
+def check(ex: StateDictExercise, fn: Callable[[list], dict]) -> None:
+    case = CASES[0]
+    V, H, n = case.vocab, case.hidden, ex.blocks
+    layer = ex.layer.__name__
+    trial = make_trial(ex.spec, case)
+    params = [p.detach() for p in trial.params]
+    with calling(ex.exercise, ex.name):
+        got = fn([p.clone() for p in params])
+    if not isinstance(got, dict):
+        raise CheckFailed(ex.exercise, f"`{ex.name}` must return a dict (a state dict), got {type(got).__name__}.",
+                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
+    missing = [k for k in KEYS if k not in got]
+    extra = [k for k in got if k not in KEYS]
+    if missing:
+        hint = f"nn.{layer} has two biases, both of shape ({n}H,)." if any(k.startswith("bias") for k in missing) else None
+        raise CheckFailed(ex.exercise, f"the state dict has no {', '.join(missing)}.", hint)
+    if extra:
+        raise CheckFailed(ex.exercise, f"nn.{layer}({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
+                          f"its parameters are {', '.join(KEYS)}.")
+    shapes = {"weight_ih_l0": (n * H, V), "weight_hh_l0": (n * H, H), "bias_ih_l0": (n * H,), "bias_hh_l0": (n * H,)}
+    for key, shape in shapes.items():
+        t = got[key]
+        if not isinstance(t, torch.Tensor):
+            raise CheckFailed(ex.exercise, f"{key} is a {type(t).__name__}, not a tensor.")
+        if tuple(t.shape) != shape:
+            hint = (f"transpose it: nn.{layer} stores ({n}H, inputs) and computes x @ weight.T."
+                    if tuple(t.shape) == shape[::-1] else f"stack the {n} blocks along the first dimension.")
+            raise CheckFailed(ex.exercise, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.",
+                              hint)
+    W_hq, b_q = params[-2], params[-1]
+    # The reference is the independent from-scratch layer, not the grader's own mapping.
+    with quiet(), torch.no_grad():
+        expected = ex.reference(trial.inputs, trial.state, params)
+        result = torch_layers.load(ex.layer, got, trial.inputs, trial.state, W_hq, b_q)
+        if same_result(result, expected, FLOAT64_TOL):
+            passed(ex.exercise, f"nn.{layer} with your state dict computes exactly {ex.computes} (float64).")
+            return
+        for problem, hint, wrong in ex.mistakes(params):
+            planted = torch_layers.load(ex.layer, wrong, trial.inputs, trial.state, W_hq, b_q)
+            if same_result(result, planted, FLOAT64_TOL):
+                raise CheckFailed(ex.exercise, problem, hint)
+    raise CheckFailed(ex.exercise, f"nn.{layer} with your state dict does not compute {ex.computes}.", ex.layout_hint)
