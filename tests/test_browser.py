@@ -201,3 +201,38 @@ def test_screenshot(book, chapter):  # noqa: F811
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 50_000
+
+
+def toc_pages() -> list[str]:
+    from sphinx_external_toc.parsing import parse_toc_yaml
+
+    from conftest import ROOT
+
+    site_map = parse_toc_yaml(ROOT / "_toc.yml")
+    return [site_map.root.docname] + [d for d in site_map if d != site_map.root.docname]
+
+
+@pytest.mark.parametrize("docname", toc_pages())
+def test_every_page_loads_with_its_math_and_images(book, browser, docname):  # noqa: F811
+    with serve(book.html) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        route_requests(page, base)
+        visit = Visit(page, base)
+        page.goto(f"{base}/{docname}.html", wait_until="load")
+        wait_for_mathjax(page)
+        page.evaluate("() => Promise.all([...document.images].map(img => img.decode().catch(() => null)))")
+        broken = page.evaluate("""() => [...document.images]
+            .filter(img => !(img.complete && img.naturalWidth > 0)).map(img => img.getAttribute('src'))""")
+        assert broken == [], broken
+        assert page.locator("mjx-merror").count() == 0, "MathJax could not parse some math"
+        assert visit.page_errors == [] and visit.console_errors == [] and visit.local_failures == []
+        if docname.startswith("chapters/"):
+            assert page.locator("mjx-container").count() >= 5
+            assert page.locator(".cell_output img, .cell_output svg").count() >= 2  # a diagram, a training plot
+        if docname == "reference-results":
+            assert page.locator("table").first.inner_text().count("\n") >= 7  # d2l's seven models
+        target = book.root / "_build" / "screenshots" / f"{docname.replace('/', '-')}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(target), full_page=True)
+        context.close()

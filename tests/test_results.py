@@ -49,11 +49,11 @@ def test_render_puts_d2l_and_the_course_side_by_side():
                 results.Measured("Peephole LSTM", "scratch", 64, 1.0, 2.5, 10.0, "cpu", "chapters/x")]
     table = results.render(measured, quick=False, run_seconds={"chapters/gru": 150.0}, where="a test machine")
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
-    assert "| **1.1** | 20,460 | cuda:0 | [gru](chapters/gru.ipynb) |" in rows["GRU from scratch"]
-    assert "1.1 | 20,460 |" in rows["GRU from scratch"]  # d2l's own numbers
-    assert "d2l 512, 1; course 128, 1" in rows["RNN from scratch"]  # a different recipe is said
+    gru = rows["[GRU from scratch](chapters/gru.ipynb)"]  # linked to the chapter that measured it
+    assert "| 256, 1 | 1.1 | **1.1** | 20,460 | 20,460 (cuda:0) |" in gru  # d2l's, then the course's
+    assert "d2l 512, 1; here 128, 1" in rows["[RNN from scratch](chapters/rnn-scratch.ipynb)"]
     assert "not in the course yet" in rows["GRU, `nn.GRU`"]
-    assert "Peephole LSTM (scratch)" in rows  # a result d2l has no row for is still shown
+    assert "[Peephole LSTM (scratch)](chapters/x.ipynb)" in rows  # a result d2l has no row for is still shown
     assert "on: a test machine" in table and "2.5 min (150 s)" in table
     assert "quick mode" not in table
     assert "quick mode" in results.render(measured, quick=True, run_seconds={}, where="x")

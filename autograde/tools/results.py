@@ -141,27 +141,25 @@ def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float],
                   "This copy of the book was built in **quick mode**: every training cell trained for "
                   "2 epochs, not 500, so the course's perplexities below are not reference results. "
                   "Build with `make book` for the real ones.", ":::", ""]
-    lines += ["| model | hidden, lr | d2l: perplexity | d2l: tokens/s (GPU) "
-              "| this course: perplexity | this course: tokens/s | on | chapter |",
-              "|---|---|---|---|---|---|---|---|"]
+    lines += ["| model | hidden, lr | perplexity, d2l | perplexity, here | tokens/s, d2l (GPU) | tokens/s, here |",
+              "|---|---|---|---|---|---|"]
     listed = set()
     for row in D2L:
         m = ours.get((row.model, row.variant))
         listed.add((row.model, row.variant))
         setting = f"{row.hidden}, {_lr(row.lr)}"
         if m is None:
-            lines.append(f"| {row.label} | {setting} | {row.perplexity:.1f} | {_number(row.tokens_per_s)} "
-                         "| not in the course yet | | | |")
+            lines.append(f"| {row.label} | {setting} | {row.perplexity:.1f} | not in the course yet "
+                         f"| {_number(row.tokens_per_s)} | |")
             continue
         if (m.hidden, m.lr) != (row.hidden, row.lr):
-            setting = f"d2l {setting}; course {m.hidden}, {_lr(m.lr)}"
-        lines.append(f"| {row.label} | {setting} | {row.perplexity:.1f} | {_number(row.tokens_per_s)} "
-                     f"| **{m.perplexity:.1f}** | {_number(m.tokens_per_s)} | {m.device} "
-                     f"| [{m.chapter.split('/')[-1]}]({m.chapter}.ipynb) |")
+            setting = f"d2l {setting}; here {m.hidden}, {_lr(m.lr)}"
+        lines.append(f"| [{row.label}]({m.chapter}.ipynb) | {setting} | {row.perplexity:.1f} | **{m.perplexity:.1f}** "
+                     f"| {_number(row.tokens_per_s)} | {_number(m.tokens_per_s)} ({m.device}) |")
     for m in measured:
         if (m.model, m.variant) not in listed:
-            lines.append(f"| {m.model} ({m.variant}) | {m.hidden}, {_lr(m.lr)} | | | **{m.perplexity:.1f}** "
-                         f"| {_number(m.tokens_per_s)} | {m.device} | [{m.chapter.split('/')[-1]}]({m.chapter}.ipynb) |")
+            lines.append(f"| [{m.model} ({m.variant})]({m.chapter}.ipynb) | {m.hidden}, {_lr(m.lr)} | "
+                         f"| **{m.perplexity:.1f}** | | {_number(m.tokens_per_s)} ({m.device}) |")
     mode = "quick mode, 2 epochs per training cell" if quick else "d2l's recipe, 500 epochs per training cell"
     lines += ["", f"Measured by this build ({mode}) on: {where}.", ""]
     if run_seconds:
