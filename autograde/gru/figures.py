@@ -1,4 +1,4 @@
-"""The GRU chapter's diagrams, drawn with matplotlib in the course's palette (autograde.figures).
+"""The GRU chapter's diagrams, drawn with matplotlib in the course's palette (autograde.drawing).
 
 - `gru_cell()`: one GRU cell in d2l's form: the two gates, the reset product, the candidate
   state and the Z / 1 - Z mix, with the equations;
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from matplotlib.figure import Figure
 
-from autograde.figures import (
+from autograde import drawing as draw
+from autograde.drawing import (
     CELL_EDGE,
     CELL_FACE,
     HIDDEN_COLOR,
@@ -25,12 +26,6 @@ from autograde.figures import (
     SIGMOID_FACE,
     TANH_EDGE,
     TANH_FACE,
-    _arrow,
-    _box,
-    _canvas,
-    _circle,
-    _dot,
-    _label,
 )
 
 __all__ = ["gru_cell", "reset_placement"]
@@ -54,75 +49,66 @@ EQUATIONS = (
 
 def gru_cell() -> Figure:
     """One GRU cell (d2l's form): H_{t-1} along the top, the gates below, H_t out on the right."""
-    fig, ax = _canvas(xlim=(-2.8, 15.0), ylim=(-6.3, 7.9))
-    _box(ax, ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2), CELL_RIGHT - CELL_LEFT,
+    fig, ax = draw.canvas(xlim=(-2.8, 15.0), ylim=(-6.3, 7.9))
+    draw.box(ax, ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2), CELL_RIGHT - CELL_LEFT,
          CELL_TOP - CELL_BOTTOM, face=CELL_FACE, edge=CELL_EDGE, rounding=0.4, zorder=0, gid="gru-cell")
 
     sigmoid = dict(face=SIGMOID_FACE, edge=SIGMOID_EDGE)
-    _box(ax, (Z_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-update", **sigmoid)
-    _box(ax, (R_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-reset", **sigmoid)
-    _box(ax, (CAND_X, GATE_Y), GATE_W, GATE_H, "tanh", gid="candidate", face=TANH_FACE, edge=TANH_EDGE)
-    _circle(ax, (RESET_X, MID_Y), NODE_R, r"$\times$", gid="op-reset")
-    _circle(ax, (ZMUL_X, TOP_Y), NODE_R, r"$\times$", gid="op-keep")
-    _circle(ax, (ONE_MINUS_X, Z_ROUTE_Y), NODE_R, "1\u2212", fontsize=12, gid="op-one-minus")
-    _circle(ax, (ONE_MINUS_X, MID_Y), NODE_R, r"$\times$", gid="op-take")
-    _circle(ax, (PLUS_X, TOP_Y), NODE_R, "+", gid="op-add")
+    draw.box(ax, (Z_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-update", **sigmoid)
+    draw.box(ax, (R_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-reset", **sigmoid)
+    draw.box(ax, (CAND_X, GATE_Y), GATE_W, GATE_H, "tanh", gid="candidate", face=TANH_FACE, edge=TANH_EDGE)
+    draw.circle(ax, (RESET_X, MID_Y), NODE_R, r"$\times$", gid="op-reset")
+    draw.circle(ax, (ZMUL_X, TOP_Y), NODE_R, r"$\times$", gid="op-keep")
+    draw.circle(ax, (ONE_MINUS_X, Z_ROUTE_Y), NODE_R, "1\u2212", fontsize=12, gid="op-one-minus")
+    draw.circle(ax, (ONE_MINUS_X, MID_Y), NODE_R, r"$\times$", gid="op-take")
+    draw.circle(ax, (PLUS_X, TOP_Y), NODE_R, "+", gid="op-add")
 
     # The state line: H_{t-1} -> Z * H_{t-1} -> + -> H_t, tapped twice before the product.
-    _arrow(ax, [(LINE_LEFT, TOP_Y), (ZMUL_X - NODE_R, TOP_Y)], HIDDEN_COLOR)
-    _arrow(ax, [(ZMUL_X + NODE_R, TOP_Y), (PLUS_X - NODE_R, TOP_Y)], HIDDEN_COLOR)
-    _arrow(ax, [(PLUS_X + NODE_R, TOP_Y), (LINE_RIGHT, TOP_Y)], HIDDEN_COLOR)
-    _label(ax, (LINE_LEFT - 0.15, TOP_Y), r"$H_{t-1}$", ha="right")
-    _label(ax, (LINE_RIGHT + 0.15, TOP_Y), r"$H_t$", ha="left")
+    draw.arrow(ax, [(LINE_LEFT, TOP_Y), (ZMUL_X - NODE_R, TOP_Y)], HIDDEN_COLOR)
+    draw.arrow(ax, [(ZMUL_X + NODE_R, TOP_Y), (PLUS_X - NODE_R, TOP_Y)], HIDDEN_COLOR)
+    draw.arrow(ax, [(PLUS_X + NODE_R, TOP_Y), (LINE_RIGHT, TOP_Y)], HIDDEN_COLOR)
+    draw.label(ax, (LINE_LEFT - 0.15, TOP_Y), r"$H_{t-1}$", ha="right")
+    draw.label(ax, (LINE_RIGHT + 0.15, TOP_Y), r"$H_t$", ha="left")
 
     # H_{t-1} down to the gates' input line, which X_t joins from below.
     gate_bottom, gate_top = GATE_Y - GATE_H / 2, GATE_Y + GATE_H / 2
-    _dot(ax, (TAP_X, TOP_Y), HIDDEN_COLOR)
-    _arrow(ax, [(TAP_X, TOP_Y), (TAP_X, BUS_Y), (R_X, BUS_Y), (R_X, gate_bottom)], HIDDEN_COLOR)
-    _dot(ax, (Z_X, BUS_Y), HIDDEN_COLOR)
-    _arrow(ax, [(Z_X, BUS_Y), (Z_X, gate_bottom)], HIDDEN_COLOR)
-    _arrow(ax, [(X_IN_X, -1.3), (X_IN_X, BUS_Y)], INPUT_COLOR)
-    _dot(ax, (X_IN_X, X_LINE_Y), INPUT_COLOR)
-    _arrow(ax, [(X_IN_X, X_LINE_Y), (CAND_X, X_LINE_Y), (CAND_X, gate_bottom)], INPUT_COLOR)
-    _label(ax, (X_IN_X, -1.4), r"$X_t$", va="top")
+    draw.dot(ax, (TAP_X, TOP_Y), HIDDEN_COLOR)
+    draw.arrow(ax, [(TAP_X, TOP_Y), (TAP_X, BUS_Y), (R_X, BUS_Y), (R_X, gate_bottom)], HIDDEN_COLOR)
+    draw.dot(ax, (Z_X, BUS_Y), HIDDEN_COLOR)
+    draw.arrow(ax, [(Z_X, BUS_Y), (Z_X, gate_bottom)], HIDDEN_COLOR)
+    draw.arrow(ax, [(X_IN_X, -1.3), (X_IN_X, BUS_Y)], INPUT_COLOR)
+    draw.dot(ax, (X_IN_X, X_LINE_Y), INPUT_COLOR)
+    draw.arrow(ax, [(X_IN_X, X_LINE_Y), (CAND_X, X_LINE_Y), (CAND_X, gate_bottom)], INPUT_COLOR)
+    draw.label(ax, (X_IN_X, -1.4), r"$X_t$", va="top")
 
     # The reset gate scales H_{t-1}; the product feeds the candidate.
     # The tap to the reset product passes under the update gate's line: a gap marks the crossing.
-    _dot(ax, (RESET_X, TOP_Y), HIDDEN_COLOR)
+    draw.dot(ax, (RESET_X, TOP_Y), HIDDEN_COLOR)
     ax.plot([RESET_X, RESET_X], [TOP_Y, Z_ROUTE_Y + CROSSING_GAP], color=HIDDEN_COLOR, linewidth=LINE_WIDTH,
             solid_capstyle="butt", zorder=2)
-    _arrow(ax, [(RESET_X, Z_ROUTE_Y - CROSSING_GAP), (RESET_X, MID_Y + NODE_R)], HIDDEN_COLOR)
-    _arrow(ax, [(R_X, gate_top), (R_X, MID_Y), (RESET_X - NODE_R, MID_Y)], SIGMOID_EDGE)
-    _arrow(ax, [(RESET_X, MID_Y - NODE_R), (RESET_X, GATE_Y), (CAND_X - GATE_W / 2, GATE_Y)], POINTWISE_EDGE)
-    _label(ax, (R_X - 0.15, (gate_top + MID_Y) / 2), r"$R_t$", ha="right")
+    draw.arrow(ax, [(RESET_X, Z_ROUTE_Y - CROSSING_GAP), (RESET_X, MID_Y + NODE_R)], HIDDEN_COLOR)
+    draw.arrow(ax, [(R_X, gate_top), (R_X, MID_Y), (RESET_X - NODE_R, MID_Y)], SIGMOID_EDGE)
+    draw.arrow(ax, [(RESET_X, MID_Y - NODE_R), (RESET_X, GATE_Y), (CAND_X - GATE_W / 2, GATE_Y)], POINTWISE_EDGE)
+    draw.label(ax, (R_X - 0.15, (gate_top + MID_Y) / 2), r"$R_t$", ha="right")
 
     # The update gate: Z_t keeps the old state, 1 - Z_t takes the candidate.
-    _arrow(ax, [(Z_X, gate_top), (Z_X, Z_ROUTE_Y), (ZMUL_X, Z_ROUTE_Y), (ZMUL_X, TOP_Y - NODE_R)], SIGMOID_EDGE)
-    _dot(ax, (ZMUL_X, Z_ROUTE_Y), SIGMOID_EDGE)
-    _arrow(ax, [(ZMUL_X, Z_ROUTE_Y), (ONE_MINUS_X - NODE_R, Z_ROUTE_Y)], SIGMOID_EDGE)
-    _arrow(ax, [(ONE_MINUS_X, Z_ROUTE_Y - NODE_R), (ONE_MINUS_X, MID_Y + NODE_R)], SIGMOID_EDGE)
-    _label(ax, (Z_X + 0.8, Z_ROUTE_Y + 0.1), r"$Z_t$", va="bottom")
-    _label(ax, (ONE_MINUS_X + 0.15, (Z_ROUTE_Y + MID_Y) / 2), r"$1 - Z_t$", ha="left", fontsize=12)
+    draw.arrow(ax, [(Z_X, gate_top), (Z_X, Z_ROUTE_Y), (ZMUL_X, Z_ROUTE_Y), (ZMUL_X, TOP_Y - NODE_R)], SIGMOID_EDGE)
+    draw.dot(ax, (ZMUL_X, Z_ROUTE_Y), SIGMOID_EDGE)
+    draw.arrow(ax, [(ZMUL_X, Z_ROUTE_Y), (ONE_MINUS_X - NODE_R, Z_ROUTE_Y)], SIGMOID_EDGE)
+    draw.arrow(ax, [(ONE_MINUS_X, Z_ROUTE_Y - NODE_R), (ONE_MINUS_X, MID_Y + NODE_R)], SIGMOID_EDGE)
+    draw.label(ax, (Z_X + 0.8, Z_ROUTE_Y + 0.1), r"$Z_t$", va="bottom")
+    draw.label(ax, (ONE_MINUS_X + 0.15, (Z_ROUTE_Y + MID_Y) / 2), r"$1 - Z_t$", ha="left", fontsize=12)
 
     # The candidate into the mix.
-    _arrow(ax, [(CAND_X, gate_top), (CAND_X, MID_Y), (ONE_MINUS_X - NODE_R, MID_Y)], TANH_EDGE)
-    _label(ax, (CAND_X - 0.15, (gate_top + MID_Y) / 2), r"$\tilde{H}_t$", ha="right")
-    _arrow(ax, [(ONE_MINUS_X + NODE_R, MID_Y), (PLUS_X, MID_Y), (PLUS_X, TOP_Y - NODE_R)], POINTWISE_EDGE)
+    draw.arrow(ax, [(CAND_X, gate_top), (CAND_X, MID_Y), (ONE_MINUS_X - NODE_R, MID_Y)], TANH_EDGE)
+    draw.label(ax, (CAND_X - 0.15, (gate_top + MID_Y) / 2), r"$\tilde{H}_t$", ha="right")
+    draw.arrow(ax, [(ONE_MINUS_X + NODE_R, MID_Y), (PLUS_X, MID_Y), (PLUS_X, TOP_Y - NODE_R)], POINTWISE_EDGE)
 
-    _legend(ax, y=-2.4)
+    draw.legend(ax, y=-2.4, tanh_x=4.2, pointwise_x=8.4)
     for i, equation in enumerate(EQUATIONS):
-        _label(ax, (-1.6, -3.4 - i * 0.78), equation, ha="left", fontsize=13)
-    _label(ax, (14.6, -3.4), r"$\odot$: elementwise product", ha="right", fontsize=12, color=NOTE_COLOR)
+        draw.label(ax, (-1.6, -3.4 - i * 0.78), equation, ha="left", fontsize=13)
+    draw.label(ax, (14.6, -3.4), r"$\odot$: elementwise product", ha="right", fontsize=12, color=NOTE_COLOR)
     return fig
-
-
-def _legend(ax, y: float) -> None:
-    _box(ax, (-1.3, y), 0.6, 0.42, face=SIGMOID_FACE, edge=SIGMOID_EDGE)
-    _label(ax, (-0.8, y), r"sigmoid layer ($\sigma$)", ha="left", fontsize=12, color=NOTE_COLOR)
-    _box(ax, (4.2, y), 0.6, 0.42, face=TANH_FACE, edge=TANH_EDGE)
-    _label(ax, (4.7, y), "tanh layer", ha="left", fontsize=12, color=NOTE_COLOR)
-    _circle(ax, (8.4, y), 0.24, "")
-    _label(ax, (8.9, y), "elementwise operation", ha="left", fontsize=12, color=NOTE_COLOR)
 
 
 # ---------------------------------------------------------------- reset placement
@@ -133,7 +119,7 @@ STEP = 2.6  # between the centres of neighbouring parts of a row
 
 def reset_placement() -> Figure:
     """The candidate state in d2l's form (top) and PyTorch's (bottom): where R_t acts."""
-    fig, ax = _canvas(xlim=(-2.4, 13.8), ylim=(-ROW_DY - 2.0, 2.1))
+    fig, ax = draw.canvas(xlim=(-2.4, 13.8), ylim=(-ROW_DY - 2.0, 2.1))
     rows = (
         ("d2l: reset, then multiply", 0.0, "d2l",
          r"$X_t W_{xh} + b_h$"),
@@ -147,32 +133,32 @@ def reset_placement() -> Figure:
 
 def _row(ax, y: float, title: str, form: str, x_part: str) -> None:
     xs = [1.7 + k * STEP for k in range(4)]  # reset or product, product or reset, +, tanh
-    _label(ax, (-2.2, y + 1.45), title, ha="left", fontsize=13, color=NOTE_COLOR, style="italic")
-    _label(ax, (-0.6, y), r"$H_{t-1}$", ha="right")
+    draw.label(ax, (-2.2, y + 1.45), title, ha="left", fontsize=13, color=NOTE_COLOR, style="italic")
+    draw.label(ax, (-0.6, y), r"$H_{t-1}$", ha="right")
     product_w = 1.5 if form == "d2l" else 2.3
     parts = ("reset", "product") if form == "d2l" else ("product", "reset")
     edges = []
     for x, part in zip(xs[:2], parts):
         if part == "reset":
-            _circle(ax, (x, y), NODE_R, r"$\odot$", gid=f"{form}-reset")
-            _arrow(ax, [(x, y + 1.2), (x, y + NODE_R)], SIGMOID_EDGE)
-            _label(ax, (x + 0.15, y + 0.95), r"$R_t$", ha="left")
+            draw.circle(ax, (x, y), NODE_R, r"$\odot$", gid=f"{form}-reset")
+            draw.arrow(ax, [(x, y + 1.2), (x, y + NODE_R)], SIGMOID_EDGE)
+            draw.label(ax, (x + 0.15, y + 0.95), r"$R_t$", ha="left")
             edges.append((x - NODE_R, x + NODE_R))
         else:
             text = r"$\cdot\, W_{hh}$" if form == "d2l" else r"$\cdot\, W_{hh} + b_{hh}$"
-            _box(ax, (x, y), product_w, 0.8, text, face="white", edge=HIDDEN_COLOR, fontsize=13, gid=f"{form}-product")
+            draw.box(ax, (x, y), product_w, 0.8, text, face="white", edge=HIDDEN_COLOR, fontsize=13, gid=f"{form}-product")
             edges.append((x - product_w / 2, x + product_w / 2))
-    _circle(ax, (xs[2], y), NODE_R, "+", gid=f"{form}-add")
+    draw.circle(ax, (xs[2], y), NODE_R, "+", gid=f"{form}-add")
     edges.append((xs[2] - NODE_R, xs[2] + NODE_R))
-    _box(ax, (xs[3], y), GATE_W, GATE_H, "tanh", face=TANH_FACE, edge=TANH_EDGE, gid=f"{form}-tanh")
+    draw.box(ax, (xs[3], y), GATE_W, GATE_H, "tanh", face=TANH_FACE, edge=TANH_EDGE, gid=f"{form}-tanh")
     edges.append((xs[3] - GATE_W / 2, xs[3] + GATE_W / 2))
-    _arrow(ax, [(-0.5, y), (edges[0][0], y)], HIDDEN_COLOR)
+    draw.arrow(ax, [(-0.5, y), (edges[0][0], y)], HIDDEN_COLOR)
     for (_, right), (left, _) in zip(edges, edges[1:]):
-        _arrow(ax, [(right, y), (left, y)], HIDDEN_COLOR)
-    _arrow(ax, [(xs[2], y - 1.2), (xs[2], y - NODE_R)], INPUT_COLOR)
-    _label(ax, (xs[2], y - 1.3), x_part, va="top", fontsize=13)
-    _arrow(ax, [(edges[3][1], y), (edges[3][1] + 1.3, y)], TANH_EDGE)
-    _label(ax, (edges[3][1] + 1.45, y), r"$\tilde{H}_t$", ha="left")
+        draw.arrow(ax, [(right, y), (left, y)], HIDDEN_COLOR)
+    draw.arrow(ax, [(xs[2], y - 1.2), (xs[2], y - NODE_R)], INPUT_COLOR)
+    draw.label(ax, (xs[2], y - 1.3), x_part, va="top", fontsize=13)
+    draw.arrow(ax, [(edges[3][1], y), (edges[3][1] + 1.3, y)], TANH_EDGE)
+    draw.label(ax, (edges[3][1] + 1.45, y), r"$\tilde{H}_t$", ha="left")
     formula = (r"$\tilde{H}_t = \tanh(X_t W_{xh} + (R_t \odot H_{t-1}) W_{hh} + b_h)$" if form == "d2l"
                else r"$\tilde{H}_t = \tanh(X_t W_{xh} + b_{xh} + R_t \odot (H_{t-1} W_{hh} + b_{hh}))$")
-    _label(ax, (13.4, y + 1.45), formula, ha="right", fontsize=12, color=NOTE_COLOR)
+    draw.label(ax, (13.4, y + 1.45), formula, ha="right", fontsize=12, color=NOTE_COLOR)
