@@ -49,6 +49,21 @@ FLOAT64_TOL = dict(rtol=1e-7, atol=1e-9)
 FLOAT32_TOL = dict(rtol=1e-3, atol=2e-4)
 
 
+def d2l_rows(outputs: Sequence[torch.Tensor], time_major: bool = True) -> torch.Tensor:
+    """d2l's (T*B, V) outputs from the per-step (B, V) blocks, step t of sequence b at row t*B + b.
+
+    time_major=False plants a common mistake: batch-major rows, step t of sequence b at row b*T + t.
+    """
+    Y = torch.stack(list(outputs))  # (T, B, V)
+    return Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
+
+
+# The mistake `d2l_rows(..., time_major=False)` plants, in every chapter's words.
+BATCH_MAJOR = ("the outputs are batch-major: row b*T + t holds step t of sequence b.",
+               "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) "
+               "over the steps.")
+
+
 @dataclass(frozen=True)
 class Flaw:
     """A known mistake: the reference with one bug, and what to tell the student."""

@@ -20,7 +20,7 @@ from itertools import permutations
 import torch
 
 from autograde.gru.layout import BLOCK_NAMES, BLOCKS, split
-from autograde.recurrent import Flaw
+from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
@@ -83,8 +83,7 @@ def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None
         H = H_new if carry else H0
         if detach:
             H = H.detach()
-    Y = torch.stack(outputs)  # (T, B, V)
-    Y = Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
+    Y = d2l_rows(outputs, time_major)  # (T*B, V)
     last = H if detach and detach_returned else H_new
     final = {"last": last, "initial": H0, "candidate": H_tilde}[returned]
     return Y, (final,)
@@ -182,9 +181,7 @@ def catalogue(form: str = "d2l") -> tuple[list[Flaw], list[Flaw]]:
                         "Y = H @ W_hq + b_q, after the update.", out_from="candidate"))
     forward.append(flaw("the output layer is missing: the outputs are the hidden states.",
                         "each step's output is Y = H @ W_hq + b_q.", out_from="nothing"))
-    forward.append(flaw("the outputs are batch-major: row b*T + t holds step t of sequence b.",
-                        "d2l expects time-major rows (step t of sequence b at row t*B + b): "
-                        "torch.cat(outputs, dim=0) over the steps.", time_major=False))
+    forward.append(flaw(*BATCH_MAJOR, time_major=False))
     cut = ("the gradient is cut between time steps: H is detached inside the loop.",
            "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between batches itself.")
     gradient = [flaw(*cut, detach=True), flaw(*cut, detach=True, detach_returned=False)]

@@ -14,7 +14,7 @@ from itertools import combinations, permutations
 import torch
 
 from autograde.lstm_scratch.layout import GATE_NAMES, GATES, gates, unfuse
-from autograde.recurrent import Flaw
+from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
@@ -60,8 +60,7 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
             H = H.detach()
         if "C" in detach:
             C = C.detach()
-    Y = torch.stack(outputs)  # (T, B, V)
-    Y = Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
+    Y = d2l_rows(outputs, time_major)  # (T*B, V)
     # Detached at the end of the loop body, the returned state is detached too.
     last = (H if "H" in detach and detach_returned else H_new, C if "C" in detach and detach_returned else C_new)
     final = {"last": last, "initial": (H0, C0), "swapped": (C_new, H_new)}[returned]
@@ -139,9 +138,7 @@ def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
                         "Y = H @ W_hq + b_q.", out_from="C"))
     forward.append(flaw("the output layer is missing: the outputs are the hidden states.",
                         "each step's output is Y = H @ W_hq + b_q.", out_from="nothing"))
-    forward.append(flaw("the outputs are batch-major: row b*T + t holds step t of sequence b.",
-                        "d2l expects time-major rows (step t of sequence b at row t*B + b): "
-                        "torch.cat(outputs, dim=0) over the steps.", time_major=False))
+    forward.append(flaw(*BATCH_MAJOR, time_major=False))
     gradient = [
         flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
              "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",

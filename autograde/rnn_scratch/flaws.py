@@ -11,7 +11,7 @@ from functools import partial
 
 import torch
 
-from autograde.recurrent import Flaw
+from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
 
 ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
 
@@ -43,8 +43,7 @@ def scratch_rnn(inputs, state, params, *, act="tanh", transpose_hh=False, carry=
         H = H_new if carry else H0
         if detach:
             H = H.detach()
-    Y = torch.stack(outputs)  # (T, B, V)
-    Y = Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
+    Y = d2l_rows(outputs, time_major)  # (T*B, V)
     last = H if detach and detach_returned else H_new
     return Y, ((last,) if returned == "last" else (H0,))
 
@@ -75,9 +74,7 @@ def catalogue() -> tuple[list[Flaw], list[Flaw]]:
              "each step's output is O_t = H_t @ W_hq + b_q.", output_layer=False),
         flaw("the output bias b_q is missing.", "O_t = H_t @ W_hq + b_q.", output_bias=False),
         flaw("the hidden bias b_h is missing.", "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", hidden_bias=False),
-        flaw("the outputs are batch-major: row b*T + t holds step t of sequence b.",
-             "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) "
-             "over the steps.", time_major=False),
+        flaw(*BATCH_MAJOR, time_major=False),
     ]
     cut = ("the gradient is cut between time steps: H is detached inside the loop.",
            "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between minibatches itself.")
