@@ -217,13 +217,13 @@ def test_each_catalogued_mistake_is_named_as_itself(form):
     forward, gradient = catalogue(form)
     spec = checks.GRU if form == "d2l" else checks.TORCH_GRU
     for flaw in forward:
-        problem = verdict(lambda fn: check_forward(spec, fn), flaw.forward).problem
+        problem = verdict(lambda fn: check_forward(spec, fn), flaw.plant).problem
         if flaw.problem.startswith("the output layer is missing"):
             assert "output layer is missing" in problem
         else:
             assert problem == flaw.problem
     for flaw in gradient:
-        assert verdict(lambda fn: check_gradients(spec, fn), flaw.forward).problem == flaw.problem
+        assert verdict(lambda fn: check_gradients(spec, fn), flaw.plant).problem == flaw.problem
 
 
 def test_catalogues_name_the_required_mistakes():

@@ -67,13 +67,13 @@ def test_each_catalogued_mistake_is_named_as_itself(fused):
     forward, gradient = catalogue(fused=fused)
     spec = checks.FUSED if fused else checks.LSTM
     for flaw in forward:
-        problem = verdict(lambda fn: checks.recurrent.check_forward(spec, fn), flaw.forward).problem
+        problem = verdict(lambda fn: checks.recurrent.check_forward(spec, fn), flaw.plant).problem
         if flaw.problem.startswith("the output layer is missing"):
             assert "output layer is missing" in problem
         else:
             assert problem == flaw.problem
     for flaw in gradient:
-        assert verdict(lambda fn: checks.recurrent.check_gradients(spec, fn), flaw.forward).problem == flaw.problem
+        assert verdict(lambda fn: checks.recurrent.check_gradients(spec, fn), flaw.plant).problem == flaw.problem
 
 
 # ---------------------------------------------------------------------------

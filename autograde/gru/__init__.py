@@ -48,13 +48,13 @@ _d2l_forward, _d2l_gradient = catalogue("d2l")
 GRU = RecurrentSpec(
     exercise="Exercise 2 (gru)", name="gru", truth_name="the course's d2l-form reference GRU",
     state_names=("H",), param_names=layout.PARAM_NAMES, make_params=_d2l_params, truth=scratch_gru,
-    flaws=_d2l_forward, gradient_flaws=_d2l_gradient)
+    mistakes=_d2l_forward, gradient_mistakes=_d2l_gradient)
 
 _torch_forward, _torch_gradient = catalogue("torch")
 TORCH_GRU = RecurrentSpec(
     exercise="Exercise 3 (torch_gru)", name="torch_gru", truth_name="nn.GRU", state_names=("H",),
     param_names=layout.TORCH_FORM_NAMES, make_params=_torch_params, truth=layout.torch_gru,
-    flaws=_torch_forward, gradient_flaws=_torch_gradient)
+    mistakes=_torch_forward, gradient_mistakes=_torch_gradient)
 
 
 def _expected_params(V: int, H: int) -> list[factory.Expected]:

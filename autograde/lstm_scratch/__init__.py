@@ -34,14 +34,14 @@ _forward_flaws, _gradient_flaws = catalogue(fused=False)
 LSTM = RecurrentSpec(
     exercise="Exercise 3 (lstm)", name="lstm", truth_name="nn.LSTM", state_names=("H", "C"),
     param_names=layout.PARAM_NAMES, make_params=_random_params, truth=layout.torch_lstm,
-    flaws=_forward_flaws, gradient_flaws=_gradient_flaws)
+    mistakes=_forward_flaws, gradient_mistakes=_gradient_flaws)
 
 _fused_forward, _fused_gradient = catalogue(fused=True)
 FUSED = RecurrentSpec(
     exercise="Exercise 4 (fused_lstm)", name="fused_lstm", truth_name="nn.LSTM", state_names=("H", "C"),
     param_names=layout.FUSED_NAMES, make_params=lambda *a: layout.fuse(_random_params(*a)),
     truth=lambda x, s, p: layout.torch_lstm(x, s, layout.unfuse(p)),
-    flaws=_fused_forward, gradient_flaws=_fused_gradient)
+    mistakes=_fused_forward, gradient_mistakes=_fused_gradient)
 
 
 def _expected_params(V: int, H: int, fused: bool) -> list[factory.Expected]:
