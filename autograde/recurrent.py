@@ -90,15 +90,20 @@ class Trial:
     def fresh_params(self) -> Params:
         return [p.detach().clone().requires_grad_(True) for p in self.params]
 
+    def to(self, device: torch.device, dtype: torch.dtype) -> Trial:
+        """The same numbers elsewhere. (Drawing again in another dtype would give other numbers.)"""
+        return Trial(self.case, self.inputs.to(device, dtype), tuple(s.to(device, dtype) for s in self.state),
+                     [p.detach().to(device, dtype).requires_grad_(True) for p in self.params])
+
 
 def make_trial(spec: RecurrentSpec, case: Case, dtype=torch.float64, device=torch.device("cpu")) -> Trial:
+    """The case's inputs, state and parameters: drawn in float64, then moved to `device` and `dtype`."""
     gen = torch.Generator().manual_seed(case.seed)
     tokens = torch.randint(case.vocab, (case.steps, case.batch), generator=gen)
-    inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(dtype)
-    state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=dtype) for _ in spec.state_names)
-    params = [p.to(dtype) for p in spec.make_params(case, dtype, torch.device("cpu"), gen)]
-    move = lambda t: t.to(device)  # noqa: E731
-    return Trial(case, move(inputs), tuple(map(move, state)), [move(p).requires_grad_(True) for p in params])
+    inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(torch.float64)
+    state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=torch.float64) for _ in spec.state_names)
+    params = [p.to(torch.float64) for p in spec.make_params(case, torch.float64, torch.device("cpu"), gen)]
+    return Trial(case, inputs, state, params).to(device, dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -294,8 +299,7 @@ def _check_meta(spec: RecurrentSpec, fn: Forward) -> bool:
     """False when the code runs everywhere but not on `meta` (e.g. it calls .item())."""
     case = CASES[0]
     trial = make_trial(spec, case, dtype=torch.float32)
-    meta = Trial(case, trial.inputs.to(META), tuple(s.to(META) for s in trial.state),
-                 [p.detach().to(META).requires_grad_(True) for p in trial.params])
+    meta = trial.to(META, torch.float32)
     if check_on_meta(spec.exercise, spec.name, lambda: _call(spec, fn, meta, meta.params)):
         return True
     # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
