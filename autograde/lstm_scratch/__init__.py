@@ -110,12 +110,13 @@ def _torch_layout_mistakes(params):
         shown = ", ".join(letters[g] for g in order)
         hint = ("that is the course's order (i, f, o, c~); nn.LSTM puts the candidate g third and the output gate "
                 "last: (i, f, g, o)." if order == layout.GATES else "nn.LSTM stacks (i, f, g, o), g being C~.")
-        yield f"the gate blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
+        yield state_dicts.planted(f"the gate blocks are stacked as ({shown}).", hint,
+                                  layout.to_torch_layout(params, order))
     right = layout.to_torch_layout(params)
     twice = dict(right, bias_hh_l0=right["bias_ih_l0"])
-    yield ("the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
+    yield state_dicts.planted("the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
            "put b in one of them and zeros in the other (or split it between them).", twice)
-    yield ("the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
+    yield state_dicts.planted("the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
            "stack b_i, b_f, b_c, b_o into bias_ih_l0.", dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"])))
 
 
