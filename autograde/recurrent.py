@@ -57,6 +57,20 @@ def d2l_rows(outputs: Sequence[torch.Tensor], time_major: bool = True) -> torch.
     return Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
 
 
+def state_mistakes(flaw: Callable[..., Mistake], state_names: Sequence[str]) -> list[Mistake]:
+    """The slips every chapter's loop can make with the state it is given, worded once.
+
+    `flaw(problem, hint, **options)` plants them in the chapter's reference, which takes
+    `use_given_state=False` (start from zeros) and `returned="initial"`.
+    """
+    unpack = f"{state_names[0]}," if len(state_names) == 1 else ", ".join(state_names)
+    return [flaw("the state you are given is ignored: the steps start from zeros.",
+                 f"unpack it, `{unpack} = state`: d2l carries the state from one minibatch to the next.",
+                 use_given_state=False),
+            flaw("the returned state is the initial one, not the last step's.",
+                 f"return the {' and '.join(state_names)} computed at the last time step.", returned="initial")]
+
+
 # The mistake `d2l_rows(..., time_major=False)` plants, in every chapter's words.
 BATCH_MAJOR = ("the outputs are batch-major: row b*T + t holds step t of sequence b.",
                "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) "

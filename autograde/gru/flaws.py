@@ -20,7 +20,7 @@ import torch
 
 from autograde.gru.layout import BLOCK_NAMES, BLOCKS, split
 from autograde.mistakes import Mistake, mistake, together
-from autograde.recurrent import BATCH_MAJOR, d2l_rows
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
@@ -175,11 +175,7 @@ def catalogue(form: str = "d2l") -> tuple[list[Mistake], list[Mistake]]:
     # The loop and what comes back.
     forward.append(flaw("the state is not carried between time steps: every step starts again from the initial state.",
                         "assign the new H inside the loop so that the next step uses it.", carry=False))
-    forward.append(flaw("the state you are given is ignored: the steps start from zeros.",
-                        "unpack it, `H, = state`: d2l carries the state from one batch to the next.",
-                        use_given_state=False))
-    forward.append(flaw("the returned state is the initial one, not the last step's.",
-                        "return the H computed at the last time step: `return outputs, (H,)`.", returned="initial"))
+    forward += state_mistakes(flaw, ("H",))
     forward.append(flaw("the returned state is the last candidate H~, not the new hidden state H.",
                         f"return H after the update {mix.split(' (')[0]}.", returned="candidate"))
     forward.append(flaw("the output layer reads the candidate H~; it must read the new hidden state H.",

@@ -14,7 +14,7 @@ import torch
 
 from autograde.lstm_scratch.layout import GATE_NAMES, GATES, gates, unfuse
 from autograde.mistakes import Mistake, mistake, together
-from autograde.recurrent import BATCH_MAJOR, d2l_rows
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
@@ -140,13 +140,9 @@ def catalogue(fused: bool = False) -> tuple[list[Mistake], list[Mistake]]:
                         "assign the new memory back to C inside the loop.", carry=("H",)))
     forward.append(flaw("the hidden state H is not carried between time steps.",
                         "assign the new hidden state back to H inside the loop.", carry=("C",)))
-    forward.append(flaw("the state you are given is ignored: the steps start from zeros.",
-                        "unpack it, `H, C = state`: d2l carries the state from one batch to the next.",
-                        use_given_state=False))
+    forward += state_mistakes(flaw, ("H", "C"))
     forward.append(flaw("the returned state is (C, H); it must be (H, C).",
                         "return `outputs, (H, C)`: the hidden state first, then the memory.", returned="swapped"))
-    forward.append(flaw("the returned state is the initial one, not the last step's.",
-                        "return the H and C computed at the last time step.", returned="initial"))
     forward.append(flaw("the output layer reads the memory C; it must read the hidden state H.",
                         "Y = H @ W_hq + b_q.", out_from="C"))
     forward.append(flaw(*BATCH_MAJOR, time_major=False))

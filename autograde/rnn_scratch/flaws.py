@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from autograde.mistakes import Mistake, mistake, together
-from autograde.recurrent import BATCH_MAJOR, d2l_rows
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
 
@@ -67,11 +67,7 @@ def catalogue() -> tuple[list[Mistake], list[Mistake]]:
              "d2l multiplies from the right, H @ W_hh, with W_hh of shape (H, H) = (from, to).", transpose_hh=True),
         flaw("the state is not carried between time steps: every step starts again from the initial state.",
              "assign the new hidden state back to H inside the loop, so the next step uses it.", carry=False),
-        flaw("the state you are given is ignored: the steps start from zeros.",
-             "unpack it, `H, = state`: d2l carries the state from one minibatch to the next.",
-             use_given_state=False),
-        flaw("the returned state is the initial one, not the last step's.",
-             "return the H computed at the last time step: `return ..., (H,)`.", returned="initial"),
+        *state_mistakes(flaw, ("H",)),
         *no_bias,
         together("both biases are missing: neither b_h nor b_q is added.",
                  "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) and O_t = H_t @ W_hq + b_q.", no_bias),
