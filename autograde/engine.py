@@ -48,6 +48,10 @@ def _no_verdict(case: Case, got: Any, want: Any) -> CheckFailed | None:
     return None
 
 
+def _no_crash_verdict(case: Case, args: tuple, exc: Exception) -> CheckFailed | None:
+    return None
+
+
 @dataclass(frozen=True)
 class Exercise:
     label: str  # "Exercise 5 (perplexity)": how verdicts name it
@@ -60,6 +64,7 @@ class Exercise:
     run: Callable[[Callable, tuple], Any] = _call  # a function on a case's arguments -> what is compared
     read: Callable[[Any, Case], Any] = lambda got, case: got  # checks the result's type and shape
     suspect: Callable[[Case, Any, Any], CheckFailed | None] = _no_verdict  # before the mistakes are tried
+    crash: Callable[[Case, tuple, Exception], CheckFailed | None] = _no_crash_verdict  # a crash it can explain
     combine: bool = True  # try pairs of mistakes too
     meta_inputs: str = "every input"  # for the verdict: what was put on `meta`
     meta_hint: str = "compute on the inputs' device; never write 'cpu' or .cuda()."
@@ -68,9 +73,15 @@ class Exercise:
     same_float32: Callable[[Any, Any], bool] | None = None  # on the accelerator; default: `same`
 
 
-def _student(ex: Exercise, fn: Callable, args: tuple) -> Any:
+def _student(ex: Exercise, fn: Callable, args: tuple, case: Case | None = None) -> Any:
     with calling(ex.label, ex.name):
-        return ex.run(fn, args)
+        try:
+            return ex.run(fn, args)
+        except Exception as exc:  # the student's code may raise anything
+            known = ex.crash(case, args, exc) if case is not None else None
+            if known is not None:
+                raise known from None
+            raise
 
 
 def _reference(ex: Exercise, f: Callable, args: tuple) -> Any:
@@ -79,7 +90,7 @@ def _reference(ex: Exercise, f: Callable, args: tuple) -> Any:
 
 
 def check_case(ex: Exercise, fn: Callable, case: Case) -> None:
-    got = ex.read(_student(ex, fn, case.make(CPU, None)), case)
+    got = ex.read(_student(ex, fn, case.make(CPU, None), case), case)
     want = _reference(ex, ex.reference, case.make(CPU, None))
     if ex.same(got, want):
         return

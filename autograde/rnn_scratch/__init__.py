@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from autograde import engine
 from autograde import params as factory
 from autograde import recurrent
 from autograde.recurrent import RecurrentSpec
 from autograde.rnn_scratch import clipping, generation, layout, ngram
 from autograde.rnn_scratch import perplexity as perplexity_checks
 from autograde.rnn_scratch.flaws import catalogue
-from autograde.mistakes import Mistake, diagnose, mistake
+from autograde.mistakes import Mistake, mistake
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
 __all__ = [
@@ -137,40 +138,51 @@ def check_count_ngrams(count_ngrams) -> None:
     passed(_EX1, f"the same counts as the reference on {len(cases)} texts, The Time Machine included.")
 
 
+def _ngram_case(label, train, test, n, V, alpha) -> engine.Case:
+    return engine.Case(f"for {label}", lambda device, dtype: (list(train), list(test), n, V, alpha), on_devices=False)
+
+
+def _ngram_cases() -> list[engine.Case]:
+    return [_ngram_case(*c) for c in (*HAND_MADE, *_real_cases())]
+
+
+def _ngram_value(result, case: engine.Case) -> float:
+    try:
+        return float(result)
+    except (TypeError, ValueError):
+        raise CheckFailed(_EX1B, f"`ngram_perplexity` returned a {type(result).__name__}; it returns a number.") \
+            from None
+
+
+def _ngram_crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None:
+    if not isinstance(exc, (ZeroDivisionError, OverflowError)):
+        return None
+    hint = ("a context never seen in training has count 0: smoothing (+ alpha * V) keeps the denominator positive."
+            if isinstance(exc, ZeroDivisionError) else
+            "exp of a sum over thousands of tokens overflows: perplexity is exp of the mean.")
+    return CheckFailed(_EX1B, f"{case.label}, `ngram_perplexity` raised {type(exc).__name__}: {exc}.", hint)
+
+
+def _ngram_explain(case: engine.Case, got: float, want: float) -> CheckFailed:
+    if math.isinf(got) or math.isnan(got):
+        return CheckFailed(_EX1B, f"{case.label}, the perplexity is {got}, expected {want:.6g}.",
+                           "with alpha > 0 every probability is positive and the perplexity finite.")
+    return CheckFailed(_EX1B, f"{case.label}, got {got:.6g}, expected {want:.6g}.",
+                       "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V), scored at every "
+                       "t >= n-1; perplexity = exp(mean of -ln P).")
+
+
+NGRAM_PERPLEXITY = engine.Exercise(
+    label=_EX1B, name="ngram_perplexity", reference=ngram.perplexity, cases=_ngram_cases, same=_same_value,
+    explain=_ngram_explain, mistakes=NGRAM_MISTAKES, read=_ngram_value, crash=_ngram_crash, combine=False,
+    meta=False)
+
+
 def check_ngram_perplexity(ngram_perplexity) -> None:
     """Exercise 1: the add-alpha n-gram model's perplexity, hand-made cases and The Time Machine."""
-    cases = [*HAND_MADE, *_real_cases()]
-    for label, train, test, n, V, alpha in cases:
-        with calling(_EX1B, "ngram_perplexity"):
-            try:
-                result = ngram_perplexity(list(train), list(test), n, V, alpha)
-            except (ZeroDivisionError, OverflowError) as exc:  # add a hint to calling()'s verdict
-                hint = ("a context never seen in training has count 0: smoothing (+ alpha * V) keeps the "
-                        "denominator positive." if isinstance(exc, ZeroDivisionError) else
-                        "exp of a sum over thousands of tokens overflows: perplexity is exp of the mean.")
-                raise CheckFailed(_EX1B, f"for {label}, `ngram_perplexity` raised {type(exc).__name__}: {exc}.",
-                                  hint) from None
-        try:
-            got = float(result)
-        except (TypeError, ValueError):
-            raise CheckFailed(_EX1B, f"`ngram_perplexity` returned a {type(result).__name__}; it returns a number.") \
-                from None
-        want = ngram.perplexity(train, test, n, V, alpha)
-        if math.isclose(got, want, rel_tol=1e-6):
-            continue
-        with quiet():
-            found = diagnose(NGRAM_MISTAKES, lambda m: _same_value(got, m.plant(train, test, n, V, alpha)),
-                             combine=False)
-        if found:
-            raise CheckFailed(_EX1B, f"for {label}: {found.problem}", found.hint)
-        if math.isinf(got) or math.isnan(got):
-            raise CheckFailed(_EX1B, f"for {label}, the perplexity is {got}, expected {want:.6g}.",
-                              "with alpha > 0 every probability is positive and the perplexity finite.")
-        raise CheckFailed(_EX1B, f"for {label}, got {got:.6g}, expected {want:.6g}.",
-                          "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V), scored at every "
-                          "t >= n-1; perplexity = exp(mean of -ln P).")
-    passed(_EX1B, f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
-                  f"{len(cases) - len(HAND_MADE)} n-gram models of The Time Machine.")
+    engine.check(NGRAM_PERPLEXITY, ngram_perplexity,
+                 f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
+                 f"{len(_real_cases())} n-gram models of The Time Machine")
 
 
 # ---------------------------------------------------------------------------
