@@ -1,8 +1,6 @@
-"""The GRU chapter's checks: the references are right, planted bugs fail with their names,
-correct solutions written differently pass, and the figures draw.
-
-The planted bugs are edits of the solution notebook's own code, so when a solution changes
-and an edit no longer applies, the test fails instead of silently testing nothing.
+"""The GRU chapter's own tests: the references are right, planted bugs fail with their names,
+correct solutions written differently pass, and the figures draw. What every chapter's checks
+must do (pass the solution, fail a stub, stay off stderr...) is tests/test_chapters.py.
 """
 
 from __future__ import annotations
@@ -19,62 +17,19 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from matplotlib.figure import Figure
-from planting import STUB, Solution, verdict
 
+from autograde import course
 from autograde import gru as checks
 from autograde.gru import layout
 from autograde.gru.figures import gru_cell, reset_placement
 from autograde.gru.flaws import catalogue, scratch_gru
-from autograde.recurrent import CASES, FLOAT64_TOL, check_forward, check_gradients, make_trial, same_result
-from autograde.verdict import CheckFailed
+from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
+from conftest import ROOT
+from planting import named, passes, solution, verdict
 
-GRU_SOLUTION = Solution("gru")
-SOLUTION = GRU_SOLUTION.code
-plant = GRU_SOLUTION.plant
-
-CHECKS = {
-    "get_gru_params": [checks.check_get_gru_params],
-    "init_gru_state": [checks.check_init_gru_state],
-    "gru": [checks.check_gru_forward, checks.check_gru_gradients, checks.check_gru_devices],
-    "torch_gru": [checks.check_torch_gru_forward, checks.check_torch_gru_gradients, checks.check_torch_gru_devices],
-    "to_torch_gru_layout": [checks.check_to_torch_gru_layout],
-}
-
-
-# ---------------------------------------------------------------------------
-# The solution passes
-
-
-@pytest.mark.parametrize("grade_id", list(CHECKS))
-def test_solution_passes_every_check(grade_id, capsys):
-    fn = GRU_SOLUTION.define(grade_id)
-    for check in CHECKS[grade_id]:
-        check(fn)
-    out = capsys.readouterr().out
-    assert out.count("\u2713") >= len(CHECKS[grade_id]) and "\u2717" not in out
-
-
-def test_every_solution_cell_is_checked():
-    assert set(SOLUTION) == set(CHECKS)
-
-
-def test_the_check_cells_carry_15_points_and_name_their_check():
-    nb = nbformat.read(ROOT / "solutions" / "gru.ipynb", as_version=4)
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert sum(c.metadata.nbgrader["points"] for c in graded) == 15
-    for cell in graded:
-        gid = cell.metadata.nbgrader["grade_id"]
-        assert cell.source.splitlines()[0] == f"from autograde.gru import {gid}", gid
-        assert cell.metadata.tags == ["graded"] and cell.metadata.nbgrader["locked"]
-    results = [c.metadata["rnn_course"]["result"] for c in nb.cells if "rnn_course" in c.metadata]
-    assert results == [{"model": "GRU", "variant": v, "hidden": 256, "lr": 1} for v in ("scratch", "concise")]
-    training = [c for c in nb.cells if "train_ch8" in c.source and c.cell_type == "code"]
-    assert all("rnn_course" in c.metadata and c.source.count("d2l.train_ch8(") == 1 and "num_epochs" in c.source
-               for c in training) and len(training) == 2
-    assert "num_epochs, lr = budget.epochs(500), 1" in training[0].source
-
+plant = solution("gru").plant
+checks_of = course.chapter("gru").checks
 
 # ---------------------------------------------------------------------------
 # The references themselves
@@ -212,20 +167,6 @@ def test_layouts_round_trip():
 # The catalogues of mistakes
 
 
-@pytest.mark.parametrize("form", ["d2l", "torch"])
-def test_each_catalogued_mistake_is_named_as_itself(form):
-    forward, gradient = catalogue(form)
-    spec = checks.GRU if form == "d2l" else checks.TORCH_GRU
-    for flaw in forward:
-        problem = verdict(lambda fn: check_forward(spec, fn), flaw.forward).problem
-        if flaw.problem.startswith("the output layer is missing"):
-            assert "output layer is missing" in problem
-        else:
-            assert problem == flaw.problem
-    for flaw in gradient:
-        assert verdict(lambda fn: check_gradients(spec, fn), flaw.forward).problem == flaw.problem
-
-
 def test_catalogues_name_the_required_mistakes():
     for form in ("d2l", "torch"):
         text = " ".join(f.problem for f in catalogue(form)[0] + catalogue(form)[1])
@@ -268,7 +209,6 @@ COMMON = {
                             "batch-major"),
     "stacked, not concatenated": ([(RETURN, "return torch.stack(outputs), (H,)")], "(T, B, V)"),
     "state as a bare tensor": ([(RETURN, "return torch.cat(outputs, dim=0), H")], "must be a tuple (H)"),
-    "stub": ([STUB], "not implemented yet"),
     "crash": ([(OUTPUT, "outputs.append(H @ W_hq.T + b_q)")], "raised RuntimeError"),
 }
 
@@ -332,15 +272,13 @@ TORCH_BUGS = {
 @pytest.mark.parametrize("bug", list(GRU_BUGS))
 def test_planted_bug_in_gru_is_named(bug):
     edits, check, words = GRU_BUGS[bug]
-    failure = verdict(check, plant("gru", *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant("gru", *edits), words)
 
 
 @pytest.mark.parametrize("bug", list(TORCH_BUGS))
 def test_planted_bug_in_torch_gru_is_named(bug):
     edits, check, words = TORCH_BUGS[bug]
-    failure = verdict(check, plant("torch_gru", *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant("torch_gru", *edits), words)
 
 
 def test_every_verdict_says_which_form_is_graded_when_the_reset_is_misplaced():
@@ -384,15 +322,13 @@ OTHER_BUGS = {
     "not transposed": (LAYOUT, [("dim=1).T,   # (3H, V)", "dim=1),   # (3H, V)")], checks.check_to_torch_gru_layout,
                        "transpose"),
     "one bias": (LAYOUT, [('"bias_hh_l0"', '"bias_hn"')], checks.check_to_torch_gru_layout, "no bias_hh_l0"),
-    "layout stub": (LAYOUT, [STUB], checks.check_to_torch_gru_layout, "not implemented yet"),
 }
 
 
 @pytest.mark.parametrize("bug", list(OTHER_BUGS))
 def test_planted_bug_elsewhere_is_named(bug):
     grade_id, edits, check, words = OTHER_BUGS[bug]
-    failure = verdict(check, plant(grade_id, *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant(grade_id, *edits), words)
 
 
 # ---------------------------------------------------------------------------
@@ -485,27 +421,25 @@ def layout_split_gate_biases(params):
 
 
 ALTERNATIVES = {
-    "fused gates, lerp, manual sigmoid, stack, list state": (gru_fused_gates_lerp, CHECKS["gru"]),
-    "precomputed inputs, H~ + Z * (H - H~)": (gru_precomputed, CHECKS["gru"]),
-    "PyTorch's form fused as cuDNN does": (torch_gru_fused, CHECKS["torch_gru"]),
-    "PyTorch's form by index, addmm, lerp": (torch_gru_by_index, CHECKS["torch_gru"]),
-    "nn.init and Parameter": (params_other_way, CHECKS["get_gru_params"]),
-    "state as a list": (state_as_list, CHECKS["init_gru_state"]),
-    "gate biases split between the two": (layout_split_gate_biases, CHECKS["to_torch_gru_layout"]),
+    "fused gates, lerp, manual sigmoid, stack, list state": (gru_fused_gates_lerp, checks_of("gru")),
+    "precomputed inputs, H~ + Z * (H - H~)": (gru_precomputed, checks_of("gru")),
+    "PyTorch's form fused as cuDNN does": (torch_gru_fused, checks_of("torch_gru")),
+    "PyTorch's form by index, addmm, lerp": (torch_gru_by_index, checks_of("torch_gru")),
+    "nn.init and Parameter": (params_other_way, checks_of("get_gru_params")),
+    "state as a list": (state_as_list, checks_of("init_gru_state")),
+    "gate biases split between the two": (layout_split_gate_biases, checks_of("to_torch_gru_layout")),
 }
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
 def test_correct_alternative_passes(name, capsys):
     fn, check_list = ALTERNATIVES[name]
-    for check in check_list:
-        check(fn)
-    assert "\u2717" not in capsys.readouterr().out
+    passes(check_list, fn, capsys)
 
 
 def test_d2l_form_submitted_as_pytorch_form_is_named():
     """The solution of exercise 2, adapted to 12 parameters, fails exercise 3 with the placement named."""
-    d2l_gru = GRU_SOLUTION.define("gru")
+    d2l_gru = solution("gru").define("gru")
 
     def adapted(inputs, state, params):
         W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_xh, b_hh, W_hq, b_q = params
@@ -523,30 +457,7 @@ def test_failure_renders_as_a_short_verdict_in_jupyter():
     failure = verdict(checks.check_gru_forward, plant("gru", (UPDATE, "H = (1 - Z) * H + Z * H_tilde")))
     lines = failure._render_traceback_()
     assert lines[0].startswith("\u2717 Exercise 2 (gru): the update gate is reversed")
-    assert lines[1].strip().startswith("hint:") and len(lines) == 2
-
-
-def test_checks_write_nothing_to_stderr(capfd):
-    """nbgrader scores a graded cell that writes to stderr as 0."""
-    import warnings
-
-    def noisy(inputs, state, params):
-        warnings.warn("a warning a correct answer might trigger")
-        return GRU_SOLUTION.define("gru")(inputs, state, params)
-
-    for check in CHECKS["gru"]:
-        check(noisy)
-    failing = plant("torch_gru", (T_UPDATE, "H = Z * H_tilde + (1 - Z) * H"))
-    for check in CHECKS["torch_gru"][:2]:
-        with pytest.raises(CheckFailed):
-            check(failing)
-    assert capfd.readouterr().err == ""
-
-
-@pytest.mark.parametrize("check", CHECKS["gru"] + CHECKS["torch_gru"], ids=lambda c: c.__name__)
-def test_a_stub_fails_every_check(check):
-    grade_id = "gru" if check in CHECKS["gru"] else "torch_gru"
-    assert "not implemented yet" in verdict(check, plant(grade_id, STUB)).problem
+    assert len(lines) == 2 and failure.hint  # planting.verdict holds the second line to "  hint: ..."
 
 
 # ---------------------------------------------------------------------------
