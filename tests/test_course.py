@@ -226,3 +226,29 @@ def test_folders_outside_a_repository_have_no_pages(tmp_path):
     shutil.copytree(ROOT / "solutions", tmp_path / "solutions")
     assert generate._pages_and_registry(tmp_path / "solutions", check=True, root=tmp_path) == 0
     assert not (tmp_path / "_toc.yml").exists()
+
+
+# ---------------------------------------------------------------------------
+# The README says what a new chapter needs, and what it names exists
+
+
+def test_the_readme_says_what_a_new_chapter_needs_and_names_what_exists():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## For maintainers"):readme.index("How the checks work")]
+    adding = section[section.index("### Adding a chapter"):]
+    for needed in ("`solutions/<slug>.ipynb`", "`autograde/<package>/`", "`CHAPTERS`", "`autograde/course.py`",
+                   "`make chapters`"):
+        assert needed in adding, needed
+    example = course.chapter("lstm-scratch")
+    names = {"<slug>": example.slug, "<package>": example.package.split(".")[-1], "<name>": "lstm"}
+    paths = [p for p in re.findall(r"`([^` ]+)`", section) if "/" in p or re.search(r"\.(py|yml|md|ipynb)$", p)]
+    assert len(paths) > 8
+    for path in paths:
+        for placeholder, value in names.items():
+            path = path.replace(placeholder, value)
+        assert (ROOT / path).exists(), path
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    for target in re.findall(r"`make ([\w-]+)`", section):
+        assert re.search(rf"^{target}:", makefile, re.M), target
+    assert hasattr(course, "CHAPTERS") and "def test_every_chapter_has_a_planted_bug_here" in (
+        ROOT / "tests" / "test_grading_chapters.py").read_text(encoding="utf-8")
