@@ -74,38 +74,56 @@ class Chapter:
 # In reading order: each chapter builds on the one before.
 CHAPTERS: tuple[Chapter, ...] = (
     Chapter(
-        "rnn-scratch", "Recurrent neural networks", "autograde.rnn_scratch",
-        "n-gram language models and perplexity; an RNN from scratch checked against `nn.RNN`; gradient "
-        "clipping; greedy generation; trained on *The Time Machine* and compared with the n-gram baseline",
-        (exercise("count_ngrams", check_count_ngrams=1),
-         exercise("ngram_perplexity", check_ngram_perplexity=2),
-         exercise("get_rnn_params", check_get_rnn_params=1),
-         exercise("init_rnn_state", check_init_rnn_state=1),
-         exercise("rnn", check_rnn_forward=3, check_rnn_gradients=1, check_rnn_devices=1),
-         exercise("grad_clipping", check_grad_clipping=2),
-         exercise("perplexity", check_perplexity=1),
-         exercise("predict", check_predict=2)),
+        slug="rnn-scratch",
+        title="Recurrent neural networks",
+        package="autograde.rnn_scratch",
+        summary=(
+            "n-gram language models and perplexity; an RNN from scratch checked against `nn.RNN`; gradient "
+            "clipping; greedy generation; trained on *The Time Machine* and compared with the n-gram baseline"
+        ),
+        exercises=(
+            exercise("count_ngrams", check_count_ngrams=1),
+            exercise("ngram_perplexity", check_ngram_perplexity=2),
+            exercise("get_rnn_params", check_get_rnn_params=1),
+            exercise("init_rnn_state", check_init_rnn_state=1),
+            exercise("rnn", check_rnn_forward=3, check_rnn_gradients=1, check_rnn_devices=1),
+            exercise("grad_clipping", check_grad_clipping=2),
+            exercise("perplexity", check_perplexity=1),
+            exercise("predict", check_predict=2),
+        ),
     ),
     Chapter(
-        "gru", "GRU", "autograde.gru",
-        "a GRU in d2l's form and in PyTorch's (they differ in where the reset gate acts), and the mapping "
-        "of its weights into `nn.GRU`",
-        (exercise("get_gru_params", check_get_gru_params=2),
-         exercise("init_gru_state", check_init_gru_state=1),
-         exercise("gru", check_gru_forward=3, check_gru_gradients=2, check_gru_devices=1),
-         exercise("torch_gru", check_torch_gru_forward=2, check_torch_gru_gradients=1, check_torch_gru_devices=1),
-         exercise("to_torch_gru_layout", check_to_torch_gru_layout=2)),
+        slug="gru",
+        title="GRU",
+        package="autograde.gru",
+        summary=(
+            "a GRU in d2l's form and in PyTorch's (they differ in where the reset gate acts), and the mapping "
+            "of its weights into `nn.GRU`"
+        ),
+        exercises=(
+            exercise("get_gru_params", check_get_gru_params=2),
+            exercise("init_gru_state", check_init_gru_state=1),
+            exercise("gru", check_gru_forward=3, check_gru_gradients=2, check_gru_devices=1),
+            exercise("torch_gru", check_torch_gru_forward=2, check_torch_gru_gradients=1, check_torch_gru_devices=1),
+            exercise("to_torch_gru_layout", check_to_torch_gru_layout=2),
+        ),
     ),
     Chapter(
-        "lstm-scratch", "LSTM from scratch", "autograde.lstm_scratch",
-        "an LSTM from its equations, a faster version with fused gates, and the mapping of its weights into "
-        "`nn.LSTM`; trained on *The Time Machine*",
-        (exercise("get_lstm_params", check_get_lstm_params=2),
-         exercise("init_lstm_state", check_init_lstm_state=1),
-         exercise("lstm", check_lstm_forward=3, check_lstm_gradients=2, check_lstm_devices=1),
-         exercise("get_fused_lstm_params", check_get_fused_lstm_params=1),
-         exercise("fused_lstm", check_fused_lstm=3),
-         exercise("to_torch_layout", check_to_torch_layout=2)),
+        slug="lstm-scratch",
+        title="LSTM from scratch",
+        package="autograde.lstm_scratch",
+        summary=(
+            "an LSTM from its equations, a faster version with fused gates, and the mapping of its weights into "
+            "`nn.LSTM`; trained on *The Time Machine*"
+        ),
+        exercises=(
+            exercise("get_lstm_params", check_get_lstm_params=2),
+            exercise("init_lstm_state", check_init_lstm_state=1),
+            exercise("lstm", check_lstm_forward=3, check_lstm_gradients=2, check_lstm_devices=1),
+            exercise("get_fused_lstm_params", check_get_fused_lstm_params=1),
+            exercise("fused_lstm", check_fused_lstm=3),
+            exercise("to_torch_layout", check_to_torch_layout=2),
+        ),
     ),
 )
 
@@ -114,8 +132,9 @@ def chapter(slug: str) -> Chapter:
     for ch in CHAPTERS:
         if ch.slug == slug:
             return ch
-    raise KeyError(f"no chapter {slug!r} in autograde/course.py; the chapters are "
-                   f"{', '.join(ch.slug for ch in CHAPTERS)}")
+    raise KeyError(
+        f"no chapter {slug!r} in autograde/course.py; the chapters are {', '.join(ch.slug for ch in CHAPTERS)}"
+    )
 
 
 def _nbgrader(cell: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -144,25 +163,30 @@ def disagreements(ch: Chapter, notebook: Mapping[str, Any]) -> list[str]:
             if not meta.get("locked"):
                 problems.append(f"{where}: check cell {grade_id} is not locked (read-only)")
             if cell.get("metadata", {}).get("tags") != ["graded"]:
-                problems.append(f"{where}: check cell {grade_id} is not tagged 'graded' "
-                                "(the website hides its code by that tag)")
+                problems.append(
+                    f"{where}: check cell {grade_id} is not tagged 'graded' (the website hides its code by that tag)"
+                )
     declared = [ex.name for ex in ch.exercises]
     if list(solutions) != declared:
         problems.append(f"{where}: its solution cells are {list(solutions)}, autograde/course.py declares {declared}")
     expected = [(ex, check) for ex in ch.exercises for check in ex.checks]
     if list(checks) != [check.name for _, check in expected]:
-        problems.append(f"{where}: its check cells are {list(checks)}, autograde/course.py declares "
-                        f"{[check.name for _, check in expected]}")
+        problems.append(
+            f"{where}: its check cells are {list(checks)}, autograde/course.py declares "
+            f"{[check.name for _, check in expected]}"
+        )
     for ex, check in expected:
         if check.name not in checks:
             continue
         index, points, source = checks[check.name]
         if points != check.points:
-            problems.append(f"{where}: check cell {check.name} has {points} points, "
-                            f"autograde/course.py declares {check.points}")
+            problems.append(
+                f"{where}: check cell {check.name} has {points} points, autograde/course.py declares {check.points}"
+            )
         if source != ch.check_cell_source(ex, check):
-            problems.append(f"{where}: check cell {check.name} must be exactly "
-                            f"{ch.check_cell_source(ex, check)!r}, not {source!r}")
+            problems.append(
+                f"{where}: check cell {check.name} must be exactly {ch.check_cell_source(ex, check)!r}, not {source!r}"
+            )
         if ex.name in solutions and index < solutions[ex.name]:
             problems.append(f"{where}: check cell {check.name} comes before the solution cell {ex.name} it checks")
     return problems

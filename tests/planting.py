@@ -15,12 +15,12 @@ import pytest
 import torch
 
 from autograde.verdict import FAIL, PASS, CheckFailed
+
 from conftest import solution_notebook
 from notebooks import solution_code
 
 # The names the notebooks' set-up cells import and the solution cells use.
-NOTEBOOK_IMPORTS = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math,
-                    "collections": collections}
+NOTEBOOK_IMPORTS = {"torch": torch, "nn": torch.nn, "F": torch.nn.functional, "math": math, "collections": collections}
 
 
 def define(source: str, name: str, namespace: dict | None = None):
@@ -99,5 +99,6 @@ def passes(checks, fn, capsys) -> None:
     for check in checks:
         check(fn)
         printed = capsys.readouterr().out.splitlines()
-        assert len(printed) == PARTS.get(check.__name__, 1) and all(line.startswith(f"{PASS} Exercise ") for line in printed), (
-            check.__name__, printed)
+        expected = PARTS.get(check.__name__, 1)
+        assert len(printed) == expected, (check.__name__, printed)
+        assert all(line.startswith(f"{PASS} Exercise ") for line in printed), (check.__name__, printed)

@@ -15,6 +15,7 @@ import pytest
 from autograde import course
 from autograde.recurrent import RecurrentSpec
 from autograde.verdict import CheckFailed
+
 from planting import CRASH, STUB, passes, short, solution, verdict
 
 EXERCISES = [pytest.param(ch, ex, id=f"{ch.slug}:{ex.name}") for ch in course.CHAPTERS for ex in ch.exercises]

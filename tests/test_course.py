@@ -13,6 +13,7 @@ import pytest
 
 from autograde import course
 from autograde.tools import generate, results
+
 from conftest import ROOT, solution_notebook
 
 CHAPTERS = {ch.slug: ch for ch in course.CHAPTERS}
@@ -73,17 +74,24 @@ def _add_check(nb):
 
 
 MISTAKES = {
-    "points": (lambda nb: _cell(nb, "check_lstm_gradients").metadata.nbgrader.update(points=3),
-               "check cell check_lstm_gradients has 3 points, autograde/course.py declares 2"),
-    "check cell deleted": (lambda nb: nb.cells.remove(_cell(nb, "check_lstm_devices")),
-                           "its check cells are ["),
+    "points": (
+        lambda nb: _cell(nb, "check_lstm_gradients").metadata.nbgrader.update(points=3),
+        "check cell check_lstm_gradients has 3 points, autograde/course.py declares 2",
+    ),
+    "check cell deleted": (lambda nb: nb.cells.remove(_cell(nb, "check_lstm_devices")), "its check cells are ["),
     "check cell added": (_add_check, "'check_lstm_again'"),
-    "solution renamed": (lambda nb: _cell(nb, "fused_lstm").metadata.nbgrader.update(grade_id="fused"),
-                         "its solution cells are"),
-    "check cell edited": (lambda nb: _cell(nb, "check_lstm_forward").update(source="check_lstm_forward(lstm)"),
-                          "must be exactly 'from autograde.lstm_scratch import check_lstm_forward"),
-    "check cell unlocked": (lambda nb: _cell(nb, "check_lstm_forward").metadata.nbgrader.update(locked=False),
-                            "not locked"),
+    "solution renamed": (
+        lambda nb: _cell(nb, "fused_lstm").metadata.nbgrader.update(grade_id="fused"),
+        "its solution cells are",
+    ),
+    "check cell edited": (
+        lambda nb: _cell(nb, "check_lstm_forward").update(source="check_lstm_forward(lstm)"),
+        "must be exactly 'from autograde.lstm_scratch import check_lstm_forward",
+    ),
+    "check cell unlocked": (
+        lambda nb: _cell(nb, "check_lstm_forward").metadata.nbgrader.update(locked=False),
+        "not locked",
+    ),
     "tag removed": (lambda nb: _cell(nb, "check_lstm_forward").metadata.pop("tags"), "not tagged 'graded'"),
     "check before its solution": (_move_before_its_solution, "comes before the solution cell lstm"),
 }
@@ -187,8 +195,9 @@ def test_a_new_chapter_reaches_every_page_and_check_names_them(repository, capsy
     # the committed pages now disagree with the registry: --check says which and how to fix it
     assert generate._pages_and_registry(repository / "solutions", check=True, root=repository) == 1
     err = capsys.readouterr().err
-    assert all(f"differs: {name} (generated from autograde/course.py)" in err
-               for name in ("_toc.yml", "README.md", "intro.md")), err
+    assert all(
+        f"differs: {name} (generated from autograde/course.py)" in err for name in ("_toc.yml", "README.md", "intro.md")
+    ), err
     assert "make chapters" in err
     # and writing them fixes it
     assert generate._pages_and_registry(repository / "solutions", check=False, root=repository) == 0
@@ -234,10 +243,15 @@ def test_folders_outside_a_repository_have_no_pages(tmp_path):
 
 def test_the_readme_says_what_a_new_chapter_needs_and_names_what_exists():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme[readme.index("## For maintainers"):readme.index("How the checks work")]
-    adding = section[section.index("### Adding a chapter"):]
-    for needed in ("`solutions/<slug>.ipynb`", "`autograde/<package>/`", "`CHAPTERS`", "`autograde/course.py`",
-                   "`make chapters`"):
+    section = readme[readme.index("## For maintainers") : readme.index("How the checks work")]
+    adding = section[section.index("### Adding a chapter") :]
+    for needed in (
+        "`solutions/<slug>.ipynb`",
+        "`autograde/<package>/`",
+        "`CHAPTERS`",
+        "`autograde/course.py`",
+        "`make chapters`",
+    ):
         assert needed in adding, needed
     example = course.chapter("lstm-scratch")
     names = {"<slug>": example.slug, "<package>": example.package.split(".")[-1], "<name>": "lstm"}
@@ -251,4 +265,5 @@ def test_the_readme_says_what_a_new_chapter_needs_and_names_what_exists():
     for target in re.findall(r"`make ([\w-]+)`", section):
         assert re.search(rf"^{target}:", makefile, re.M), target
     assert hasattr(course, "CHAPTERS") and "def test_every_chapter_has_a_planted_bug_here" in (
-        ROOT / "tests" / "test_grading_chapters.py").read_text(encoding="utf-8")
+        ROOT / "tests" / "test_grading_chapters.py"
+    ).read_text(encoding="utf-8")

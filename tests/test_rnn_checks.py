@@ -31,6 +31,7 @@ from autograde.rnn_scratch import clipping, generation, layout, ngram
 from autograde.rnn_scratch import perplexity as perplexity_checks
 from autograde.rnn_scratch.figures import rnn_unrolled
 from autograde.rnn_scratch.flaws import catalogue, scratch_rnn
+
 from planting import passes, short, solution, verdict
 
 RNN_SOLUTION = solution("rnn-scratch")
@@ -802,5 +803,8 @@ def test_every_combination_of_two_rnn_mistakes_still_fails():
     for a, b in itertools.combinations(range(len(forward)), 2):
         pa = forward[a].forward.keywords
         pb = forward[b].forward.keywords
-        both = lambda x, s, p, pa=pa, pb=pb: scratch_rnn(x, s, p, **pa, **pb)
+
+        def both(x, s, p, pa=pa, pb=pb):
+            return scratch_rnn(x, s, p, **pa, **pb)
+
         verdict(checks.check_rnn_forward, both)
