@@ -44,7 +44,7 @@ def _call(f: Callable, args: tuple) -> Any:
     return f(*args)
 
 
-def _no_verdict(case: Case, got: Any, want: Any) -> CheckFailed | None:
+def _no_verdict(fn: Callable, case: Case, got: Any, want: Any) -> CheckFailed | None:
     return None
 
 
@@ -63,7 +63,7 @@ class Exercise:
     mistakes: Sequence[Mistake] = ()  # each plants a slip in `reference`
     run: Callable[[Callable, tuple], Any] = _call  # a function on a case's arguments -> what is compared
     read: Callable[[Any, Case], Any] = lambda got, case: got  # checks the result's type and shape
-    suspect: Callable[[Case, Any, Any], CheckFailed | None] = _no_verdict  # before the mistakes are tried
+    suspect: Callable[[Callable, Case, Any, Any], CheckFailed | None] = _no_verdict  # (fn, ...): before the mistakes
     crash: Callable[[Case, tuple, Exception], CheckFailed | None] = _no_crash_verdict  # a crash it can explain
     combine: bool = True  # try pairs of mistakes too
     meta_inputs: str = "every input"  # for the verdict: what was put on `meta`
@@ -94,7 +94,7 @@ def check_case(ex: Exercise, fn: Callable, case: Case) -> None:
     want = _reference(ex, ex.reference, case.make(CPU, None))
     if ex.same(got, want):
         return
-    problem = ex.suspect(case, got, want)
+    problem = ex.suspect(fn, case, got, want)
     if problem is not None:
         raise problem
     with quiet(), torch.no_grad():

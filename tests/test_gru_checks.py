@@ -1,8 +1,6 @@
-"""The GRU chapter's checks: the references are right, planted bugs fail with their names,
-correct solutions written differently pass, and the figures draw.
-
-The planted bugs are edits of the solution notebook's own code, so when a solution changes
-and an edit no longer applies, the test fails instead of silently testing nothing.
+"""The GRU chapter's own tests: the references are right, planted bugs fail with their names,
+correct solutions written differently pass, and the figures draw. What every chapter's checks
+must do (pass the solution, fail a stub, stay off stderr...) is tests/test_chapters.py.
 """
 
 from __future__ import annotations
@@ -19,62 +17,20 @@ import nbformat
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT
 from matplotlib.figure import Figure
-from planting import STUB, Solution, verdict
 
+from autograde import course
 from autograde import gru as checks
 from autograde.gru import layout
 from autograde.gru.figures import gru_cell, reset_placement
 from autograde.gru.flaws import catalogue, scratch_gru
-from autograde.recurrent import CASES, FLOAT64_TOL, check_forward, check_gradients, make_trial, same_result
-from autograde.verdict import CheckFailed
+from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
 
-GRU_SOLUTION = Solution("gru")
-SOLUTION = GRU_SOLUTION.code
-plant = GRU_SOLUTION.plant
+from conftest import ROOT
+from planting import named, passes, solution, verdict
 
-CHECKS = {
-    "get_gru_params": [checks.check_get_gru_params],
-    "init_gru_state": [checks.check_init_gru_state],
-    "gru": [checks.check_gru_forward, checks.check_gru_gradients, checks.check_gru_devices],
-    "torch_gru": [checks.check_torch_gru_forward, checks.check_torch_gru_gradients, checks.check_torch_gru_devices],
-    "to_torch_gru_layout": [checks.check_to_torch_gru_layout],
-}
-
-
-# ---------------------------------------------------------------------------
-# The solution passes
-
-
-@pytest.mark.parametrize("grade_id", list(CHECKS))
-def test_solution_passes_every_check(grade_id, capsys):
-    fn = GRU_SOLUTION.define(grade_id)
-    for check in CHECKS[grade_id]:
-        check(fn)
-    out = capsys.readouterr().out
-    assert out.count("\u2713") >= len(CHECKS[grade_id]) and "\u2717" not in out
-
-
-def test_every_solution_cell_is_checked():
-    assert set(SOLUTION) == set(CHECKS)
-
-
-def test_the_check_cells_carry_15_points_and_name_their_check():
-    nb = nbformat.read(ROOT / "solutions" / "gru.ipynb", as_version=4)
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert sum(c.metadata.nbgrader["points"] for c in graded) == 15
-    for cell in graded:
-        gid = cell.metadata.nbgrader["grade_id"]
-        assert cell.source.splitlines()[0] == f"from autograde.gru import {gid}", gid
-        assert cell.metadata.tags == ["graded"] and cell.metadata.nbgrader["locked"]
-    results = [c.metadata["rnn_course"]["result"] for c in nb.cells if "rnn_course" in c.metadata]
-    assert results == [{"model": "GRU", "variant": v, "hidden": 256, "lr": 1} for v in ("scratch", "concise")]
-    training = [c for c in nb.cells if "train_ch8" in c.source and c.cell_type == "code"]
-    assert all("rnn_course" in c.metadata and c.source.count("d2l.train_ch8(") == 1 and "num_epochs" in c.source
-               for c in training) and len(training) == 2
-    assert "num_epochs, lr = budget.epochs(500), 1" in training[0].source
-
+plant = solution("gru").plant
+checks_of = course.chapter("gru").checks
 
 # ---------------------------------------------------------------------------
 # The references themselves
@@ -84,8 +40,9 @@ def _grads(fn, inputs, state, params, seed=0):
     leaves = [p.detach().clone().requires_grad_(True) for p in params]
     outputs, (H,) = fn(inputs, state, leaves)
     gen = torch.Generator().manual_seed(seed)
-    loss = (outputs * torch.randn(outputs.shape, generator=gen, dtype=outputs.dtype)).sum() + \
-        (H * torch.randn(H.shape, generator=gen, dtype=H.dtype)).sum()
+    loss = (outputs * torch.randn(outputs.shape, generator=gen, dtype=outputs.dtype)).sum() + (
+        H * torch.randn(H.shape, generator=gen, dtype=H.dtype)
+    ).sum()
     return torch.autograd.grad(loss, leaves, allow_unused=True)
 
 
@@ -94,8 +51,11 @@ def test_pytorch_form_reference_equals_nn_gru_outputs_and_gradients(case):
     """The independent from-scratch GRU in PyTorch's form (used for exercise 4) is nn.GRU."""
     trial = make_trial(checks.TORCH_GRU, case)
     with torch.no_grad():
-        assert same_result(scratch_gru(trial.inputs, trial.state, trial.params),
-                           layout.torch_gru(trial.inputs, trial.state, trial.params), FLOAT64_TOL)
+        assert same_result(
+            scratch_gru(trial.inputs, trial.state, trial.params),
+            layout.torch_gru(trial.inputs, trial.state, trial.params),
+            FLOAT64_TOL,
+        )
     mine = _grads(scratch_gru, trial.inputs, trial.state, trial.params)
     torchs = _grads(layout.torch_gru, trial.inputs, trial.state, trial.params)
     for name, a, b in zip(layout.TORCH_FORM_NAMES, mine, torchs):
@@ -132,11 +92,13 @@ def test_d2l_form_reference_equals_nn_gru_where_the_forms_coincide(case):
 
     leaves = params[:7] + params[8:] + [d]
     with torch.no_grad():
-        assert same_result(d2l_form(trial.inputs, trial.state, leaves), nn_gru(trial.inputs, trial.state, leaves),
-                           FLOAT64_TOL)
+        assert same_result(
+            d2l_form(trial.inputs, trial.state, leaves), nn_gru(trial.inputs, trial.state, leaves), FLOAT64_TOL
+        )
     names = list(layout.PARAM_NAMES[:7] + layout.PARAM_NAMES[8:]) + ["diagonal of W_hh"]
-    for name, a, b in zip(names, _grads(d2l_form, trial.inputs, trial.state, leaves),
-                          _grads(nn_gru, trial.inputs, trial.state, leaves)):
+    for name, a, b in zip(
+        names, _grads(d2l_form, trial.inputs, trial.state, leaves), _grads(nn_gru, trial.inputs, trial.state, leaves)
+    ):
         assert torch.allclose(a, b, **FLOAT64_TOL), name
 
 
@@ -146,17 +108,22 @@ def test_the_forms_differ_otherwise(case):
     trial = make_trial(checks.GRU, case)
     params = [p.detach() for p in trial.params]
     with torch.no_grad():
-        assert not same_result(scratch_gru(trial.inputs, trial.state, params),
-                               layout.torch_gru(trial.inputs, trial.state, layout.d2l_to_torch_form(params)),
-                               dict(rtol=1e-3, atol=1e-3))
+        assert not same_result(
+            scratch_gru(trial.inputs, trial.state, params),
+            layout.torch_gru(trial.inputs, trial.state, layout.d2l_to_torch_form(params)),
+            dict(rtol=1e-3, atol=1e-3),
+        )
         diagonal = list(params)
         diagonal[7] = torch.diag(torch.diagonal(params[7]))
         torch_form = layout.d2l_to_torch_form(diagonal)
         torch_form[9] = torch.ones_like(torch_form[9])  # b_hh != 0
         plain = list(diagonal)
         plain[8] = diagonal[8] + torch_form[9]  # the same total bias, outside the reset gate
-        assert not same_result(scratch_gru(trial.inputs, trial.state, plain),
-                               layout.torch_gru(trial.inputs, trial.state, torch_form), dict(rtol=1e-3, atol=1e-3))
+        assert not same_result(
+            scratch_gru(trial.inputs, trial.state, plain),
+            layout.torch_gru(trial.inputs, trial.state, torch_form),
+            dict(rtol=1e-3, atol=1e-3),
+        )
 
 
 def numpy_d2l_gru(inputs, H, params):
@@ -191,8 +158,12 @@ def test_d2l_form_reference_equals_an_independent_computation(case):
     np.testing.assert_allclose(H.numpy(), H_expected, rtol=1e-10, atol=1e-12)
     leaves = tuple(p.clone().requires_grad_(True) for p in params)
     assert torch.autograd.gradcheck(
-        lambda *ps: scratch_gru(trial.inputs, trial.state, list(ps))[0].sum(0) @ torch.arange(
-            1.0, ps[9].shape[1] + 1, dtype=torch.float64), leaves)
+        lambda *ps: (
+            scratch_gru(trial.inputs, trial.state, list(ps))[0].sum(0)
+            @ torch.arange(1.0, ps[9].shape[1] + 1, dtype=torch.float64)
+        ),
+        leaves,
+    )
     assert torch.autograd.gradcheck(lambda *ps: scratch_gru(trial.inputs, trial.state, list(ps))[1][0], leaves)
 
 
@@ -212,26 +183,21 @@ def test_layouts_round_trip():
 # The catalogues of mistakes
 
 
-@pytest.mark.parametrize("form", ["d2l", "torch"])
-def test_each_catalogued_mistake_is_named_as_itself(form):
-    forward, gradient = catalogue(form)
-    spec = checks.GRU if form == "d2l" else checks.TORCH_GRU
-    for flaw in forward:
-        problem = verdict(lambda fn: check_forward(spec, fn), flaw.plant).problem
-        if flaw.problem.startswith("the output layer is missing"):
-            assert "output layer is missing" in problem
-        else:
-            assert problem == flaw.problem
-    for flaw in gradient:
-        assert verdict(lambda fn: check_gradients(spec, fn), flaw.plant).problem == flaw.problem
-
-
 def test_catalogues_name_the_required_mistakes():
     for form in ("d2l", "torch"):
         text = " ".join(f.problem for f in catalogue(form)[0] + catalogue(form)[1])
-        for words in ("update gate is reversed", "reset gate is applied", "are swapped", "uses tanh where a sigmoid",
-                      "uses a sigmoid where tanh", "not carried", "given is ignored", "initial one",
-                      "output layer is missing", "batch-major", "detached inside the loop"):
+        for words in (
+            "update gate is reversed",
+            "reset gate is applied",
+            "are swapped",
+            "uses tanh where a sigmoid",
+            "uses a sigmoid where tanh",
+            "not carried",
+            "given is ignored",
+            "initial one",
+            "batch-major",
+            "detached inside the loop",
+        ):
             assert words in text, (form, words)
 
 
@@ -250,149 +216,268 @@ T_UPDATE = "H = (1 - Z) * H_tilde + Z * H"
 
 # Mistakes that read the same in both functions.
 COMMON = {
-    "gates swapped": ([(Z_LINE, "Z = torch.sigmoid(X @ W_xr + H @ W_hr + b_r)"),
-                       (R_LINE, "R = torch.sigmoid(X @ W_xz + H @ W_hz + b_z)")],
-                      "update gate Z and the reset gate R are swapped"),
-    "unpacked in nn.GRU's order": ([(UNPACK, "W_xr, W_hr, b_r, W_xz, W_hz, b_z,")],
-                                   "update gate Z and the reset gate R are swapped"),
+    "gates swapped": (
+        [
+            (Z_LINE, "Z = torch.sigmoid(X @ W_xr + H @ W_hr + b_r)"),
+            (R_LINE, "R = torch.sigmoid(X @ W_xz + H @ W_hz + b_z)"),
+        ],
+        "update gate Z and the reset gate R are swapped",
+    ),
+    "unpacked in nn.GRU's order": (
+        [(UNPACK, "W_xr, W_hr, b_r, W_xz, W_hz, b_z,")],
+        "update gate Z and the reset gate R are swapped",
+    ),
     "tanh for Z": ([(Z_LINE, Z_LINE.replace("sigmoid", "tanh"))], "update gate Z uses tanh where a sigmoid belongs"),
     "tanh for R": ([(R_LINE, R_LINE.replace("sigmoid", "tanh"))], "reset gate R uses tanh where a sigmoid belongs"),
     "given state ignored": ([("H, = state", "H = torch.zeros_like(state[0])")], "state you are given is ignored"),
-    "returned state initial": ([("H, = state", "H0, = state\n    H = H0"), (RETURN, RETURN.replace("(H,)", "(H0,)"))],
-                               "returned state is the initial one"),
+    "returned state initial": (
+        [("H, = state", "H0, = state\n    H = H0"), (RETURN, RETURN.replace("(H,)", "(H0,)"))],
+        "returned state is the initial one",
+    ),
     "output layer missing": ([(OUTPUT, "outputs.append(H)")], "output layer is missing"),
-    "output from the candidate": ([(OUTPUT, "outputs.append(H_tilde @ W_hq + b_q)")],
-                                  "output layer reads the candidate"),
+    "output from the candidate": (
+        [(OUTPUT, "outputs.append(H_tilde @ W_hq + b_q)")],
+        "output layer reads the candidate",
+    ),
     "candidate returned": ([(RETURN, RETURN.replace("(H,)", "(H_tilde,)"))], "returned state is the last candidate"),
-    "batch-major outputs": ([(RETURN, "return torch.stack(outputs, dim=1).reshape(-1, W_hq.shape[1]), (H,)")],
-                            "batch-major"),
+    "batch-major outputs": (
+        [(RETURN, "return torch.stack(outputs, dim=1).reshape(-1, W_hq.shape[1]), (H,)")],
+        "batch-major",
+    ),
     "stacked, not concatenated": ([(RETURN, "return torch.stack(outputs), (H,)")], "(T, B, V)"),
     "state as a bare tensor": ([(RETURN, "return torch.cat(outputs, dim=0), H")], "must be a tuple (H)"),
-    "stub": ([STUB], "not implemented yet"),
     "crash": ([(OUTPUT, "outputs.append(H @ W_hq.T + b_q)")], "raised RuntimeError"),
 }
 
 GRU_BUGS = {
     **{name: (edits, checks.check_gru_forward, words) for name, (edits, words) in COMMON.items()},
-    "update gate reversed": ([(UPDATE, "H = (1 - Z) * H + Z * H_tilde")], checks.check_gru_forward,
-                             "update gate is reversed"),
+    "update gate reversed": (
+        [(UPDATE, "H = (1 - Z) * H + Z * H_tilde")],
+        checks.check_gru_forward,
+        "update gate is reversed",
+    ),
     "1 - Z missing": ([(UPDATE, "H = Z * H + H_tilde")], checks.check_gru_forward, "factor 1 - Z is missing"),
-    "reset after the product (PyTorch's)": ([(CAND, "H_tilde = torch.tanh(X @ W_xh + R * (H @ W_hh) + b_h)")],
-                                            checks.check_gru_forward, "applied after the product with W_hh"),
+    "reset after the product (PyTorch's)": (
+        [(CAND, "H_tilde = torch.tanh(X @ W_xh + R * (H @ W_hh) + b_h)")],
+        checks.check_gru_forward,
+        "applied after the product with W_hh",
+    ),
     "reset missing": ([(CAND, CAND.replace("(R * H)", "H"))], checks.check_gru_forward, "reset gate is missing"),
-    "sigmoid for the candidate": ([(CAND, CAND.replace("tanh", "sigmoid"))], checks.check_gru_forward,
-                                  "candidate state H~ uses a sigmoid where tanh belongs"),
-    "R's line copied from Z's": ([(R_LINE, "R = torch.sigmoid(X @ W_xz + H @ W_hz + b_z)")], checks.check_gru_forward,
-                                 "reset gate R uses the weights of the update gate Z"),
-    "candidate reads Z's weights": ([(CAND, CAND.replace("W_xh", "W_xz").replace("W_hh", "W_hz")
-                                      .replace("b_h)", "b_z)"))],
-                                    checks.check_gru_forward, "candidate state H~ uses the weights of the update gate"),
-    "state not carried": ([(UPDATE, "H_new = Z * H + (1 - Z) * H_tilde"),
-                           (OUTPUT, "outputs.append(H_new @ W_hq + b_q)"),
-                           (RETURN, RETURN.replace("(H,)", "(H_new,)"))],
-                          checks.check_gru_forward, "state is not carried between time steps"),
-    "gradient cut": ([(OUTPUT, OUTPUT + "\n        H = H.detach()")], checks.check_gru_gradients,
-                     "gradient is cut between time steps"),
-    "computed without autograd": ([("H, = state", "H, = state\n    torch.set_grad_enabled(False)"),
-                                   (RETURN, "torch.set_grad_enabled(True)\n    " + RETURN)],
-                                  checks.check_gru_gradients, "carry no gradient"),
-    "hard-coded device": ([("H, = state", "H, = state\n    H = H.to('cpu')")], checks.check_gru_devices,
-                          "hard-codes a device"),
-    "hard-coded new tensor": ([(OUTPUT, "outputs.append(H @ W_hq + b_q + torch.zeros(W_hq.shape[1]))")],
-                              checks.check_gru_devices, "hard-codes a device"),
+    "sigmoid for the candidate": (
+        [(CAND, CAND.replace("tanh", "sigmoid"))],
+        checks.check_gru_forward,
+        "candidate state H~ uses a sigmoid where tanh belongs",
+    ),
+    "R's line copied from Z's": (
+        [(R_LINE, "R = torch.sigmoid(X @ W_xz + H @ W_hz + b_z)")],
+        checks.check_gru_forward,
+        "reset gate R uses the weights of the update gate Z",
+    ),
+    "candidate reads Z's weights": (
+        [(CAND, CAND.replace("W_xh", "W_xz").replace("W_hh", "W_hz").replace("b_h)", "b_z)"))],
+        checks.check_gru_forward,
+        "candidate state H~ uses the weights of the update gate",
+    ),
+    "state not carried": (
+        [
+            (UPDATE, "H_new = Z * H + (1 - Z) * H_tilde"),
+            (OUTPUT, "outputs.append(H_new @ W_hq + b_q)"),
+            (RETURN, RETURN.replace("(H,)", "(H_new,)")),
+        ],
+        checks.check_gru_forward,
+        "state is not carried between time steps",
+    ),
+    "gradient cut": (
+        [(OUTPUT, OUTPUT + "\n        H = H.detach()")],
+        checks.check_gru_gradients,
+        "gradient is cut between time steps",
+    ),
+    "computed without autograd": (
+        [
+            ("H, = state", "H, = state\n    torch.set_grad_enabled(False)"),
+            (RETURN, "torch.set_grad_enabled(True)\n    " + RETURN),
+        ],
+        checks.check_gru_gradients,
+        "carry no gradient",
+    ),
+    "hard-coded device": (
+        [("H, = state", "H, = state\n    H = H.to('cpu')")],
+        checks.check_gru_devices,
+        "hard-codes a device",
+    ),
+    "hard-coded new tensor": (
+        [(OUTPUT, "outputs.append(H @ W_hq + b_q + torch.zeros(W_hq.shape[1]))")],
+        checks.check_gru_devices,
+        "hard-codes a device",
+    ),
 }
 
 TORCH_BUGS = {
     **{name: (edits, checks.check_torch_gru_forward, words) for name, (edits, words) in COMMON.items()},
-    "update gate reversed": ([(T_UPDATE, "H = Z * H_tilde + (1 - Z) * H")], checks.check_torch_gru_forward,
-                             "update gate is reversed"),
-    "reset before the product (d2l's)": ([(T_CAND, "H_tilde = torch.tanh(X @ W_xh + b_xh + (R * H) @ W_hh + b_hh)")],
-                                         checks.check_torch_gru_forward, "applied before the product with W_hh"),
+    "update gate reversed": (
+        [(T_UPDATE, "H = Z * H_tilde + (1 - Z) * H")],
+        checks.check_torch_gru_forward,
+        "update gate is reversed",
+    ),
+    "reset before the product (d2l's)": (
+        [(T_CAND, "H_tilde = torch.tanh(X @ W_xh + b_xh + (R * H) @ W_hh + b_hh)")],
+        checks.check_torch_gru_forward,
+        "applied before the product with W_hh",
+    ),
     "reset before the product, bias reset too": (
         [(T_CAND, "H_tilde = torch.tanh(X @ W_xh + b_xh + (R * H) @ W_hh + R * b_hh)")],
-        checks.check_torch_gru_forward, "applied before the product with W_hh"),
-    "b_hh outside the reset": ([(T_CAND, T_CAND.replace("R * (H @ W_hh + b_hh)", "R * (H @ W_hh) + b_hh"))],
-                               checks.check_torch_gru_forward, "b_hh is added outside the reset gate"),
+        checks.check_torch_gru_forward,
+        "applied before the product with W_hh",
+    ),
+    "b_hh outside the reset": (
+        [(T_CAND, T_CAND.replace("R * (H @ W_hh + b_hh)", "R * (H @ W_hh) + b_hh"))],
+        checks.check_torch_gru_forward,
+        "b_hh is added outside the reset gate",
+    ),
     "b_hh unused": ([(T_CAND, T_CAND.replace(" + b_hh", ""))], checks.check_torch_gru_forward, "b_hh is not used"),
-    "reset on the input too": ([(T_CAND, "H_tilde = torch.tanh(R * (X @ W_xh + b_xh + H @ W_hh + b_hh))")],
-                               checks.check_torch_gru_forward, "scales the input's part too"),
-    "sigmoid for the candidate": ([(T_CAND, T_CAND.replace("tanh", "sigmoid"))], checks.check_torch_gru_forward,
-                                  "candidate state H~ uses a sigmoid where tanh belongs"),
-    "state not carried": ([(T_UPDATE, "H_new = (1 - Z) * H_tilde + Z * H"),
-                           (OUTPUT, "outputs.append(H_new @ W_hq + b_q)"),
-                           (RETURN, RETURN.replace("(H,)", "(H_new,)"))],
-                          checks.check_torch_gru_forward, "state is not carried between time steps"),
-    "gradient cut": ([(OUTPUT, OUTPUT + "\n        H = H.detach()")], checks.check_torch_gru_gradients,
-                     "gradient is cut between time steps"),
-    "hard-coded device": ([("H, = state", "H, = state\n    H = H.to('cpu')")], checks.check_torch_gru_devices,
-                          "hard-codes a device"),
+    "reset on the input too": (
+        [(T_CAND, "H_tilde = torch.tanh(R * (X @ W_xh + b_xh + H @ W_hh + b_hh))")],
+        checks.check_torch_gru_forward,
+        "scales the input's part too",
+    ),
+    "sigmoid for the candidate": (
+        [(T_CAND, T_CAND.replace("tanh", "sigmoid"))],
+        checks.check_torch_gru_forward,
+        "candidate state H~ uses a sigmoid where tanh belongs",
+    ),
+    "state not carried": (
+        [
+            (T_UPDATE, "H_new = (1 - Z) * H_tilde + Z * H"),
+            (OUTPUT, "outputs.append(H_new @ W_hq + b_q)"),
+            (RETURN, RETURN.replace("(H,)", "(H_new,)")),
+        ],
+        checks.check_torch_gru_forward,
+        "state is not carried between time steps",
+    ),
+    "gradient cut": (
+        [(OUTPUT, OUTPUT + "\n        H = H.detach()")],
+        checks.check_torch_gru_gradients,
+        "gradient is cut between time steps",
+    ),
+    "hard-coded device": (
+        [("H, = state", "H, = state\n    H = H.to('cpu')")],
+        checks.check_torch_gru_devices,
+        "hard-codes a device",
+    ),
 }
 
 
 @pytest.mark.parametrize("bug", list(GRU_BUGS))
 def test_planted_bug_in_gru_is_named(bug):
     edits, check, words = GRU_BUGS[bug]
-    failure = verdict(check, plant("gru", *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant("gru", *edits), words)
 
 
 @pytest.mark.parametrize("bug", list(TORCH_BUGS))
 def test_planted_bug_in_torch_gru_is_named(bug):
     edits, check, words = TORCH_BUGS[bug]
-    failure = verdict(check, plant("torch_gru", *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant("torch_gru", *edits), words)
 
 
 def test_every_verdict_says_which_form_is_graded_when_the_reset_is_misplaced():
     d2l = verdict(checks.check_gru_forward, plant("gru", *GRU_BUGS["reset after the product (PyTorch's)"][0]))
     assert "this exercise grades d2l's form" in d2l.problem and "as nn.GRU does" in d2l.problem
-    torch_form = verdict(checks.check_torch_gru_forward,
-                         plant("torch_gru", *TORCH_BUGS["reset before the product (d2l's)"][0]))
+    torch_form = verdict(
+        checks.check_torch_gru_forward, plant("torch_gru", *TORCH_BUGS["reset before the product (d2l's)"][0])
+    )
     assert "this exercise grades PyTorch's form" in torch_form.problem and "as d2l does" in torch_form.problem
 
 
 LAYOUT = "to_torch_gru_layout"
 OTHER_BUGS = {
-    "not trainable": ("get_gru_params", [("param.requires_grad_(True)", "pass")], checks.check_get_gru_params,
-                      "not trainable"),
-    "device ignored": ("get_gru_params", [("torch.zeros(num_hiddens, device=device)", "torch.zeros(num_hiddens)")],
-                       checks.check_get_gru_params, "hard-coded"),
-    "std 1": ("get_gru_params", [("torch.randn(size=shape, device=device) * 0.01",
-                                  "torch.randn(size=shape, device=device)")],
-              checks.check_get_gru_params, "normal(0, 0.01)"),
-    "transposed": ("get_gru_params", [("normal((num_inputs, num_hiddens))", "normal((num_hiddens, num_inputs))")],
-                   checks.check_get_gru_params, "transposed"),
-    "no output layer": ("get_gru_params", [(", W_hq, b_q]", "]")], checks.check_get_gru_params,
-                        "returned 9 tensors, expected 11"),
-    "shared block": ("get_gru_params", [("W_xr, W_hr, b_r = block()", "W_xr, W_hr, b_r = W_xz, W_hz, b_z")],
-                     checks.check_get_gru_params, "same tensor"),
-    "state not a tuple": ("init_gru_state", [("device=device),)", "device=device))")], checks.check_init_gru_state,
-                          "must return a tuple"),
+    "not trainable": (
+        "get_gru_params",
+        [("param.requires_grad_(True)", "pass")],
+        checks.check_get_gru_params,
+        "not trainable",
+    ),
+    "device ignored": (
+        "get_gru_params",
+        [("torch.zeros(num_hiddens, device=device)", "torch.zeros(num_hiddens)")],
+        checks.check_get_gru_params,
+        "hard-coded",
+    ),
+    "std 1": (
+        "get_gru_params",
+        [("torch.randn(size=shape, device=device) * 0.01", "torch.randn(size=shape, device=device)")],
+        checks.check_get_gru_params,
+        "normal(0, 0.01)",
+    ),
+    "transposed": (
+        "get_gru_params",
+        [("normal((num_inputs, num_hiddens))", "normal((num_hiddens, num_inputs))")],
+        checks.check_get_gru_params,
+        "transposed",
+    ),
+    "no output layer": (
+        "get_gru_params",
+        [(", W_hq, b_q]", "]")],
+        checks.check_get_gru_params,
+        "returned 9 tensors, expected 11",
+    ),
+    "shared block": (
+        "get_gru_params",
+        [("W_xr, W_hr, b_r = block()", "W_xr, W_hr, b_r = W_xz, W_hz, b_z")],
+        checks.check_get_gru_params,
+        "same tensor",
+    ),
+    "state not a tuple": (
+        "init_gru_state",
+        [("device=device),)", "device=device))")],
+        checks.check_init_gru_state,
+        "must return a tuple",
+    ),
     "state device": ("init_gru_state", [("), device=device)", "))")], checks.check_init_gru_state, "hard-coded"),
-    "course's order": (LAYOUT, [("[W_xr, W_xz, W_xh]", "[W_xz, W_xr, W_xh]"),
-                                ("[W_hr, W_hz, W_hh]", "[W_hz, W_hr, W_hh]"),
-                                ("[b_r, b_z, b_xh]", "[b_z, b_r, b_xh]")],
-                       checks.check_to_torch_gru_layout, "course's order"),
-    "b_hh in bias_ih": (LAYOUT, [("[b_r, b_z, b_xh]", "[b_r, b_z, b_xh + b_hh]"),
-                                 ("torch.zeros_like(b_z), b_hh]", "torch.zeros_like(b_z), torch.zeros_like(b_hh)]")],
-                        checks.check_to_torch_gru_layout, "b_hh is in bias_ih_l0"),
-    "n biases swapped": (LAYOUT, [("[b_r, b_z, b_xh]", "[b_r, b_z, b_hh]"), ("torch.zeros_like(b_z), b_hh]",
-                                                                           "torch.zeros_like(b_z), b_xh]")],
-                         checks.check_to_torch_gru_layout, "b_xh and b_hh are swapped"),
-    "gate biases twice": (LAYOUT, [("[torch.zeros_like(b_r), torch.zeros_like(b_z), b_hh]", "[b_r, b_z, b_hh]")],
-                          checks.check_to_torch_gru_layout, "counted twice"),
-    "not transposed": (LAYOUT, [("dim=1).T,   # (3H, V)", "dim=1),   # (3H, V)")], checks.check_to_torch_gru_layout,
-                       "transpose"),
+    "course's order": (
+        LAYOUT,
+        [
+            ("[W_xr, W_xz, W_xh]", "[W_xz, W_xr, W_xh]"),
+            ("[W_hr, W_hz, W_hh]", "[W_hz, W_hr, W_hh]"),
+            ("[b_r, b_z, b_xh]", "[b_z, b_r, b_xh]"),
+        ],
+        checks.check_to_torch_gru_layout,
+        "course's order",
+    ),
+    "b_hh in bias_ih": (
+        LAYOUT,
+        [
+            ("[b_r, b_z, b_xh]", "[b_r, b_z, b_xh + b_hh]"),
+            ("torch.zeros_like(b_z), b_hh]", "torch.zeros_like(b_z), torch.zeros_like(b_hh)]"),
+        ],
+        checks.check_to_torch_gru_layout,
+        "b_hh is in bias_ih_l0",
+    ),
+    "n biases swapped": (
+        LAYOUT,
+        [("[b_r, b_z, b_xh]", "[b_r, b_z, b_hh]"), ("torch.zeros_like(b_z), b_hh]", "torch.zeros_like(b_z), b_xh]")],
+        checks.check_to_torch_gru_layout,
+        "b_xh and b_hh are swapped",
+    ),
+    "gate biases twice": (
+        LAYOUT,
+        [("[torch.zeros_like(b_r), torch.zeros_like(b_z), b_hh]", "[b_r, b_z, b_hh]")],
+        checks.check_to_torch_gru_layout,
+        "counted twice",
+    ),
+    "not transposed": (
+        LAYOUT,
+        [("dim=1).T,   # (3H, V)", "dim=1),   # (3H, V)")],
+        checks.check_to_torch_gru_layout,
+        "transpose",
+    ),
     "one bias": (LAYOUT, [('"bias_hh_l0"', '"bias_hn"')], checks.check_to_torch_gru_layout, "no bias_hh_l0"),
-    "layout stub": (LAYOUT, [STUB], checks.check_to_torch_gru_layout, "not implemented yet"),
 }
 
 
 @pytest.mark.parametrize("bug", list(OTHER_BUGS))
 def test_planted_bug_elsewhere_is_named(bug):
     grade_id, edits, check, words = OTHER_BUGS[bug]
-    failure = verdict(check, plant(grade_id, *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant(grade_id, *edits), words)
 
 
 # ---------------------------------------------------------------------------
@@ -409,7 +494,7 @@ def gru_fused_gates_lerp(inputs, state, params):
     for X in inputs:
         Z, R = (1 / (1 + torch.exp(-(torch.cat([X, H], dim=1) @ W_gates + b_gates)))).chunk(2, dim=1)
         H_tilde = torch.tanh(X @ W_xh + (R * H) @ W_hh + b_h)
-        H = torch.lerp(H_tilde, H, Z)                 # H~ + Z * (H - H~)
+        H = torch.lerp(H_tilde, H, Z)  # H~ + Z * (H - H~)
         ys.append(torch.addmm(b_q, H, W_hq))
     return torch.stack(ys).reshape(-1, W_hq.shape[1]), [H]
 
@@ -480,32 +565,34 @@ def state_as_list(batch_size, num_hiddens, device):
 def layout_split_gate_biases(params):
     W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_xh, b_hh, W_hq, b_q = params
     stack = lambda *ws: torch.stack([w.T for w in ws]).reshape(-1, ws[0].shape[0])  # noqa: E731
-    return {"weight_ih_l0": stack(W_xr, W_xz, W_xh), "weight_hh_l0": stack(W_hr, W_hz, W_hh),
-            "bias_ih_l0": torch.cat([b_r / 2, b_z / 2, b_xh]), "bias_hh_l0": torch.cat([b_r / 2, b_z / 2, b_hh])}
+    return {
+        "weight_ih_l0": stack(W_xr, W_xz, W_xh),
+        "weight_hh_l0": stack(W_hr, W_hz, W_hh),
+        "bias_ih_l0": torch.cat([b_r / 2, b_z / 2, b_xh]),
+        "bias_hh_l0": torch.cat([b_r / 2, b_z / 2, b_hh]),
+    }
 
 
 ALTERNATIVES = {
-    "fused gates, lerp, manual sigmoid, stack, list state": (gru_fused_gates_lerp, CHECKS["gru"]),
-    "precomputed inputs, H~ + Z * (H - H~)": (gru_precomputed, CHECKS["gru"]),
-    "PyTorch's form fused as cuDNN does": (torch_gru_fused, CHECKS["torch_gru"]),
-    "PyTorch's form by index, addmm, lerp": (torch_gru_by_index, CHECKS["torch_gru"]),
-    "nn.init and Parameter": (params_other_way, CHECKS["get_gru_params"]),
-    "state as a list": (state_as_list, CHECKS["init_gru_state"]),
-    "gate biases split between the two": (layout_split_gate_biases, CHECKS["to_torch_gru_layout"]),
+    "fused gates, lerp, manual sigmoid, stack, list state": (gru_fused_gates_lerp, checks_of("gru")),
+    "precomputed inputs, H~ + Z * (H - H~)": (gru_precomputed, checks_of("gru")),
+    "PyTorch's form fused as cuDNN does": (torch_gru_fused, checks_of("torch_gru")),
+    "PyTorch's form by index, addmm, lerp": (torch_gru_by_index, checks_of("torch_gru")),
+    "nn.init and Parameter": (params_other_way, checks_of("get_gru_params")),
+    "state as a list": (state_as_list, checks_of("init_gru_state")),
+    "gate biases split between the two": (layout_split_gate_biases, checks_of("to_torch_gru_layout")),
 }
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
 def test_correct_alternative_passes(name, capsys):
     fn, check_list = ALTERNATIVES[name]
-    for check in check_list:
-        check(fn)
-    assert "\u2717" not in capsys.readouterr().out
+    passes(check_list, fn, capsys)
 
 
 def test_d2l_form_submitted_as_pytorch_form_is_named():
     """The solution of exercise 2, adapted to 12 parameters, fails exercise 3 with the placement named."""
-    d2l_gru = GRU_SOLUTION.define("gru")
+    d2l_gru = solution("gru").define("gru")
 
     def adapted(inputs, state, params):
         W_xz, W_hz, b_z, W_xr, W_hr, b_r, W_xh, W_hh, b_xh, b_hh, W_hq, b_q = params
@@ -523,30 +610,7 @@ def test_failure_renders_as_a_short_verdict_in_jupyter():
     failure = verdict(checks.check_gru_forward, plant("gru", (UPDATE, "H = (1 - Z) * H + Z * H_tilde")))
     lines = failure._render_traceback_()
     assert lines[0].startswith("\u2717 Exercise 2 (gru): the update gate is reversed")
-    assert lines[1].strip().startswith("hint:") and len(lines) == 2
-
-
-def test_checks_write_nothing_to_stderr(capfd):
-    """nbgrader scores a graded cell that writes to stderr as 0."""
-    import warnings
-
-    def noisy(inputs, state, params):
-        warnings.warn("a warning a correct answer might trigger")
-        return GRU_SOLUTION.define("gru")(inputs, state, params)
-
-    for check in CHECKS["gru"]:
-        check(noisy)
-    failing = plant("torch_gru", (T_UPDATE, "H = Z * H_tilde + (1 - Z) * H"))
-    for check in CHECKS["torch_gru"][:2]:
-        with pytest.raises(CheckFailed):
-            check(failing)
-    assert capfd.readouterr().err == ""
-
-
-@pytest.mark.parametrize("check", CHECKS["gru"] + CHECKS["torch_gru"], ids=lambda c: c.__name__)
-def test_a_stub_fails_every_check(check):
-    grade_id = "gru" if check in CHECKS["gru"] else "torch_gru"
-    assert "not implemented yet" in verdict(check, plant(grade_id, STUB)).problem
+    assert len(lines) == 2 and failure.hint  # planting.verdict holds the second line to "  hint: ..."
 
 
 # ---------------------------------------------------------------------------
@@ -583,21 +647,41 @@ def test_figure_draws_one_figure_with_labels_inside_and_apart(name, close_new_fi
 def test_gru_cell_has_every_part(close_new_figures):
     (ax,) = gru_cell().axes
     gids = {patch.get_gid() for patch in ax.patches}
-    assert {"gru-cell", "gate-update", "gate-reset", "candidate", "op-reset", "op-keep", "op-one-minus", "op-take",
-            "op-add"} <= gids
+    assert {
+        "gru-cell",
+        "gate-update",
+        "gate-reset",
+        "candidate",
+        "op-reset",
+        "op-keep",
+        "op-one-minus",
+        "op-take",
+        "op-add",
+    } <= gids
     face = {patch.get_gid(): patch.get_facecolor() for patch in ax.patches if patch.get_gid()}
     assert face["gate-update"] == face["gate-reset"] != face["candidate"]
     text = " ".join(t.get_text() for t in ax.texts)
-    for symbol in (r"H_{t-1}", r"$H_t$", r"X_t", r"\tilde{H}_t", r"$Z_t$", r"$R_t$", r"1 - Z_t",
-                   r"(R_t \odot H_{t-1}) W_{hh}",
-                   r"Z_t \odot H_{t-1} + (1 - Z_t) \odot \tilde{H}_t"):
+    for symbol in (
+        r"H_{t-1}",
+        r"$H_t$",
+        r"X_t",
+        r"\tilde{H}_t",
+        r"$Z_t$",
+        r"$R_t$",
+        r"1 - Z_t",
+        r"(R_t \odot H_{t-1}) W_{hh}",
+        r"Z_t \odot H_{t-1} + (1 - Z_t) \odot \tilde{H}_t",
+    ):
         assert symbol in text, symbol
 
 
 def test_reset_placement_shows_both_orders(close_new_figures):
     (ax,) = reset_placement().axes
-    x = {p.get_gid(): p.get_center()[0] if hasattr(p, "get_center") else p.get_x() + p.get_width() / 2
-         for p in ax.patches if p.get_gid()}
+    x = {
+        p.get_gid(): p.get_center()[0] if hasattr(p, "get_center") else p.get_x() + p.get_width() / 2
+        for p in ax.patches
+        if p.get_gid()
+    }
     assert x["d2l-reset"] < x["d2l-product"]  # d2l: reset, then multiply
     assert x["torch-product"] < x["torch-reset"]  # nn.GRU: multiply, then reset
     text = " ".join(t.get_text() for t in ax.texts)

@@ -1,8 +1,6 @@
-"""The LSTM chapter's checks: the reference passes, planted bugs fail with their names,
-correct solutions written differently pass.
-
-The planted bugs are edits of the solution notebook's own code, so when a solution changes
-and an edit no longer applies, the test fails instead of silently testing nothing.
+"""The LSTM chapter's own tests: the grader's references are right, planted bugs fail with
+their names, correct solutions written differently pass. What every chapter's checks must do
+(pass the solution, fail a stub, stay off stderr...) is tests/test_chapters.py.
 """
 
 from __future__ import annotations
@@ -10,42 +8,20 @@ from __future__ import annotations
 import pytest
 import torch
 
+from autograde import course
 from autograde import lstm_scratch as checks
 from autograde.lstm_scratch import layout
-from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
+from autograde.lstm_scratch.flaws import scratch_lstm
 from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
-from planting import STUB, Solution, verdict
 
-LSTM_SOLUTION = Solution("lstm-scratch")
-SOLUTION = LSTM_SOLUTION.code
-plant = LSTM_SOLUTION.plant
+from planting import named, passes, solution, verdict
 
-
-CHECKS = {
-    "get_lstm_params": [checks.check_get_lstm_params],
-    "init_lstm_state": [checks.check_init_lstm_state],
-    "lstm": [checks.check_lstm_forward, checks.check_lstm_gradients, checks.check_lstm_devices],
-    "get_fused_lstm_params": [checks.check_get_fused_lstm_params],
-    "fused_lstm": [checks.check_fused_lstm],
-    "to_torch_layout": [checks.check_to_torch_layout],
-}
+plant = solution("lstm-scratch").plant
+checks_of = course.chapter("lstm-scratch").checks
 
 
 # ---------------------------------------------------------------------------
-# The reference itself
-
-
-@pytest.mark.parametrize("grade_id", list(CHECKS))
-def test_solution_passes_every_check(grade_id, capsys):
-    fn = LSTM_SOLUTION.define(grade_id)
-    for check in CHECKS[grade_id]:
-        check(fn)
-    out = capsys.readouterr().out
-    assert out.count("\u2713") >= len(CHECKS[grade_id]) and "\u2717" not in out
-
-
-def test_every_solution_cell_is_checked():
-    assert set(SOLUTION) == set(CHECKS)
+# The grader's references
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -53,27 +29,16 @@ def test_graders_scratch_lstm_equals_nn_lstm(case):
     """The grader's own from-scratch LSTM (used for exercise 5 and the mistakes) is itself right."""
     trial = make_trial(checks.LSTM, case)
     with torch.no_grad():
-        assert same_result(scratch_lstm(trial.inputs, trial.state, trial.params),
-                           layout.torch_lstm(trial.inputs, trial.state, trial.params), FLOAT64_TOL)
+        assert same_result(
+            scratch_lstm(trial.inputs, trial.state, trial.params),
+            layout.torch_lstm(trial.inputs, trial.state, trial.params),
+            FLOAT64_TOL,
+        )
 
 
 def test_fuse_and_unfuse_are_inverse():
     params = layout.random_params(5, 3, torch.Generator().manual_seed(0))
     assert all(torch.equal(a, b) for a, b in zip(layout.unfuse(layout.fuse(params)), params))
-
-
-@pytest.mark.parametrize("fused", [False, True])
-def test_each_catalogued_mistake_is_named_as_itself(fused):
-    forward, gradient = catalogue(fused=fused)
-    spec = checks.FUSED if fused else checks.LSTM
-    for flaw in forward:
-        problem = verdict(lambda fn: checks.recurrent.check_forward(spec, fn), flaw.plant).problem
-        if flaw.problem.startswith("the output layer is missing"):
-            assert "output layer is missing" in problem
-        else:
-            assert problem == flaw.problem
-    for flaw in gradient:
-        assert verdict(lambda fn: checks.recurrent.check_gradients(spec, fn), flaw.plant).problem == flaw.problem
 
 
 # ---------------------------------------------------------------------------
@@ -89,47 +54,95 @@ OUTPUT = "outputs.append(H @ W_hq + b_q)"
 RETURN = "return torch.cat(outputs, dim=0), (H, C)"
 
 LSTM_BUGS = {
-    "gates swapped": ([(I_LINE, "I = torch.sigmoid(X @ W_xo + H @ W_ho + b_o)"),
-                       (O_LINE, "O = torch.sigmoid(X @ W_xi + H @ W_hi + b_i)")],
-                      checks.check_lstm_forward, "input gate I and the output gate O are swapped"),
-    "tanh for a sigmoid": ([(F_LINE, F_LINE.replace("sigmoid", "tanh"))],
-                           checks.check_lstm_forward, "forget gate F uses tanh where a sigmoid belongs"),
-    "sigmoid for tanh": ([(CT_LINE, CT_LINE.replace("tanh", "sigmoid"))],
-                         checks.check_lstm_forward, "candidate memory C~ uses a sigmoid where tanh belongs"),
+    "gates swapped": (
+        [
+            (I_LINE, "I = torch.sigmoid(X @ W_xo + H @ W_ho + b_o)"),
+            (O_LINE, "O = torch.sigmoid(X @ W_xi + H @ W_hi + b_i)"),
+        ],
+        checks.check_lstm_forward,
+        "input gate I and the output gate O are swapped",
+    ),
+    "tanh for a sigmoid": (
+        [(F_LINE, F_LINE.replace("sigmoid", "tanh"))],
+        checks.check_lstm_forward,
+        "forget gate F uses tanh where a sigmoid belongs",
+    ),
+    "sigmoid for tanh": (
+        [(CT_LINE, CT_LINE.replace("tanh", "sigmoid"))],
+        checks.check_lstm_forward,
+        "candidate memory C~ uses a sigmoid where tanh belongs",
+    ),
     "no tanh on C": ([(HIDDEN, "H = O * C")], checks.check_lstm_forward, "tanh in H = O * tanh(C) is missing"),
-    "forget gate missing": ([(UPDATE, "C = C + I * C_tilde")], checks.check_lstm_forward,
-                            "forget gate is missing"),
-    "forget gate on the wrong term": ([(UPDATE, "C = F * C_tilde + I * C")], checks.check_lstm_forward,
-                                      "forget gate is on the wrong term"),
-    "state not carried": ([(UPDATE, "C_t = F * C + I * C_tilde"), (HIDDEN, "H_t = O * torch.tanh(C_t)"),
-                           (OUTPUT, "outputs.append(H_t @ W_hq + b_q)"), ("(H, C)\n", "(H_t, C_t)\n")],
-                          checks.check_lstm_forward, "state is not carried between time steps"),
-    "memory not carried": ([(UPDATE, "C_new = F * C + I * C_tilde"), (HIDDEN, "H = O * torch.tanh(C_new)"),
-                            ("(H, C)\n", "(H, C_new)\n")],
-                           checks.check_lstm_forward, "memory C is not carried"),
-    "C returned where H belongs": ([(RETURN, "return torch.cat(outputs, dim=0), (C, H)")],
-                                   checks.check_lstm_forward, "returned state is (C, H)"),
-    "output layer reads C": ([(OUTPUT, "outputs.append(C @ W_hq + b_q)")], checks.check_lstm_forward,
-                             "output layer reads the memory C"),
-    "output layer missing": ([(OUTPUT, "outputs.append(H)")], checks.check_lstm_forward,
-                             "output layer is missing"),
-    "batch-major outputs": ([(RETURN, "return torch.stack(outputs, dim=1).reshape(-1, W_hq.shape[1]), (H, C)")],
-                            checks.check_lstm_forward, "batch-major"),
-    "stacked, not concatenated": ([(RETURN, "return torch.stack(outputs), (H, C)")],
-                                  checks.check_lstm_forward, "(T, B, V)"),
-    "initial state ignored": ([("H, C = state", "H, C = torch.zeros_like(state[0]), torch.zeros_like(state[1])")],
-                              checks.check_lstm_forward, "state you are given is ignored"),
-    "gradient cut": ([(OUTPUT, OUTPUT + "\n        H, C = H.detach(), C.detach()")],
-                     checks.check_lstm_gradients, "gradient is cut between time steps"),
-    "computed without autograd": ([("H, C = state", "H, C = state\n    torch.set_grad_enabled(False)"),
-                                   (RETURN, "torch.set_grad_enabled(True)\n    " + RETURN)],
-                                  checks.check_lstm_gradients, "carry no gradient"),
-    "hard-coded device": ([("H, C = state", "H, C = state[0], state[1].to('cpu')")],
-                          checks.check_lstm_devices, "hard-codes a device"),
-    "hard-coded new tensor": ([(OUTPUT, "outputs.append(H @ W_hq + b_q + torch.zeros(W_hq.shape[1]))")],
-                              checks.check_lstm_devices, "hard-codes a device"),
-    "stub": ([STUB],
-             checks.check_lstm_forward, "not implemented yet"),
+    "forget gate missing": ([(UPDATE, "C = C + I * C_tilde")], checks.check_lstm_forward, "forget gate is missing"),
+    "forget gate on the wrong term": (
+        [(UPDATE, "C = F * C_tilde + I * C")],
+        checks.check_lstm_forward,
+        "forget gate is on the wrong term",
+    ),
+    "state not carried": (
+        [
+            (UPDATE, "C_t = F * C + I * C_tilde"),
+            (HIDDEN, "H_t = O * torch.tanh(C_t)"),
+            (OUTPUT, "outputs.append(H_t @ W_hq + b_q)"),
+            ("(H, C)\n", "(H_t, C_t)\n"),
+        ],
+        checks.check_lstm_forward,
+        "state is not carried between time steps",
+    ),
+    "memory not carried": (
+        [(UPDATE, "C_new = F * C + I * C_tilde"), (HIDDEN, "H = O * torch.tanh(C_new)"), ("(H, C)\n", "(H, C_new)\n")],
+        checks.check_lstm_forward,
+        "memory C is not carried",
+    ),
+    "C returned where H belongs": (
+        [(RETURN, "return torch.cat(outputs, dim=0), (C, H)")],
+        checks.check_lstm_forward,
+        "returned state is (C, H)",
+    ),
+    "output layer reads C": (
+        [(OUTPUT, "outputs.append(C @ W_hq + b_q)")],
+        checks.check_lstm_forward,
+        "output layer reads the memory C",
+    ),
+    "output layer missing": ([(OUTPUT, "outputs.append(H)")], checks.check_lstm_forward, "output layer is missing"),
+    "batch-major outputs": (
+        [(RETURN, "return torch.stack(outputs, dim=1).reshape(-1, W_hq.shape[1]), (H, C)")],
+        checks.check_lstm_forward,
+        "batch-major",
+    ),
+    "stacked, not concatenated": (
+        [(RETURN, "return torch.stack(outputs), (H, C)")],
+        checks.check_lstm_forward,
+        "(T, B, V)",
+    ),
+    "initial state ignored": (
+        [("H, C = state", "H, C = torch.zeros_like(state[0]), torch.zeros_like(state[1])")],
+        checks.check_lstm_forward,
+        "state you are given is ignored",
+    ),
+    "gradient cut": (
+        [(OUTPUT, OUTPUT + "\n        H, C = H.detach(), C.detach()")],
+        checks.check_lstm_gradients,
+        "gradient is cut between time steps",
+    ),
+    "computed without autograd": (
+        [
+            ("H, C = state", "H, C = state\n    torch.set_grad_enabled(False)"),
+            (RETURN, "torch.set_grad_enabled(True)\n    " + RETURN),
+        ],
+        checks.check_lstm_gradients,
+        "carry no gradient",
+    ),
+    "hard-coded device": (
+        [("H, C = state", "H, C = state[0], state[1].to('cpu')")],
+        checks.check_lstm_devices,
+        "hard-codes a device",
+    ),
+    "hard-coded new tensor": (
+        [(OUTPUT, "outputs.append(H @ W_hq + b_q + torch.zeros(W_hq.shape[1]))")],
+        checks.check_lstm_devices,
+        "hard-codes a device",
+    ),
     "crash": ([(HIDDEN, "H = O * torch.tanh(C @ W_xi)")], checks.check_lstm_forward, "raised RuntimeError"),
 }
 
@@ -137,64 +150,138 @@ LSTM_BUGS = {
 @pytest.mark.parametrize("bug", list(LSTM_BUGS))
 def test_planted_bug_in_lstm_is_named(bug):
     edits, check, words = LSTM_BUGS[bug]
-    failure = verdict(check, plant("lstm", *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant("lstm", *edits), words)
 
 
 PARAM_BUGS = {
-    "not trainable": ("get_lstm_params", [("param.requires_grad_(True)", "pass")], checks.check_get_lstm_params,
-                      "not trainable"),
-    "device ignored": ("get_lstm_params", [("torch.zeros(num_hiddens, device=device)", "torch.zeros(num_hiddens)")],
-                       checks.check_get_lstm_params, "hard-coded"),
-    "not a leaf": ("get_lstm_params", [("torch.randn(size=shape, device=device) * 0.01",
-                                        "torch.randn(size=shape, device=device, requires_grad=True) * 0.01")],
-                   checks.check_get_lstm_params, "not a leaf"),
-    "std 1": ("get_lstm_params", [("torch.randn(size=shape, device=device) * 0.01",
-                                   "torch.randn(size=shape, device=device)")],
-              checks.check_get_lstm_params, "normal(0, 0.01)"),
-    "uniform": ("get_lstm_params", [("torch.randn(size=shape, device=device) * 0.01",
-                                     "torch.rand(size=shape, device=device) * 0.01")],
-                checks.check_get_lstm_params, "uniform"),
-    "transposed": ("get_lstm_params", [("normal((num_inputs, num_hiddens))", "normal((num_hiddens, num_inputs))")],
-                   checks.check_get_lstm_params, "transposed"),
-    "wrong order": ("get_lstm_params", [("W_hq, b_q]", "b_q, W_hq]")], checks.check_get_lstm_params,
-                    "W_hq has shape"),
-    "shared gate": ("get_lstm_params", [("W_xf, W_hf, b_f = gate()", "W_xf, W_hf, b_f = W_xi, W_hi, b_i")],
-                    checks.check_get_lstm_params, "same tensor"),
-    "state one tensor": ("init_lstm_state", [("return (torch.zeros((batch_size, num_hiddens), device=device),\n",
-                                              "return (torch.zeros((batch_size, num_hiddens), device=device)) + (\n")],
-                         checks.check_init_lstm_state, "must return a tuple"),
+    "not trainable": (
+        "get_lstm_params",
+        [("param.requires_grad_(True)", "pass")],
+        checks.check_get_lstm_params,
+        "not trainable",
+    ),
+    "device ignored": (
+        "get_lstm_params",
+        [("torch.zeros(num_hiddens, device=device)", "torch.zeros(num_hiddens)")],
+        checks.check_get_lstm_params,
+        "hard-coded",
+    ),
+    "not a leaf": (
+        "get_lstm_params",
+        [
+            (
+                "torch.randn(size=shape, device=device) * 0.01",
+                "torch.randn(size=shape, device=device, requires_grad=True) * 0.01",
+            )
+        ],
+        checks.check_get_lstm_params,
+        "not a leaf",
+    ),
+    "std 1": (
+        "get_lstm_params",
+        [("torch.randn(size=shape, device=device) * 0.01", "torch.randn(size=shape, device=device)")],
+        checks.check_get_lstm_params,
+        "normal(0, 0.01)",
+    ),
+    "uniform": (
+        "get_lstm_params",
+        [("torch.randn(size=shape, device=device) * 0.01", "torch.rand(size=shape, device=device) * 0.01")],
+        checks.check_get_lstm_params,
+        "uniform",
+    ),
+    "transposed": (
+        "get_lstm_params",
+        [("normal((num_inputs, num_hiddens))", "normal((num_hiddens, num_inputs))")],
+        checks.check_get_lstm_params,
+        "transposed",
+    ),
+    "wrong order": ("get_lstm_params", [("W_hq, b_q]", "b_q, W_hq]")], checks.check_get_lstm_params, "W_hq has shape"),
+    "shared gate": (
+        "get_lstm_params",
+        [("W_xf, W_hf, b_f = gate()", "W_xf, W_hf, b_f = W_xi, W_hi, b_i")],
+        checks.check_get_lstm_params,
+        "same tensor",
+    ),
+    "state one tensor": (
+        "init_lstm_state",
+        [
+            (
+                "return (torch.zeros((batch_size, num_hiddens), device=device),\n",
+                "return (torch.zeros((batch_size, num_hiddens), device=device)) + (\n",
+            )
+        ],
+        checks.check_init_lstm_state,
+        "must return a tuple",
+    ),
     "state device": ("init_lstm_state", [("), device=device)", "))")], checks.check_init_lstm_state, "hard-coded"),
-    "fused gate order": ("fused_lstm", [("I, F, O = torch.sigmoid", "F, I, O = torch.sigmoid")],
-                         checks.check_fused_lstm, "input gate I and the forget gate F are swapped"),
-    "fused in PyTorch's order": ("fused_lstm", [("I, F, O = torch.sigmoid(gates[:, :3 * n]).chunk(3, dim=1)",
-                                                 "I, F, _, O = torch.sigmoid(gates).chunk(4, dim=1)"),
-                                                ("torch.tanh(gates[:, 3 * n:])", "torch.tanh(gates[:, 2 * n:3 * n])")],
-                                 checks.check_fused_lstm, "output gate O and the candidate memory C~ are swapped"),
-    "fused blocks rotated": ("fused_lstm", [("torch.sigmoid(gates[:, :3 * n])", "torch.sigmoid(gates[:, n:])"),
-                                            ("torch.tanh(gates[:, 3 * n:])", "torch.tanh(gates[:, :n])")],
-                             checks.check_fused_lstm, "the gates read each other's weights"),
-    "fused params narrow": ("get_fused_lstm_params", [("normal(vocab_size, 4 * num_hiddens)",
-                                                      "normal(vocab_size, num_hiddens)")],
-                            checks.check_get_fused_lstm_params, "W_x has shape"),
-    "torch order": ("to_torch_layout", [("[b_i, b_f, b_c, b_o]", "[b_i, b_f, b_o, b_c]"),
-                                        ("[W_xi, W_xf, W_xc, W_xo]", "[W_xi, W_xf, W_xo, W_xc]"),
-                                        ("[W_hi, W_hf, W_hc, W_ho]", "[W_hi, W_hf, W_ho, W_hc]")],
-                    checks.check_to_torch_layout, "course's order"),
-    "bias twice": ("to_torch_layout", [('"bias_hh_l0": torch.zeros_like(bias)', '"bias_hh_l0": bias')],
-                   checks.check_to_torch_layout, "counted twice"),
-    "not transposed": ("to_torch_layout", [("dim=1).T,   # (4H, V)", "dim=1),")], checks.check_to_torch_layout,
-                       "transpose"),
-    "one bias": ("to_torch_layout", [('"bias_hh_l0": torch.zeros_like(bias),', "")], checks.check_to_torch_layout,
-                 "two biases"),
+    "fused gate order": (
+        "fused_lstm",
+        [("I, F, O = torch.sigmoid", "F, I, O = torch.sigmoid")],
+        checks.check_fused_lstm,
+        "input gate I and the forget gate F are swapped",
+    ),
+    "fused in PyTorch's order": (
+        "fused_lstm",
+        [
+            (
+                "I, F, O = torch.sigmoid(gates[:, :3 * n]).chunk(3, dim=1)",
+                "I, F, _, O = torch.sigmoid(gates).chunk(4, dim=1)",
+            ),
+            ("torch.tanh(gates[:, 3 * n:])", "torch.tanh(gates[:, 2 * n:3 * n])"),
+        ],
+        checks.check_fused_lstm,
+        "output gate O and the candidate memory C~ are swapped",
+    ),
+    "fused blocks rotated": (
+        "fused_lstm",
+        [
+            ("torch.sigmoid(gates[:, :3 * n])", "torch.sigmoid(gates[:, n:])"),
+            ("torch.tanh(gates[:, 3 * n:])", "torch.tanh(gates[:, :n])"),
+        ],
+        checks.check_fused_lstm,
+        "the gates read each other's weights",
+    ),
+    "fused params narrow": (
+        "get_fused_lstm_params",
+        [("normal(vocab_size, 4 * num_hiddens)", "normal(vocab_size, num_hiddens)")],
+        checks.check_get_fused_lstm_params,
+        "W_x has shape",
+    ),
+    "torch order": (
+        "to_torch_layout",
+        [
+            ("[b_i, b_f, b_c, b_o]", "[b_i, b_f, b_o, b_c]"),
+            ("[W_xi, W_xf, W_xc, W_xo]", "[W_xi, W_xf, W_xo, W_xc]"),
+            ("[W_hi, W_hf, W_hc, W_ho]", "[W_hi, W_hf, W_ho, W_hc]"),
+        ],
+        checks.check_to_torch_layout,
+        "course's order",
+    ),
+    "bias twice": (
+        "to_torch_layout",
+        [('"bias_hh_l0": torch.zeros_like(bias)', '"bias_hh_l0": bias')],
+        checks.check_to_torch_layout,
+        "counted twice",
+    ),
+    "not transposed": (
+        "to_torch_layout",
+        [("dim=1).T,   # (4H, V)", "dim=1),")],
+        checks.check_to_torch_layout,
+        "transpose",
+    ),
+    "one bias": (
+        "to_torch_layout",
+        [('"bias_hh_l0": torch.zeros_like(bias),', "")],
+        checks.check_to_torch_layout,
+        "two biases",
+    ),
 }
 
 
 @pytest.mark.parametrize("bug", list(PARAM_BUGS))
 def test_planted_bug_elsewhere_is_named(bug):
     grade_id, edits, check, words = PARAM_BUGS[bug]
-    failure = verdict(check, plant(grade_id, *edits))
-    assert words in str(failure), str(failure)
+    named(check, plant(grade_id, *edits), words)
 
 
 # ---------------------------------------------------------------------------
@@ -226,8 +313,10 @@ def lstm_by_index(inputs, state, params):
     rows = []
     for t in range(T):
         X = inputs[t]
-        gate = [torch.nn.functional.linear(X, params[3 * k].T, params[3 * k + 2]) + H.matmul(params[3 * k + 1])
-                for k in range(4)]
+        gate = [
+            torch.nn.functional.linear(X, params[3 * k].T, params[3 * k + 2]) + H.matmul(params[3 * k + 1])
+            for k in range(4)
+        ]
         I, F, O = (g.sigmoid() for g in gate[:3])
         C = torch.addcmul(F * C, I, gate[3].tanh())
         H = O * C.tanh()
@@ -264,7 +353,7 @@ def fused_per_step(inputs, state, params):
 
 
 def torch_layout_split_bias(params):
-    g = {k: params[3 * n: 3 * n + 3] for n, k in enumerate("ifoc")}
+    g = {k: params[3 * n : 3 * n + 3] for n, k in enumerate("ifoc")}
     order = "ifco"
     stack = lambda j: torch.stack([g[k][j].T for k in order]).reshape(-1, g["i"][j].shape[0])  # noqa: E731
     b = torch.cat([g[k][2] for k in order])
@@ -272,21 +361,19 @@ def torch_layout_split_bias(params):
 
 
 ALTERNATIVES = {
-    "one matmul, manual sigmoid, stack, list state": (lstm_one_matmul, CHECKS["lstm"]),
-    "functional ops, addcmul": (lstm_by_index, CHECKS["lstm"]),
-    "nn.init and Parameter": (params_other_way, CHECKS["get_lstm_params"]),
-    "state as a list": (state_as_list, CHECKS["init_lstm_state"]),
-    "fused, projection inside the loop": (fused_per_step, CHECKS["fused_lstm"]),
-    "split bias, stacked differently": (torch_layout_split_bias, CHECKS["to_torch_layout"]),
+    "one matmul, manual sigmoid, stack, list state": (lstm_one_matmul, checks_of("lstm")),
+    "functional ops, addcmul": (lstm_by_index, checks_of("lstm")),
+    "nn.init and Parameter": (params_other_way, checks_of("get_lstm_params")),
+    "state as a list": (state_as_list, checks_of("init_lstm_state")),
+    "fused, projection inside the loop": (fused_per_step, checks_of("fused_lstm")),
+    "split bias, stacked differently": (torch_layout_split_bias, checks_of("to_torch_layout")),
 }
 
 
 @pytest.mark.parametrize("name", list(ALTERNATIVES))
 def test_correct_alternative_passes(name, capsys):
     fn, check_list = ALTERNATIVES[name]
-    for check in check_list:
-        check(fn)
-    assert "\u2717" not in capsys.readouterr().out
+    passes(check_list, fn, capsys)
 
 
 # ---------------------------------------------------------------------------
@@ -297,25 +384,12 @@ def test_failure_renders_as_a_short_verdict_in_jupyter():
     failure = verdict(checks.check_lstm_forward, plant("lstm", (UPDATE, "C = C + I * C_tilde")))
     lines = failure._render_traceback_()
     assert lines[0].startswith("\u2717 Exercise 3 (lstm): the forget gate is missing")
-    assert lines[1].strip().startswith("hint:") and len(lines) == 2
+    assert len(lines) == 2 and failure.hint  # planting.verdict holds the second line to "  hint: ..."
 
 
 def test_crash_verdict_quotes_the_students_line():
     failure = verdict(checks.check_lstm_forward, plant("lstm", (HIDDEN, "H = O * torch.tanh(C @ W_xi)")))
     assert "H = O * torch.tanh(C @ W_xi)" in failure.hint
-
-
-def test_checks_write_nothing_to_stderr(capfd):
-    """nbgrader scores a graded cell that writes to stderr as 0."""
-    import warnings
-
-    def noisy(inputs, state, params):
-        warnings.warn("a warning a correct answer might trigger")
-        return LSTM_SOLUTION.define("lstm")(inputs, state, params)
-
-    for check in CHECKS["lstm"]:
-        check(noisy)
-    assert capfd.readouterr().err == ""
 
 
 def test_code_the_meta_device_cannot_run_is_not_failed_for_it(capsys):
@@ -331,15 +405,3 @@ def test_torchs_own_not_implemented_error_is_not_called_a_stub():
 
     failure = verdict(checks.check_lstm_forward, uses_missing_op)
     assert "raised NotImplementedError: Could not run" in failure.problem
-
-
-@pytest.mark.parametrize("check", CHECKS["lstm"], ids=lambda c: c.__name__)
-def test_a_stub_fails_every_check(check):
-    """A stub earns no point anywhere, with or without a GPU."""
-    stub = plant("lstm", STUB)
-    assert "not implemented yet" in verdict(check, stub).problem
-
-
-def test_a_crash_fails_the_device_check():
-    assert "raised ZeroDivisionError" in verdict(checks.check_lstm_devices,
-                                                 plant("lstm", ("H, C = state", "H, C = state\n    1 / 0"))).problem

@@ -16,7 +16,10 @@ from autograde import recurrent
 from autograde.recurrent import RecurrentSpec
 from autograde.rnn_scratch import clipping, generation, layout, ngram
 from autograde.rnn_scratch import perplexity as perplexity_checks
+from autograde.rnn_scratch.clipping import CLIPPING
 from autograde.rnn_scratch.flaws import catalogue
+from autograde.rnn_scratch.generation import PREDICT
+from autograde.rnn_scratch.perplexity import PERPLEXITY
 from autograde.mistakes import Mistake, mistake
 from autograde.verdict import CheckFailed, calling, passed, quiet
 

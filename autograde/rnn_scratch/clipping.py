@@ -239,7 +239,7 @@ def _cases():
     return [_case(c.label, c.make) for c in CASES]
 
 
-def _suspect(case: engine.Case, got: After, want: After) -> CheckFailed | None:
+def _suspect(fn, case: engine.Case, got: After, want: After) -> CheckFailed | None:
     """What the gradients' shape and the untouched tensors tell before any mistake is tried."""
     if not _same(got.values, got.before_values):
         return CheckFailed(EXERCISE, f"{case.label}, the parameters themselves changed.",

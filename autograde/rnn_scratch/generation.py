@@ -200,18 +200,16 @@ def _read(got, case: Case):
     return got
 
 
-def _sampled(fn):
-    def suspect(case: Case, got, want) -> CheckFailed | None:
-        """Greedy generation gives the same text every time; sampling does not."""
-        for seed in (1, 2, 3):
-            with calling(EXERCISE, "predict"):
-                again, _ = _run(fn, case.make(engine.CPU, None), seed=seed)
-            if again != got[0]:
-                return CheckFailed(EXERCISE, f"{case.label}, two runs gave different texts ({got[0]!r} and "
-                                   f"{again!r}): the next character is sampled instead of chosen greedily.",
-                                   "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
-        return None
-    return suspect
+def _sampled(fn, case: Case, got, want) -> CheckFailed | None:
+    """Greedy generation gives the same text every time; sampling does not."""
+    for seed in (1, 2, 3):
+        with calling(EXERCISE, "predict"):
+            again, _ = _run(fn, case.make(engine.CPU, None), seed=seed)
+        if again != got[0]:
+            return CheckFailed(EXERCISE, f"{case.label}, two runs gave different texts ({got[0]!r} and "
+                               f"{again!r}): the next character is sampled instead of chosen greedily.",
+                               "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
+    return None
 
 
 def _explain(case: Case, got, want) -> CheckFailed:
@@ -234,14 +232,13 @@ def _explain(case: Case, got, want) -> CheckFailed:
                        "after the warm-up, append the argmax of each output and feed it back in.")
 
 
-def _exercise(fn) -> engine.Exercise:
-    return engine.Exercise(
-        label=EXERCISE, name="predict", reference=reference,
-        cases=lambda: [_case(p, i) for i, p in enumerate(CASES)], same=_same, explain=_explain,
-        mistakes=MISTAKES, run=_run, read=_read, suspect=_sampled(fn), combine=True,
-        meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
+PREDICT = engine.Exercise(
+    label=EXERCISE, name="predict", reference=reference,
+    cases=lambda: [_case(p, i) for i, p in enumerate(CASES)], same=_same, explain=_explain,
+    mistakes=MISTAKES, run=_run, read=_read, suspect=_sampled, combine=True,
+    meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
 
 
 def check(fn) -> None:
-    engine.check(_exercise(fn), fn, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
+    engine.check(PREDICT, fn, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
                  "of d2l model (scratch and nn.Module); the device you are given is passed on")
