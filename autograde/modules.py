@@ -5,12 +5,12 @@ one `nn.LSTM` or a stack of `nn.LSTMCell`s. So the check finds the layers by wha
 not by their names: the reference's and the student's layers of each kind are paired in the
 order they were registered, the reference's weights are copied into the student's, and both
 models then run on the same inputs, where outputs and the gradient of every weight must agree.
+
+The weights travel as plain data (`weights_by_kind`), so that the student's model can be run
+where no reference code is (a grading sandbox) and judged elsewhere.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -27,95 +27,116 @@ def layers(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
     return [m for m in model.modules() if type(m) is kind]
 
 
-def _lstm_as_cells(lstm: nn.LSTM) -> list[dict[str, torch.Tensor]]:
-    """nn.LSTM's weights as the state dicts of one nn.LSTMCell per layer and direction."""
-    directions = 2 if lstm.bidirectional else 1
-    cells = []
-    for layer in range(lstm.num_layers):
-        for d in range(directions):
-            suffix = f"l{layer}" + ("_reverse" if d else "")
-            cells.append({name: getattr(lstm, f"{name}_{suffix}") for name in
-                          ("weight_ih", "weight_hh", "bias_ih", "bias_hh") if hasattr(lstm, f"{name}_{suffix}")})
-    return cells
+Weights = dict[str, list[dict[str, torch.Tensor]]]  # kind name -> each layer's parameters, in order
 
 
-@dataclass(frozen=True)
-class Pairing:
-    """Which student layer took which reference weights: (reference tensor, student tensor, where)."""
+def weights_by_kind(model: nn.Module) -> Weights:
+    """A model's parameters as plain data: for each kind of layer, each layer's tensors in order.
 
-    tensors: list[tuple[torch.Tensor, torch.Tensor, str]]
+    This is what crosses from the judge (which builds the reference) to the probe (which runs
+    the student's model): tensors only, no reference code.
+    """
+    out: Weights = {}
+    for kind in KINDS:
+        found = layers(model, kind)
+        if found:
+            out[kind.__name__] = [{k: v.detach().clone() for k, v in m.named_parameters()} for m in found]
+    return out
 
 
 def _describe(m: nn.Module) -> str:
     return f"nn.{type(m).__name__}({m.extra_repr()})"
 
 
-def load_reference(exercise: str, reference: nn.Module, student: nn.Module) -> Pairing:
-    """Copy the reference's weights into the student's layers of the same kinds; say what does not fit.
+def _shapes(params: dict[str, torch.Tensor]) -> str:
+    return ", ".join(f"{k} {tuple(v.shape)}" for k, v in params.items())
 
-    An `nn.LSTM` of the reference may be matched by the student's `nn.LSTMCell`s (one per layer
-    and direction, in that order).
+
+def load_weights(exercise: str, student: nn.Module, weights: Weights) -> dict[str, nn.Parameter]:
+    """Copy `weights` into the student's layers of the same kinds; say what does not fit.
+
+    An `nn.LSTM` may be matched by the student's `nn.LSTMCell`s (one per layer and direction,
+    in that order). Returns the student's parameters by where they took their weights from,
+    e.g. "nn.LSTM 1's weight_hh_l0", so that gradients can be compared by the same names.
     """
-    pairs: list[tuple[torch.Tensor, torch.Tensor, str]] = []
-    for kind in KINDS:
-        ours, theirs = layers(reference, kind), layers(student, kind)
-        if not ours:
-            continue
+    pairs: list[tuple[torch.Tensor, nn.Parameter, str]] = []
+    kinds = {k.__name__: k for k in KINDS}
+    for kind_name, wanted in weights.items():
+        kind = kinds[kind_name]
+        theirs = layers(student, kind)
         if kind is nn.LSTM and not theirs and layers(student, nn.LSTMCell):
             cells = layers(student, nn.LSTMCell)
-            weights = [w for lstm in ours for w in _lstm_as_cells(lstm)]  # type: ignore[arg-type]
-            if len(cells) != len(weights):
+            per_cell = [(j, cell) for j, w in enumerate(wanted, 1) for cell in _lstm_as_cells(w)]
+            if len(cells) != len(per_cell):
                 raise CheckFailed(exercise, f"your model has {len(cells)} nn.LSTMCell(s); the model asked for needs "
-                                  f"{len(weights)} (one per layer and direction).")
-            for i, (cell, w) in enumerate(zip(cells, weights)):
-                for name, tensor in w.items():
-                    pairs.append((tensor, getattr(cell, name), f"nn.LSTMCell {i + 1}'s {name}"))
+                                  f"{len(per_cell)} (one per layer and direction).")
+            for i, (cell, (j, w)) in enumerate(zip(cells, per_cell)):
+                names = [n for n, _ in cell.named_parameters()]
+                shapes = {base: t for base, (_, t) in w.items()}
+                if sorted(names) != sorted(w) or any(getattr(cell, n).shape != shapes[n].shape for n in names):
+                    raise CheckFailed(exercise, f"your nn.LSTMCell number {i + 1} is {_describe(cell)}; its weights "
+                                      f"should have the shapes {_shapes(shapes)}.")
+                # Named as the nn.LSTM's own weights, so that gradients compare by the same names.
+                pairs.extend((w[n][1], getattr(cell, n), f"nn.LSTM {j}'s {w[n][0]}") for n in names)
             continue
-        if len(theirs) != len(ours):
+        if len(theirs) != len(wanted):
             have = f"{len(theirs)}" if theirs else "no"
-            raise CheckFailed(exercise, f"your model has {have} nn.{kind.__name__} layer(s); the model asked for has "
-                              f"{len(ours)}: {', '.join(_describe(m) for m in ours)}.",
-                              "build the layers the exercise names, each once, in __init__.")
-        for i, (a, b) in enumerate(zip(ours, theirs)):
-            mine, yours = dict(a.named_parameters()), dict(b.named_parameters())
-            if mine.keys() != yours.keys() or any(mine[k].shape != yours[k].shape for k in mine):
-                raise CheckFailed(exercise, f"your nn.{kind.__name__} number {i + 1} is {_describe(b)}; expected "
-                                  f"{_describe(a)}.", "check its sizes and options against the exercise.")
-            pairs.extend((mine[k], yours[k], f"nn.{kind.__name__} {i + 1}'s {k}") for k in mine)
+            raise CheckFailed(exercise, f"your model has {have} nn.{kind_name} layer(s); the model asked for has "
+                              f"{len(wanted)}.", "build the layers the exercise names, each once, in __init__.")
+        for i, (m, w) in enumerate(zip(theirs, wanted)):
+            mine = dict(m.named_parameters())
+            if mine.keys() != w.keys() or any(mine[k].shape != w[k].shape for k in w):
+                raise CheckFailed(exercise, f"your nn.{kind_name} number {i + 1} is {_describe(m)}; its weights "
+                                  f"should have the shapes {_shapes(w)}.", "check its sizes and options against "
+                                  "the exercise.")
+            pairs.extend((w[k], mine[k], f"nn.{kind_name} {i + 1}'s {k}") for k in w)
     with torch.no_grad():
-        for ours_t, theirs_t, _ in pairs:
-            theirs_t.copy_(ours_t)
-    return Pairing(pairs)
+        for source, target, _ in pairs:
+            target.copy_(source.to(target.device, target.dtype))
+    return {where: target for _, target, where in pairs}
 
 
-def same_model(exercise: str, make_reference: Callable[[], nn.Module], make_student: Callable[[], nn.Module],
-               inputs: Sequence[torch.Tensor], tol: dict,
-               output: Callable = lambda out: out) -> tuple[torch.Tensor, torch.Tensor, Pairing]:
-    """Build both, give the student's the reference's weights, run both on `inputs`.
-
-    Returns the two outputs (`output` picks the tensor to compare from what forward returns) and
-    the pairing, whose tensors then hold the gradients of a random weighting of the outputs.
-    """
-    reference, student = make_reference().double(), make_student().double()
-    pairing = load_reference(exercise, reference, student)
-    want = output(reference(*[x.clone() for x in inputs]))
-    got = output(student(*[x.clone() for x in inputs]))
-    if isinstance(got, torch.Tensor) and got.shape == want.shape and torch.allclose(got.double(), want, **tol):
-        weights = torch.randn(want.shape, generator=torch.Generator().manual_seed(7), dtype=want.dtype)
-        (want * weights).sum().backward()
-        (got * weights).sum().backward()
-    return got, want, pairing
+def _lstm_as_cells(params: dict[str, torch.Tensor]) -> list[dict[str, tuple[str, torch.Tensor]]]:
+    """One nn.LSTM's weights (weight_ih_l0, weight_ih_l0_reverse, ...) per layer and direction, in
+    nn.LSTMCell's names: {"weight_ih": ("weight_ih_l0", tensor), ...}."""
+    cells: dict[str, dict[str, tuple[str, torch.Tensor]]] = {}
+    for name, tensor in params.items():
+        base, _, suffix = name.partition("_l")  # "weight_ih", "0_reverse"
+        cells.setdefault(suffix, {})[base] = (name, tensor)
+    order = sorted(cells, key=lambda s: (int(s.split("_")[0]), s.endswith("reverse")))
+    return [cells[s] for s in order]
 
 
-def gradient_problem(exercise: str, pairing: Pairing, tol: dict) -> CheckFailed | None:
+def gradients(params: dict[str, nn.Parameter]) -> dict[str, torch.Tensor | None]:
+    """Each parameter's gradient by where its weights came from (None: no gradient reached it)."""
+    return {where: None if p.grad is None else p.grad.detach().clone() for where, p in params.items()}
+
+
+def gradient_problem(exercise: str, got: dict[str, torch.Tensor | None], want: dict[str, torch.Tensor | None],
+                     tol: dict) -> CheckFailed | None:
     """The first weight whose gradient differs from the reference's, named by layer."""
-    for ours, theirs, where in pairing.tensors:
-        if ours.grad is None:
+    for where, truth in want.items():
+        if truth is None:
             continue
-        if theirs.grad is None:
+        mine = got.get(where)
+        if mine is None:
             return CheckFailed(exercise, f"{where} is never used: no gradient reached it.",
                                "every layer you build must take part in forward.")
-        if not torch.allclose(theirs.grad, ours.grad, **tol):
+        if mine.shape != truth.shape or not torch.allclose(mine.detach().cpu().to(truth.dtype), truth, **tol):
             return CheckFailed(exercise, f"the outputs are right but the gradient of {where} differs.",
                                "something stops or changes the gradient (.detach(), .data, an in-place op?).")
     return None
+
+
+def run_model(exercise: str, model: nn.Module, weights: Weights, inputs: tuple, loss_weights: torch.Tensor | None,
+              output=lambda out: out) -> dict:
+    """Load `weights` into `model` (built by the caller), run it, and return plain data:
+    {"output": the tensor `output` picks from what forward returned, "grads": each weight's gradient
+    of sum(output * loss_weights)} (no gradients when `loss_weights` is None or the shapes differ)."""
+    params = load_weights(exercise, model, weights)
+    out = output(model(*inputs))
+    if not isinstance(out, torch.Tensor):
+        raise CheckFailed(exercise, f"forward returned a {type(out).__name__}; it returns a tensor.")
+    if loss_weights is not None and out.shape == loss_weights.shape and out.requires_grad:
+        (out * loss_weights.to(out.device, out.dtype)).sum().backward()
+    return {"output": out.detach(), "grads": gradients(params)}

@@ -182,25 +182,35 @@ class NoEmbedding(nn.Module):
 
 SIZES = (11, 5, 6, 3)
 TOL = dict(rtol=1e-7, atol=1e-9)
+EX = "Exercise (classifier)"
 
 
 def _compare(student_cls):
+    """The reference and a student's model on the same weights (passed as data) and inputs."""
+    torch.manual_seed(0)
+    weights = modules.weights_by_kind(Classifier(*SIZES).double())
     ids = torch.randint(SIZES[0], (4, 7), generator=torch.Generator().manual_seed(0))
-    got, want, pairing = modules.same_model("Exercise (classifier)", partial(Classifier, *SIZES),
-                                            partial(student_cls, *SIZES), [ids], TOL)
-    return got, want, pairing
+    loss_weights = torch.randn(4, SIZES[3], generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    want = modules.run_model(EX, Classifier(*SIZES).double(), weights, (ids,), loss_weights)
+    got = modules.run_model(EX, student_cls(*SIZES).double(), weights, (ids,), loss_weights)
+    return got, want
 
 
 @pytest.mark.parametrize("student", [Classifier, Renamed, WithCells])
 def test_differently_built_modules_match_the_reference(student):
-    got, want, pairing = _compare(student)
-    assert torch.allclose(got, want, **TOL)
-    assert modules.gradient_problem("Exercise (classifier)", pairing, TOL) is None
+    got, want = _compare(student)
+    assert torch.allclose(got["output"], want["output"], **TOL)
+    assert modules.gradient_problem(EX, got["grads"], want["grads"], TOL) is None
+
+
+def test_the_weights_cross_as_plain_data(tmp_path):
+    torch.save(modules.weights_by_kind(Classifier(*SIZES)), tmp_path / "w.pt")
+    assert set(torch.load(tmp_path / "w.pt", weights_only=True)) == {"Embedding", "LSTM", "Linear"}
 
 
 def test_a_module_reading_the_wrong_step_differs():
-    got, want, _ = _compare(partial(Classifier, read="first"))
-    assert not torch.allclose(got, want, **TOL)
+    got, want = _compare(partial(Classifier, read="first"))
+    assert not torch.allclose(got["output"], want["output"], **TOL)
 
 
 def test_a_missing_layer_is_named():
@@ -215,6 +225,6 @@ def test_a_detached_layer_is_named_as_unused():
             out, _ = self.lstm(self.embedding(ids).detach())
             return self.head(out[:, -1])
 
-    _, _, pairing = _compare(Frozen)
-    problem = modules.gradient_problem("Exercise (classifier)", pairing, TOL)
+    got, want = _compare(Frozen)
+    problem = modules.gradient_problem(EX, got["grads"], want["grads"], TOL)
     assert problem is not None and problem.problem == "nn.Embedding 1's weight is never used: no gradient reached it."
