@@ -44,11 +44,15 @@ def _call(f: Callable, args: tuple) -> Any:
     return f(*args)
 
 
-def _no_verdict(fn: Callable, case: Case, got: Any, want: Any) -> CheckFailed | None:
+def _no_verdict(case: Case, got: Any, want: Any, seen: Any) -> CheckFailed | None:
     return None
 
 
 def _no_crash_verdict(case: Case, args: tuple, exc: Exception) -> CheckFailed | None:
+    return None
+
+
+def _nothing_more(fn: Callable, case: Case, args: tuple) -> Any:
     return None
 
 
@@ -61,16 +65,69 @@ class Exercise:
     same: Callable[[Any, Any], bool]  # the student's result against the reference's (float64, CPU)
     explain: Callable[[Case, Any, Any], CheckFailed]  # a mismatch that no mistake names
     mistakes: Sequence[Mistake] = ()  # each plants a slip in `reference`
+    # Probe side (runs the student's code; returns plain data):
     run: Callable[[Callable, tuple], Any] = _call  # a function on a case's arguments -> what is compared
-    read: Callable[[Any, Case], Any] = lambda got, case: got  # checks the result's type and shape
-    suspect: Callable[[Callable, Case, Any, Any], CheckFailed | None] = _no_verdict  # (fn, ...): before the mistakes
     crash: Callable[[Case, tuple, Exception], CheckFailed | None] = _no_crash_verdict  # a crash it can explain
+    observe: Callable[[Callable, Case, tuple], Any] = _nothing_more  # more calls the judge may want to see
+    # Judge side (never runs the student's code):
+    read: Callable[[Any, Case], Any] = lambda got, case: got  # checks the result's type and shape
+    suspect: Callable[[Case, Any, Any, Any], CheckFailed | None] = _no_verdict  # (case, got, want, observed)
     combine: bool = True  # try pairs of mistakes too
     meta_inputs: str = "every input"  # for the verdict: what was put on `meta`
     meta_hint: str = "compute on the inputs' device; never write 'cpu' or .cuda()."
     meta_allowed: tuple[str, ...] = ("_to_copy",)  # e.g. handing a number back to the CPU
     meta: bool = True  # False: the exercise cannot run on `meta` at all (e.g. it needs values)
     same_float32: Callable[[Any, Any], bool] | None = None  # on the accelerator; default: `same`
+
+
+# ---------------------------------------------------------------------------
+# Plain data: all that crosses from the probe to the judge
+
+
+class Opaque:
+    """Stands, on the judge's side, for an object the student's code returned that is not plain data."""
+
+    def __init__(self, type_name: str):
+        self.type_name = type_name
+
+
+def plain(x: Any) -> Any:
+    """`x` as data `torch.load(weights_only=True)` reads back: tensors (detached, on the CPU), numbers,
+    strings, None, and lists, tuples and dicts of these. Anything else becomes {"__opaque__": its type}."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu() if x.device.type != "meta" else torch.empty(x.shape, dtype=x.dtype, device="meta")
+    if x is None or type(x) in (bool, int, float, str):
+        return x
+    if type(x) in (list, tuple):
+        return type(x)(plain(v) for v in x)
+    if type(x) is dict and all(type(k) in (str, int) for k in x):
+        return {k: plain(v) for k, v in x.items()}
+    return {"__opaque__": type(x).__name__}
+
+
+def unplain(x: Any) -> Any:
+    """The judge's view of plain data: opaque objects become instances of a class of the same name,
+    so that a verdict can say what the student's code returned ("returned a Foo")."""
+    if isinstance(x, dict):
+        if set(x) == {"__opaque__"}:
+            return type(str(x["__opaque__"]), (Opaque,), {})(str(x["__opaque__"]))
+        return {k: unplain(v) for k, v in x.items()}
+    if type(x) in (list, tuple):
+        return type(x)(unplain(v) for v in x)
+    return x
+
+
+def _failure(failure: CheckFailed) -> dict:
+    return {"failed": failure.problem, "hint": failure.hint}
+
+
+def _raise_if_failed(ex: Exercise, record: Any) -> None:
+    if isinstance(record, dict) and "failed" in record:
+        raise CheckFailed(ex.label, record["failed"], record["hint"])
+
+
+# ---------------------------------------------------------------------------
+# The probe: runs the student's code, and nothing else that judges
 
 
 def _student(ex: Exercise, fn: Callable, args: tuple, case: Case | None = None) -> Any:
@@ -84,57 +141,97 @@ def _student(ex: Exercise, fn: Callable, args: tuple, case: Case | None = None) 
             raise
 
 
+def probe(ex: Exercise, fn: Callable) -> dict:
+    """What the student's code returns on every case, on `meta` and on the accelerator, as plain data.
+
+    A call that fails ends the probe (the judge stops at the first failure anyway) and is
+    recorded as {"failed": problem, "hint": hint}.
+    """
+    cases = ex.cases()
+    seen: dict[str, Any] = {"cases": [], "meta": None, "accelerator": None, "fast": []}
+    for case in cases:
+        try:
+            args = case.make(CPU, None)
+            got = plain(_student(ex, fn, args, case))
+            seen["cases"].append({"got": got, "observed": plain(ex.observe(fn, case, case.make(CPU, None)))})
+        except CheckFailed as failure:
+            seen["cases"].append(_failure(failure))
+            return seen
+    device_cases = [c for c in cases if c.on_devices]
+    if ex.meta and device_cases:
+        args = device_cases[0].make(META, torch.float32)  # made outside the watch: only the student's code is watched
+        try:
+            seen["meta"] = check_on_meta(ex.label, ex.name, lambda: _student(ex, fn, args), ex.meta_inputs,
+                                         ex.meta_hint, ex.meta_allowed)
+        except CheckFailed as failure:
+            seen["meta"] = _failure(failure)
+            return seen
+    acc = accelerator()
+    if acc is not None and device_cases:
+        seen["accelerator"] = acc.name
+        for case in device_cases:
+            try:
+                seen["fast"].append({"got": plain(_student(ex, fn, case.make(acc.device, torch.float32), case))})
+            except CheckFailed as failure:
+                seen["fast"].append(_failure(failure))
+                return seen
+    return seen
+
+
+# ---------------------------------------------------------------------------
+# The judge: compares what the probe saw with the reference, and never calls the student's code
+
+
 def _reference(ex: Exercise, f: Callable, args: tuple) -> Any:
     with quiet():
-        return ex.run(f, args)
+        return plain(ex.run(f, args))
 
 
-def check_case(ex: Exercise, fn: Callable, case: Case) -> None:
-    got = ex.read(_student(ex, fn, case.make(CPU, None), case), case)
-    want = _reference(ex, ex.reference, case.make(CPU, None))
+def judge_case(ex: Exercise, case: Case, record: dict) -> None:
+    _raise_if_failed(ex, record)
+    got = ex.read(unplain(record["got"]), case)
+    want = ex.read(_reference(ex, ex.reference, case.make(CPU, None)), case)
     if ex.same(got, want):
         return
-    problem = ex.suspect(fn, case, got, want)
+    problem = ex.suspect(case, got, want, unplain(record["observed"]))
     if problem is not None:
         raise problem
     with quiet(), torch.no_grad():
-        found = diagnose(ex.mistakes, lambda m: ex.same(got, ex.run(m.plant, case.make(CPU, None))), ex.combine)
+        found = diagnose(ex.mistakes, lambda m: ex.same(got, ex.read(_reference(ex, m.plant, case.make(CPU, None)),
+                                                                      case)), ex.combine)
     if found is not None:
         raise CheckFailed(ex.label, f"{case.label}: {found.problem}", found.hint)
     raise ex.explain(case, got, want)
 
 
-def check_devices(ex: Exercise, fn: Callable, cases: Sequence[Case]) -> str:
-    """Run the device-following cases on `meta` and on the accelerator; say where, for the ✓ line."""
-    cases = [c for c in cases if c.on_devices]
+def judge(ex: Exercise, seen: dict, what: str) -> None:
+    """The verdict on what `probe` saw: raises CheckFailed naming the mistake, or prints the ✓ line."""
+    cases = ex.cases()
+    for case, record in zip(cases, seen["cases"]):
+        judge_case(ex, case, record)
+    if len(seen["cases"]) != len(cases):
+        raise CheckFailed(ex.label, f"`{ex.name}` was not run on every case.")
     where = "on the CPU"
-    if ex.meta and cases:
-        args = cases[0].make(META, torch.float32)  # made outside the watch: only the student's code is watched
-        on_meta = check_on_meta(ex.label, ex.name, lambda: _student(ex, fn, args), ex.meta_inputs, ex.meta_hint,
-                                ex.meta_allowed)
-        where += " (and no hard-coded device, on `meta`)" if on_meta else ""
-    acc = accelerator()
-    if acc is None or not cases:
-        return where
-    same = ex.same_float32 or ex.same
-    for case in cases:
-        got = ex.read(_student(ex, fn, case.make(acc.device, torch.float32)), case)
-        want = _reference(ex, ex.reference, case.make(CPU, None))
-        if not same(got, want):
-            raise CheckFailed(ex.label, f"on {acc.name} in float32, {case.label}, `{ex.name}` gives a different "
-                              "result although the CPU gives the right one.",
-                              "make every tensor on the inputs' device (device=..., torch.zeros_like); look for an "
-                              "operation that behaves differently in float32.")
-    return f"on the CPU and on {acc.name} (float32)"
+    if seen["meta"] is not None:
+        _raise_if_failed(ex, seen["meta"])
+        where += " (and no hard-coded device, on `meta`)" if seen["meta"] else ""
+    if seen["accelerator"] is not None:
+        same = ex.same_float32 or ex.same
+        for case, record in zip([c for c in cases if c.on_devices], seen["fast"]):
+            _raise_if_failed(ex, record)
+            got = ex.read(unplain(record["got"]), case)
+            if not same(got, ex.read(_reference(ex, ex.reference, case.make(CPU, None)), case)):
+                raise CheckFailed(ex.label, f"on {seen['accelerator']} in float32, {case.label}, `{ex.name}` gives a "
+                                  "different result although the CPU gives the right one.",
+                                  "make every tensor on the inputs' device (device=..., torch.zeros_like); look for "
+                                  "an operation that behaves differently in float32.")
+        where = f"on the CPU and on {seen['accelerator']} (float32)"
+    passed(ex.label, f"{what}, {where}.")
 
 
 def check(ex: Exercise, fn: Callable, what: str) -> None:
-    """Every case, then the devices; `what` says on the ✓ line what was compared."""
-    cases = ex.cases()
-    for case in cases:
-        check_case(ex, fn, case)
-    where = check_devices(ex, fn, cases)
-    passed(ex.label, f"{what}, {where}.")
+    """A self-check: probe and judge in one process (grading runs them apart); `what` goes on the ✓ line."""
+    judge(ex, probe(ex, fn), what)
 
 
 def close(a: torch.Tensor, b: torch.Tensor, tol: dict | None = None) -> bool:

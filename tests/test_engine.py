@@ -7,10 +7,10 @@ from functools import partial
 
 import pytest
 import torch
-from planting import Solution, verdict
+from planting import STUB, Solution, solution, verdict
 from torch import nn
 
-from autograde import devices, gru, lstm_scratch, modules, rnn_scratch
+from autograde import course, devices, engine, gru, lstm_scratch, modules, rnn_scratch
 from autograde.mistakes import Mistake, diagnose, mistake, pairs, together
 from autograde.verdict import CheckFailed
 
@@ -228,3 +228,47 @@ def test_a_detached_layer_is_named_as_unused():
     got, want = _compare(Frozen)
     problem = modules.gradient_problem(EX, got["grads"], want["grads"], TOL)
     assert problem is not None and problem.problem == "nn.Embedding 1's weight is never used: no gradient reached it."
+
+
+# ---------------------------------------------------------------------------
+# Probe and judge: what crosses between them is plain data
+
+
+def _engine_exercises():
+    for ch in course.CHAPTERS:
+        for spec in vars(ch.module()).values():
+            if isinstance(spec, engine.Exercise):
+                yield pytest.param(ch, spec, id=f"{ch.slug}:{spec.name}")
+
+
+ENGINE_EXERCISES = list(_engine_exercises())
+
+
+@pytest.mark.parametrize("ch, ex", ENGINE_EXERCISES)
+def test_the_judge_needs_only_what_the_probe_saved(ch, ex, tmp_path, capsys, stand_in):
+    """The probe's record survives torch.load(weights_only=True), and the judge reaches the same verdict from it
+    alone, for the solution and for a stub."""
+    sol = solution(ch.slug)
+    for fn, passes in ((sol.define(ex.name), True), (sol.plant(ex.name, STUB), False)):
+        torch.save(engine.probe(ex, fn), tmp_path / "seen.pt")
+        seen = torch.load(tmp_path / "seen.pt", weights_only=True)
+        if passes:
+            engine.judge(ex, seen, "right")
+            assert "\u2713" in capsys.readouterr().out
+        else:
+            assert "not implemented" in verdict(lambda _: engine.judge(ex, seen, "right"), None).problem
+
+
+def test_engine_exercises_are_found():
+    assert {p.values[1].name for p in ENGINE_EXERCISES} >= {"perplexity", "grad_clipping", "predict",
+                                                           "ngram_perplexity"}
+
+
+def test_what_is_not_plain_data_crosses_as_its_type_name():
+    class Strange:
+        pass
+
+    seen = engine.unplain(engine.plain({"a": [Strange(), 1.5, "x", None]}))
+    assert type(seen["a"][0]).__name__ == "Strange" and seen["a"][1:] == [1.5, "x", None]
+    problem = verdict(rnn_scratch.check_perplexity, lambda logits, targets: Strange()).problem
+    assert problem == "`perplexity` returned a Strange; it returns a number (a float or a 0-dimensional tensor)."

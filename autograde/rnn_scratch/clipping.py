@@ -193,32 +193,22 @@ def reference(net, theta) -> None:
     torch.nn.utils.clip_grad_norm_([p for p in _clipped(net) if p.grad is not None], theta)
 
 
-@dataclass
-class After:
-    """What a clipping function left behind, beside what it was given."""
-
-    values: list
-    grads: list
-    before_values: list
-    before_grads: list
-    clipped: list  # which of them should be clipped (require a gradient and had one)
-    frozen: int | None  # the index of a parameter with requires_grad=False, if any
-    theta: float
-
-
-def _run(f, args) -> After:
+def _run(f, args) -> dict:
+    """What a clipping function left behind, beside what it was given (plain data)."""
     net, theta = args
     everything = _all_params(net)
     before_values, before_grads = _copies(everything), _copies([p.grad for p in everything])
     ids = {id(p) for p in _clipped(net)}
     f(net, theta)
     frozen = next((i for i, p in enumerate(everything) if not p.requires_grad), None)
-    return After(_copies(everything), [p.grad for p in everything], before_values, before_grads,
-                 [id(p) in ids and g is not None for p, g in zip(everything, before_grads)], frozen, theta)
+    return {"values": _copies(everything), "grads": _copies([p.grad for p in everything]),
+            "before_values": before_values, "before_grads": before_grads,
+            "clipped": [id(p) in ids and g is not None for p, g in zip(everything, before_grads)],  # should be clipped
+            "frozen": frozen, "theta": theta}
 
 
-def _same_after(got: After, want: After) -> bool:
-    return _same(got.values, want.values) and _same(got.grads, want.grads)
+def _same_after(got: dict, want: dict) -> bool:
+    return _same(got["values"], want["values"]) and _same(got["grads"], want["grads"])
 
 
 def _case(label, make) -> engine.Case:
@@ -239,28 +229,28 @@ def _cases():
     return [_case(c.label, c.make) for c in CASES]
 
 
-def _suspect(fn, case: engine.Case, got: After, want: After) -> CheckFailed | None:
+def _suspect(case: engine.Case, got: dict, want: dict, observed) -> CheckFailed | None:
     """What the gradients' shape and the untouched tensors tell before any mistake is tried."""
-    if not _same(got.values, got.before_values):
+    if not _same(got["values"], got["before_values"]):
         return CheckFailed(EXERCISE, f"{case.label}, the parameters themselves changed.",
                            "scale p.grad, not p (or p.data): the optimizer updates the parameters afterwards.")
-    if any(b is None and g is not None for g, b in zip(got.grads, got.before_grads)):
+    if any(b is None and g is not None for g, b in zip(got["grads"], got["before_grads"])):
         return CheckFailed(EXERCISE, f"{case.label}, a parameter whose .grad was None got a gradient.",
                            "skip parameters whose .grad is None.")
-    if got.frozen is not None:
-        i = got.frozen
-        if not torch.equal(got.grads[i], got.before_grads[i]):
+    if got["frozen"] is not None:
+        i = got["frozen"]
+        if not torch.equal(got["grads"][i], got["before_grads"][i]):
             return CheckFailed(EXERCISE, f"{case.label}, the gradient of a parameter with requires_grad=False "
                                "was clipped too.", "for an nn.Module clip [p for p in net.parameters() if "
                                "p.requires_grad].")
-        norm = float(_global_norm([b for b in got.before_grads if b is not None]))  # the frozen one included
-        factor = min(1.0, got.theta / norm)
-        pairs = [(g, b) for g, b, c in zip(got.grads, got.before_grads, got.clipped) if c]
+        norm = float(_global_norm([b for b in got["before_grads"] if b is not None]))  # the frozen one included
+        factor = min(1.0, got["theta"] / norm)
+        pairs = [(g, b) for g, b, c in zip(got["grads"], got["before_grads"], got["clipped"]) if c]
         if _same([g for g, _ in pairs], [b * factor for _, b in pairs]):
             return CheckFailed(EXERCISE, f"{case.label}, the norm counts a parameter with requires_grad=False.",
                                "for an nn.Module use [p for p in net.parameters() if p.requires_grad].")
-    after = [g for g, c in zip(got.grads, got.clipped) if c]
-    before = [b for b, c in zip(got.before_grads, got.clipped) if c]
+    after = [g for g, c in zip(got["grads"], got["clipped"]) if c]
+    before = [b for b, c in zip(got["before_grads"], got["clipped"]) if c]
     if _same(after, before):
         return CheckFailed(EXERCISE, f"{case.label}, the gradients were not changed: p.grad still holds the "
                            "unclipped values.", "d2l's optimizer reads p.grad after the call: change it in place, "
@@ -268,9 +258,9 @@ def _suspect(fn, case: engine.Case, got: After, want: After) -> CheckFailed | No
     return None
 
 
-def _explain(case: engine.Case, got: After, want: After) -> CheckFailed:
-    got_norm = float(_global_norm([g for g, c in zip(got.grads, got.clipped) if c]))
-    want_norm = float(_global_norm([g for g, c in zip(want.grads, want.clipped) if c]))
+def _explain(case: engine.Case, got: dict, want: dict) -> CheckFailed:
+    got_norm = float(_global_norm([g for g, c in zip(got["grads"], got["clipped"]) if c]))
+    want_norm = float(_global_norm([g for g, c in zip(want["grads"], want["clipped"]) if c]))
     return CheckFailed(EXERCISE, f"{case.label}, the gradients differ from torch.nn.utils.clip_grad_norm_'s "
                        f"(global norm after clipping {got_norm:.4g}, expected {want_norm:.4g}).",
                        "g <- min(1, theta / ||g||) * g, with ||g|| the norm of all gradients together.")
@@ -293,9 +283,9 @@ CLIPPING = engine.Exercise(
     same_float32=lambda a, b: _same_loose(a, b))
 
 
-def _same_loose(got: After, want: After) -> bool:
+def _same_loose(got: dict, want: dict) -> bool:
     return all((g is None and w is None) or torch.allclose(g.double().cpu(), w.double().cpu(), rtol=1e-4, atol=1e-6)
-               for g, w in zip(got.grads, want.grads))
+               for g, w in zip(got["grads"], want["grads"]))
 
 
 def check(fn) -> None:

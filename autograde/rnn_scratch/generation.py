@@ -183,10 +183,21 @@ def _case(p: Prompt, index: int) -> Case:
 
 
 def _run(f, args, seed: int = 0):
-    """The text, and the net that recorded what it was fed."""
+    """The text, the token ids the net was fed, and how often begin_state was called."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return f(*args), args[2]
+        text = f(*args)
+    net = args[2]
+    return text, list(net.fed), net.begun
+
+
+def _again(fn, case: Case, args) -> list:
+    """The texts of three more runs with other seeds: greedy generation gives the same every time."""
+    texts = []
+    for seed in (1, 2, 3):
+        with calling(EXERCISE, "predict"):
+            texts.append(_run(fn, case.make(engine.CPU, None), seed=seed)[0])
+    return texts
 
 
 def _same(got, want) -> bool:
@@ -200,33 +211,31 @@ def _read(got, case: Case):
     return got
 
 
-def _sampled(fn, case: Case, got, want) -> CheckFailed | None:
+def _sampled(case: Case, got, want, again: list) -> CheckFailed | None:
     """Greedy generation gives the same text every time; sampling does not."""
-    for seed in (1, 2, 3):
-        with calling(EXERCISE, "predict"):
-            again, _ = _run(fn, case.make(engine.CPU, None), seed=seed)
-        if again != got[0]:
+    for text in again:
+        if text != got[0]:
             return CheckFailed(EXERCISE, f"{case.label}, two runs gave different texts ({got[0]!r} and "
-                               f"{again!r}): the next character is sampled instead of chosen greedily.",
+                               f"{text!r}): the next character is sampled instead of chosen greedily.",
                                "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
     return None
 
 
 def _explain(case: Case, got, want) -> CheckFailed:
-    (text, net), (expected, right_net) = got, want
+    (text, fed, begun), (expected, right_fed, _) = got, want
     prefix, num_preds, _, vocab, _ = case.make(engine.CPU, None)
-    if net.begun > 1:
-        return CheckFailed(EXERCISE, f"{case.label}, begin_state was called {net.begun} times: the state restarts.",
+    if begun > 1:
+        return CheckFailed(EXERCISE, f"{case.label}, begin_state was called {begun} times: the state restarts.",
                            "call it once, before the warm-up, and carry the state from then on.")
     if len(text) != len(expected):
         return CheckFailed(EXERCISE, f"{case.label}, the text has {len(text)} characters, expected {len(expected)} "
                            f"(the prefix, then {num_preds} new ones).")
     if not text.startswith(prefix):
         return CheckFailed(EXERCISE, f"{case.label}, the text {text!r} does not start with the prefix.")
-    if net.fed != right_net.fed:
-        fed = "".join(vocab.idx_to_token[i] for i in net.fed)
-        right = "".join(vocab.idx_to_token[i] for i in right_net.fed)
-        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed!r}; expected {right!r} (the prefix, then "
+    if fed != right_fed:
+        fed_text = "".join(vocab.idx_to_token[i] for i in fed)
+        right = "".join(vocab.idx_to_token[i] for i in right_fed)
+        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed_text!r}; expected {right!r} (the prefix, then "
                            "each generated character but the last).")
     return CheckFailed(EXERCISE, f"{case.label}, got {text!r}, expected {expected!r}.",
                        "after the warm-up, append the argmax of each output and feed it back in.")
@@ -235,7 +244,7 @@ def _explain(case: Case, got, want) -> CheckFailed:
 PREDICT = engine.Exercise(
     label=EXERCISE, name="predict", reference=reference,
     cases=lambda: [_case(p, i) for i, p in enumerate(CASES)], same=_same, explain=_explain,
-    mistakes=MISTAKES, run=_run, read=_read, suspect=_sampled, combine=True,
+    mistakes=MISTAKES, run=_run, read=_read, observe=_again, suspect=_sampled, combine=True,
     meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
 
 
