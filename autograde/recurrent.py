@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from autograde.devices import FLOAT32_TOL, META, Accelerator, accelerator, check_on_meta, tensors_in, where_checked
+from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta, tensors_in, where_checked
+from autograde.engine import plain, unplain
 from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
@@ -214,15 +215,15 @@ def _diagnose_forward(spec: RecurrentSpec, trial: Trial, got, expected) -> Check
                        f"of {c.steps} (T={c.steps}, B={c.batch}, V={c.vocab}, H={c.hidden}).", hint)
 
 
-def _forward(spec: RecurrentSpec, fn: Forward, trial: Trial):
-    """Run the student and the ground truth on one trial; fail with a diagnosis if they differ."""
-    params = trial.fresh_params()
-    got = _unpack(spec, _call(spec, fn, trial, params), trial)
+def _judge_forward(spec: RecurrentSpec, trial: Trial, record: dict):
+    """The student's result on one trial against the ground truth; fail with a diagnosis if they differ."""
+    _raise_if_failed(spec, record)
+    got = _unpack(spec, unplain(record["result"]), trial)
     with quiet():
         expected = spec.truth(trial.inputs, trial.state, trial.params)
     if not same_result(got, expected, FLOAT64_TOL):
         raise _diagnose_forward(spec, trial, got, expected)
-    return got, params, expected
+    return got, expected
 
 
 # ---------------------------------------------------------------------------
@@ -234,10 +235,11 @@ def _loss(result, weights):
     return (outputs * weights[0]).sum() + sum((s * w).sum() for s, w in zip(state, weights[1:]))
 
 
-def _loss_weights(result, seed: int):
-    gen = torch.Generator().manual_seed(1000 + seed)
-    outputs, state = result
-    return [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in (outputs, *state)]
+def _loss_weights(spec: RecurrentSpec, case: Case) -> list[torch.Tensor]:
+    """The random weighting of outputs and state whose gradients are compared (float64)."""
+    gen = torch.Generator().manual_seed(1000 + case.seed)
+    shapes = [(case.steps * case.batch, case.vocab)] + [(case.batch, case.hidden)] * len(spec.state_names)
+    return [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
 
 
 def _grads(forward: Forward, trial: Trial, weights) -> list:
@@ -249,17 +251,15 @@ def _grads(forward: Forward, trial: Trial, weights) -> list:
     return [p.grad for p in params]
 
 
-def _gradient_problem(spec: RecurrentSpec, trial: Trial, got, params, expected) -> CheckFailed | None:
-    """Compare the gradients of the student's result `got` (float64, CPU) with the truth's."""
+def _gradient_problem(spec: RecurrentSpec, trial: Trial, record: dict) -> CheckFailed | None:
+    """Compare the gradients the probe recorded (float64, CPU) with the truth's."""
     tol = FLOAT64_TOL
-    weights = _loss_weights(expected, trial.case.seed)
-    outputs = got[0]
-    if not outputs.requires_grad:
+    if not record["requires_grad"]:
         return CheckFailed(spec.exercise, "the outputs carry no gradient: nothing connects them to the parameters.",
                            "do not compute under torch.no_grad() and do not .detach() the parameters or outputs.")
-    with calling(spec.exercise, spec.name):
-        _loss(got, [w.to(outputs.device, outputs.dtype) for w in weights]).backward()
-    student = [p.grad for p in params]
+    _raise_if_failed(spec, record["grads"])
+    weights = _loss_weights(spec, trial.case)
+    student = record["grads"]
     truth = _grads(spec.truth, trial, weights)
     unused = [n for n, g, t in zip(spec.param_names, student, truth) if g is None and t is not None]
     if unused:
@@ -284,74 +284,162 @@ def _gradient_problem(spec: RecurrentSpec, trial: Trial, got, params, expected) 
 
 
 # ---------------------------------------------------------------------------
-# The three public checks
+# The probe: calls the student's function and records, as plain data, what came back
 
 
-def check_forward(spec: RecurrentSpec, fn: Forward) -> None:
+def _failure(failure: CheckFailed) -> dict:
+    return {"failed": failure.problem, "hint": failure.hint}
+
+
+def _raise_if_failed(spec: RecurrentSpec, record) -> None:
+    if isinstance(record, dict) and "failed" in record:
+        raise CheckFailed(spec.exercise, record["failed"], record["hint"])
+
+
+def _shaped_like_a_result(spec: RecurrentSpec, result, case: Case) -> bool:
+    """(outputs, state) with d2l's shapes: only then is there a loss to differentiate."""
+    return (isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[0], torch.Tensor)
+            and isinstance(result[1], (tuple, list)) and len(result[1]) == len(spec.state_names)
+            and all(isinstance(s, torch.Tensor) for s in result[1])
+            and tuple(result[0].shape) == (case.steps * case.batch, case.vocab)
+            and all(tuple(s.shape) == (case.batch, case.hidden) for s in result[1]))
+
+
+def _run(spec: RecurrentSpec, fn: Forward, trial: Trial, gradients: bool) -> dict:
+    """One call: what it returned, the devices of the tensors it returned and, with `gradients`,
+    the gradient of every parameter under the course's loss weighting."""
+    params = trial.fresh_params()
+    result = _call(spec, fn, trial, params)
+    record: dict = {"result": plain(result), "devices": [t.device.type for t in tensors_in(result)]}
+    if gradients and _shaped_like_a_result(spec, result, trial.case):
+        outputs = result[0]
+        record["requires_grad"] = bool(outputs.requires_grad)
+        if outputs.requires_grad:
+            weights = [w.to(outputs.device, outputs.dtype) for w in _loss_weights(spec, trial.case)]
+            try:
+                with calling(spec.exercise, spec.name):
+                    _loss(result, weights).backward()
+                record["grads"] = [None if p.grad is None else p.grad.detach().cpu() for p in params]
+            except CheckFailed as failure:
+                record["grads"] = _failure(failure)
+    return record
+
+
+def _probe_cases(spec: RecurrentSpec, fn: Forward, gradients: bool) -> list:
+    records = []
     for case in CASES:
-        _forward(spec, fn, make_trial(spec, case))
+        try:
+            records.append(_run(spec, fn, make_trial(spec, case), gradients))
+        except CheckFailed as failure:
+            records.append(_failure(failure))
+            break  # the judge stops at the first failure
+    return records
+
+
+def probe_forward(spec: RecurrentSpec, fn: Forward) -> dict:
+    return {"cases": _probe_cases(spec, fn, gradients=False)}
+
+
+def probe_gradients(spec: RecurrentSpec, fn: Forward) -> dict:
+    return {"cases": _probe_cases(spec, fn, gradients=True)}
+
+
+def probe_devices(spec: RecurrentSpec, fn: Forward) -> dict:
+    """On `meta` (a hard-coded device shows anywhere) and on the accelerator, where there is one."""
+    seen: dict = {"meta": None, "cpu": None, "accelerator": None, "fast": []}
+    trial = make_trial(spec, CASES[0], dtype=torch.float32)
+    meta = trial.to(META, torch.float32)
+    try:
+        seen["meta"] = check_on_meta(spec.exercise, spec.name, lambda: _call(spec, fn, meta, meta.params))
+    except CheckFailed as failure:
+        seen["meta"] = _failure(failure)
+        return seen
+    if not seen["meta"]:
+        # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
+        # something the meta device lacks (e.g. .item()) is judged on the CPU only.
+        try:
+            seen["cpu"] = _run(spec, fn, trial, gradients=False)
+        except CheckFailed as failure:
+            seen["cpu"] = _failure(failure)
+            return seen
+    acc = accelerator()
+    if acc is not None:
+        seen["accelerator"], seen["accelerator_type"] = acc.name, acc.device.type
+        for case in CASES:
+            try:
+                seen["fast"].append(_run(spec, fn, make_trial(spec, case, torch.float32, acc.device), gradients=True))
+            except CheckFailed as failure:
+                seen["fast"].append(_failure(failure))
+                break
+    return seen
+
+
+# ---------------------------------------------------------------------------
+# The judges, and the three public checks (a self-check runs probe and judge in one process)
+
+
+def judge_forward(spec: RecurrentSpec, seen: dict) -> None:
+    for case, record in zip(CASES, seen["cases"]):
+        _judge_forward(spec, make_trial(spec, case), record)
     passed(spec.exercise, f"outputs and final state match {spec.truth_name} with the same weights "
                           f"({len(CASES)} shapes and seeds, float64).")
 
 
-def check_gradients(spec: RecurrentSpec, fn: Forward) -> None:
-    for case in CASES:
+def judge_gradients(spec: RecurrentSpec, seen: dict) -> None:
+    for case, record in zip(CASES, seen["cases"]):
         trial = make_trial(spec, case)
         try:
-            got, params, expected = _forward(spec, fn, trial)
+            _judge_forward(spec, trial, record)
         except CheckFailed as failure:
             raise CheckFailed(spec.exercise, "the forward pass is not right yet, so gradients cannot be compared: "
                               + failure.problem, failure.hint) from None
-        problem = _gradient_problem(spec, trial, got, params, expected)
+        problem = _gradient_problem(spec, trial, record)
         if problem:
             raise problem
     passed(spec.exercise, f"the gradient of every parameter matches {spec.truth_name}'s "
                           f"({len(CASES)} shapes and seeds, float64).")
 
 
-def _check_meta(spec: RecurrentSpec, fn: Forward) -> bool:
-    """False when the code runs everywhere but not on `meta` (e.g. it calls .item())."""
-    case = CASES[0]
-    trial = make_trial(spec, case, dtype=torch.float32)
-    meta = trial.to(META, torch.float32)
-    if check_on_meta(spec.exercise, spec.name, lambda: _call(spec, fn, meta, meta.params)):
-        return True
-    # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
-    # something the meta device lacks (e.g. .item()) is judged on the CPU only.
-    _unpack(spec, _call(spec, fn, trial, trial.fresh_params()), trial)
-    return False
+def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
+    _raise_if_failed(spec, seen["meta"])
+    if seen["cpu"] is not None:
+        _raise_if_failed(spec, seen["cpu"])
+        _unpack(spec, unplain(seen["cpu"]["result"]), make_trial(spec, CASES[0], dtype=torch.float32))
+    name = seen["accelerator"]
+    if name is not None:
+        on = f"on {name} in float32"
+        for case, record in zip(CASES, seen["fast"]):
+            _raise_if_failed(spec, record)
+            cpu = make_trial(spec, case)
+            got = _unpack(spec, unplain(record["result"]), make_trial(spec, case, dtype=torch.float32))
+            if any(d != seen["accelerator_type"] for d in record["devices"]):
+                raise CheckFailed(spec.exercise, f"on {name}, `{spec.name}` returned a tensor on the CPU.",
+                                  "keep every result on the inputs' device.")
+            with quiet():
+                expected = spec.truth(cpu.inputs, cpu.state, cpu.params)
+            if not same_result(got, expected, FLOAT32_TOL):
+                raise CheckFailed(spec.exercise, f"{on} the results differ from {spec.truth_name} "
+                                  "although they match on the CPU in float64.",
+                                  "look for an operation that behaves differently on the GPU or in float32.")
+            truth = _grads(spec.truth, cpu, _loss_weights(spec, case))
+            grads = record.get("grads")
+            _raise_if_failed(spec, grads)
+            for i, (param, t) in enumerate(zip(spec.param_names, truth)):
+                mine = None if grads is None else grads[i]
+                if t is not None and (mine is None or not _close(mine, t, FLOAT32_TOL)):
+                    raise CheckFailed(spec.exercise, f"{on} the gradient of {param} differs from "
+                                      f"{spec.truth_name}'s (float64, CPU).")
+    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where_checked(bool(seen['meta']))}"
+                          + (", outputs, state and gradients." if name else "."))
 
 
-def _check_accelerator(spec: RecurrentSpec, fn: Forward, acc: Accelerator) -> None:
-    on = f"on {acc.name} in float32"
-    for case in CASES:
-        cpu = make_trial(spec, case)
-        fast = make_trial(spec, case, dtype=torch.float32, device=acc.device)
-        params = fast.fresh_params()
-        got = _unpack(spec, _call(spec, fn, fast, params), fast)
-        with quiet():
-            expected = spec.truth(cpu.inputs, cpu.state, cpu.params)
-        if any(t.device.type != acc.device.type for t in tensors_in(got)):
-            raise CheckFailed(spec.exercise, f"on {acc.name}, `{spec.name}` returned a tensor on the CPU.",
-                              "keep every result on the inputs' device.")
-        if not same_result(got, expected, FLOAT32_TOL):
-            raise CheckFailed(spec.exercise, f"{on} the results differ from {spec.truth_name} "
-                              "although they match on the CPU in float64.",
-                              "look for an operation that behaves differently on the GPU or in float32.")
-        weights = _loss_weights(expected, case.seed)
-        with calling(spec.exercise, spec.name):
-            _loss(got, [w.to(acc.device, torch.float32) for w in weights]).backward()
-        truth = _grads(spec.truth, cpu, weights)
-        for name, p, t in zip(spec.param_names, params, truth):
-            if t is not None and (p.grad is None or not _close(p.grad, t, FLOAT32_TOL)):
-                raise CheckFailed(spec.exercise, f"{on} the gradient of {name} differs from "
-                                  f"{spec.truth_name}'s (float64, CPU).")
+def check_forward(spec: RecurrentSpec, fn: Forward) -> None:
+    judge_forward(spec, probe_forward(spec, fn))
+
+
+def check_gradients(spec: RecurrentSpec, fn: Forward) -> None:
+    judge_gradients(spec, probe_gradients(spec, fn))
 
 
 def check_devices(spec: RecurrentSpec, fn: Forward) -> None:
-    on_meta = _check_meta(spec, fn)
-    acc = accelerator()
-    if acc is not None:
-        _check_accelerator(spec, fn, acc)
-    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where_checked(on_meta)}"
-                          + (", outputs, state and gradients." if acc else "."))
+    judge_devices(spec, probe_devices(spec, fn))

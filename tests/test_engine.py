@@ -10,7 +10,7 @@ import torch
 from planting import STUB, Solution, solution, verdict
 from torch import nn
 
-from autograde import course, devices, engine, gru, lstm_scratch, modules, rnn_scratch
+from autograde import course, devices, engine, gru, lstm_scratch, modules, recurrent, rnn_scratch
 from autograde.mistakes import Mistake, diagnose, mistake, pairs, together
 from autograde.verdict import CheckFailed
 
@@ -272,3 +272,25 @@ def test_what_is_not_plain_data_crosses_as_its_type_name():
     assert type(seen["a"][0]).__name__ == "Strange" and seen["a"][1:] == [1.5, "x", None]
     problem = verdict(rnn_scratch.check_perplexity, lambda logits, targets: Strange()).problem
     assert problem == "`perplexity` returned a Strange; it returns a number (a float or a 0-dimensional tensor)."
+
+
+def _recurrent_exercises():
+    for ch in course.CHAPTERS:
+        for spec in vars(ch.module()).values():
+            if isinstance(spec, recurrent.RecurrentSpec):
+                for kind in ("forward", "gradients", "devices"):
+                    yield pytest.param(ch, spec, kind, id=f"{ch.slug}:{spec.name}:{kind}")
+
+
+@pytest.mark.parametrize("ch, spec, kind", list(_recurrent_exercises()))
+def test_recurrent_judges_need_only_what_their_probes_saved(ch, spec, kind, tmp_path, capsys, stand_in):
+    probe, judge = getattr(recurrent, f"probe_{kind}"), getattr(recurrent, f"judge_{kind}")
+    sol = solution(ch.slug)
+    for fn, passes in ((sol.define(spec.name), True), (sol.plant(spec.name, STUB), False)):
+        torch.save(probe(spec, fn), tmp_path / "seen.pt")
+        seen = torch.load(tmp_path / "seen.pt", weights_only=True)
+        if passes:
+            judge(spec, seen)
+            assert "\u2713" in capsys.readouterr().out
+        else:
+            assert "not implemented" in verdict(lambda _: judge(spec, seen), None).problem
