@@ -4,19 +4,55 @@ On a machine without a GPU, code that writes `device='cpu'` or calls `.cuda()`
 would pass every CPU check and then break on the grader's GPU. Running it on
 the `meta` device (tensors with shapes but no data) exposes that anywhere: every
 tensor the code makes or uses must stay on `meta`.
+
+Where there is an accelerator (CUDA, MPS, XPU: whatever `torch.accelerator` finds), the
+checks also run the student's code there in float32 and compare with the float64 CPU
+truth. RNN_COURSE_ACCELERATOR=cpu makes the CPU in float32 stand in for one, so that
+machines without a GPU (CI) exercise those paths and their tolerances too.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from autograde.verdict import CheckFailed
+
 META = torch.device("meta")
+STAND_IN = "RNN_COURSE_ACCELERATOR"  # "cpu": the CPU in float32 stands in for an accelerator
+# float32 on an accelerator against the float64 CPU truth, on values of order 1 over a few steps.
+FLOAT32_TOL = dict(rtol=1e-3, atol=2e-4)
 
 
-def cuda_device() -> torch.device | None:
-    """The GPU to check on, or None where there is none."""
-    return torch.device("cuda") if torch.cuda.is_available() else None
+@dataclass(frozen=True)
+class Accelerator:
+    device: torch.device
+    name: str  # as a verdict says it: "CUDA", "MPS", "the CPU standing in for an accelerator"
+
+
+def accelerator() -> Accelerator | None:
+    """The accelerator to check on in float32, or None where there is none."""
+    if os.environ.get(STAND_IN, "") == "cpu":
+        return Accelerator(torch.device("cpu"), "the CPU standing in for an accelerator")
+    if not torch.accelerator.is_available():
+        return None
+    device = torch.accelerator.current_accelerator()
+    assert device is not None
+    return Accelerator(torch.device(device.type), device.type.upper())
+
+
+def where_checked(on_meta: bool = True) -> str:
+    """The devices a passing check names, for its ✓ line."""
+    meta = "on the meta device" if on_meta else "on the CPU (your code uses an operation the meta device lacks)"
+    acc = accelerator()
+    if acc is None:
+        return f"{meta} (no GPU here: an accelerator is checked where the grader has one)"
+    return f"{meta} and on {acc.name} (float32)"
 
 
 def _tensors(tree):
@@ -58,3 +94,35 @@ class ForeignDeviceLog(TorchDispatchMode):
 
 def tensors_in(tree) -> list[torch.Tensor]:
     return list(_tensors(tree))
+
+
+def check_on_meta(exercise: str, name: str, run: Callable[[], Any], inputs: str = "every input",
+                  hint: str = "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) or "
+                              "torch.zeros_like(H); never write 'cpu' or .cuda().",
+                  allowed: tuple[str, ...] = ()) -> bool:
+    """Run the student's code (`run`, with `inputs` on `meta`); fail if it reaches for another device.
+
+    True when the code ran on `meta`; False when it could not for a reason of its own (an
+    `if` on a value, `.item()`: meta tensors have none), in which case it is judged on the CPU
+    only. `allowed` names operations that may leave `meta` (e.g. `_to_copy` to hand a number back).
+    """
+    log = ForeignDeviceLog(META)
+    failure: CheckFailed | None = None
+    result = None
+    try:
+        with log:
+            result = run()
+    except CheckFailed as exc:
+        failure = exc
+    foreign = [(op, where) for op, where in log.foreign if op not in allowed]
+    if foreign or (failure is not None and "device" in failure.problem.lower()):
+        op, where = foreign[0] if foreign else ("?", "another device")
+        raise CheckFailed(exercise, f"`{name}` hard-codes a device: with {inputs} on the `meta` device (a stand-in "
+                          f"for any GPU) it made or used a tensor on {where} (in `{op}`).", hint) from None
+    if failure is not None:
+        return False
+    stray = [t for t in tensors_in(result) if t.device.type != "meta"]
+    if stray:
+        raise CheckFailed(exercise, f"`{name}` returned a tensor on {stray[0].device} for inputs on another device.",
+                          "keep every result on the inputs' device.")
+    return True

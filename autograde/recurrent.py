@@ -11,9 +11,9 @@ own layer with the same weights) on several shapes and seeds:
 - devices: on the `meta` device (catches hard-coded devices anywhere) and, where
   there is a GPU, on CUDA in float32 against the float64 CPU ground truth.
 
-When the values are wrong, a catalogue of known mistakes (the reference with one
-planted bug each) is run on the same input; the one that reproduces the
-student's numbers names the mistake.
+When the values are wrong, the exercise's known mistakes (`autograde.mistakes`: the
+reference with a planted bug, alone or two at once) are run on the same input; the one
+that reproduces the student's numbers names the mistake.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from typing import Callable, Sequence
 
 import torch
 
-from autograde.devices import META, ForeignDeviceLog, cuda_device, tensors_in
+from autograde.devices import FLOAT32_TOL, META, Accelerator, accelerator, check_on_meta, tensors_in, where_checked
+from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
 Params = list
@@ -45,8 +46,6 @@ class Case:
 CASES = (Case(5, 3, 7, 4, 0), Case(1, 2, 5, 6, 1), Case(6, 2, 8, 8, 2))
 
 FLOAT64_TOL = dict(rtol=1e-7, atol=1e-9)
-# float32 against the float64 ground truth, on values of order 1 over a few steps.
-FLOAT32_TOL = dict(rtol=1e-3, atol=2e-4)
 
 
 def d2l_rows(outputs: Sequence[torch.Tensor], time_major: bool = True) -> torch.Tensor:
@@ -58,19 +57,24 @@ def d2l_rows(outputs: Sequence[torch.Tensor], time_major: bool = True) -> torch.
     return Y.reshape(-1, Y.shape[-1]) if time_major else Y.transpose(0, 1).reshape(-1, Y.shape[-1])
 
 
+def state_mistakes(flaw: Callable[..., Mistake], state_names: Sequence[str]) -> list[Mistake]:
+    """The slips every chapter's loop can make with the state it is given, worded once.
+
+    `flaw(problem, hint, **options)` plants them in the chapter's reference, which takes
+    `use_given_state=False` (start from zeros) and `returned="initial"`.
+    """
+    unpack = f"{state_names[0]}," if len(state_names) == 1 else ", ".join(state_names)
+    return [flaw("the state you are given is ignored: the steps start from zeros.",
+                 f"unpack it, `{unpack} = state`: d2l carries the state from one minibatch to the next.",
+                 use_given_state=False),
+            flaw("the returned state is the initial one, not the last step's.",
+                 f"return the {' and '.join(state_names)} computed at the last time step.", returned="initial")]
+
+
 # The mistake `d2l_rows(..., time_major=False)` plants, in every chapter's words.
 BATCH_MAJOR = ("the outputs are batch-major: row b*T + t holds step t of sequence b.",
                "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) "
                "over the steps.")
-
-
-@dataclass(frozen=True)
-class Flaw:
-    """A known mistake: the reference with one bug, and what to tell the student."""
-
-    problem: str
-    hint: str | None
-    forward: Forward
 
 
 @dataclass
@@ -84,8 +88,8 @@ class RecurrentSpec:
     param_names: tuple[str, ...]
     make_params: Callable[[Case, torch.dtype, torch.device, torch.Generator], Params]
     truth: Forward  # differentiable ground truth on the student's parameter layout
-    flaws: Sequence[Flaw] = field(default_factory=tuple)
-    gradient_flaws: Sequence[Flaw] = field(default_factory=tuple)
+    mistakes: Sequence[Mistake] = field(default_factory=tuple)  # each plants a wrong forward
+    gradient_mistakes: Sequence[Mistake] = field(default_factory=tuple)  # right outputs, wrong gradients
 
 
 @dataclass
@@ -100,15 +104,20 @@ class Trial:
     def fresh_params(self) -> Params:
         return [p.detach().clone().requires_grad_(True) for p in self.params]
 
+    def to(self, device: torch.device, dtype: torch.dtype) -> Trial:
+        """The same numbers elsewhere. (Drawing again in another dtype would give other numbers.)"""
+        return Trial(self.case, self.inputs.to(device, dtype), tuple(s.to(device, dtype) for s in self.state),
+                     [p.detach().to(device, dtype).requires_grad_(True) for p in self.params])
+
 
 def make_trial(spec: RecurrentSpec, case: Case, dtype=torch.float64, device=torch.device("cpu")) -> Trial:
+    """The case's inputs, state and parameters: drawn in float64, then moved to `device` and `dtype`."""
     gen = torch.Generator().manual_seed(case.seed)
     tokens = torch.randint(case.vocab, (case.steps, case.batch), generator=gen)
-    inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(dtype)
-    state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=dtype) for _ in spec.state_names)
-    params = [p.to(dtype) for p in spec.make_params(case, dtype, torch.device("cpu"), gen)]
-    move = lambda t: t.to(device)  # noqa: E731
-    return Trial(case, move(inputs), tuple(map(move, state)), [move(p).requires_grad_(True) for p in params])
+    inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(torch.float64)
+    state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=torch.float64) for _ in spec.state_names)
+    params = [p.to(torch.float64) for p in spec.make_params(case, torch.float64, torch.device("cpu"), gen)]
+    return Trial(case, inputs, state, params).to(device, dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -187,13 +196,10 @@ def _first_bad_step(outputs, expected, case: Case, tol) -> int:
 def _diagnose_forward(spec: RecurrentSpec, trial: Trial, got, expected) -> CheckFailed:
     """Name the mistake whose planted bug reproduces the student's numbers."""
     with quiet(), torch.no_grad():
-        for flaw in spec.flaws:
-            try:
-                flawed = flaw.forward(trial.inputs, trial.state, trial.params)
-            except Exception:  # a flaw that cannot run on this case simply does not match
-                continue
-            if same_result(got, flawed, FLOAT64_TOL):
-                return CheckFailed(spec.exercise, flaw.problem, flaw.hint)
+        found = diagnose(spec.mistakes,
+                         lambda m: same_result(got, m.plant(trial.inputs, trial.state, trial.params), FLOAT64_TOL))
+    if found:
+        return CheckFailed(spec.exercise, found.problem, found.hint)
     outputs, state = got
     c = trial.case
     if _close(outputs, expected[0], FLOAT64_TOL):
@@ -255,18 +261,23 @@ def _gradient_problem(spec: RecurrentSpec, trial: Trial, got, params, expected) 
         _loss(got, [w.to(outputs.device, outputs.dtype) for w in weights]).backward()
     student = [p.grad for p in params]
     truth = _grads(spec.truth, trial, weights)
-    missing = [n for n, g, t in zip(spec.param_names, student, truth) if g is None and t is not None]
-    if missing:
-        return CheckFailed(spec.exercise, f"no gradient reached {', '.join(missing)}.",
+    unused = [n for n, g, t in zip(spec.param_names, student, truth) if g is None and t is not None]
+    if unused:
+        return CheckFailed(spec.exercise, f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} never used: "
+                           f"no gradient reached {'it' if len(unused) == 1 else 'them'}.",
                            "every parameter must be used, through operations autograd can follow.")
     wrong = [n for n, g, t in zip(spec.param_names, student, truth) if t is not None and not _close(g, t, tol)]
     if not wrong:
         return None
-    for flaw in spec.gradient_flaws:
-        flawed = _grads(flaw.forward, trial, weights)
-        if all((g is None and f is None) or (g is not None and f is not None and _close(g, f, FLOAT64_TOL))
-               for g, f in zip(student, flawed)):
-            return CheckFailed(spec.exercise, flaw.problem, flaw.hint)
+
+    def reproduces(m: Mistake) -> bool:
+        flawed = _grads(m.plant, trial, weights)
+        return all((g is None and f is None) or (g is not None and f is not None and _close(g, f, FLOAT64_TOL))
+                   for g, f in zip(student, flawed))
+
+    found = diagnose(spec.gradient_mistakes, reproduces, combine=False)
+    if found:
+        return CheckFailed(spec.exercise, found.problem, found.hint)
     return CheckFailed(spec.exercise,
                        f"the outputs are right but the gradients of {', '.join(wrong)} differ from {spec.truth_name}'s.",
                        "something between the steps stops or changes the gradient (an in-place op, .detach(), .data?).")
@@ -302,67 +313,45 @@ def _check_meta(spec: RecurrentSpec, fn: Forward) -> bool:
     """False when the code runs everywhere but not on `meta` (e.g. it calls .item())."""
     case = CASES[0]
     trial = make_trial(spec, case, dtype=torch.float32)
-    meta = Trial(case, trial.inputs.to(META), tuple(s.to(META) for s in trial.state),
-                 [p.detach().to(META).requires_grad_(True) for p in trial.params])
-    log = ForeignDeviceLog(META)
-    try:
-        with log:
-            result = _call(spec, fn, meta, meta.params)
-    except CheckFailed as failure:
-        if log.foreign or "device" in failure.problem.lower():
-            op, where = log.foreign[0] if log.foreign else ("?", "another device")
-            raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: with every input on the `meta` "
-                              f"device (a stand-in for any GPU) it still made or used a tensor on {where} (in `{op}`).",
-                              "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) "
-                              "or torch.zeros_like(H); never write 'cpu' or .cuda().") from None
-        # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
-        # something the meta device lacks (e.g. .item()) is judged on the CPU only.
-        _unpack(spec, _call(spec, fn, trial, trial.fresh_params()), trial)
-        return False
-    if log.foreign:
-        op, where = log.foreign[0]
-        raise CheckFailed(spec.exercise, f"`{spec.name}` hard-codes a device: it made or used a tensor on {where} "
-                          f"(in `{op}`) although every input was elsewhere.",
-                          "make new tensors on the inputs' device (device=X.device, torch.zeros_like).")
-    stray = [t for t in tensors_in(result) if t.device.type != "meta"]
-    if stray:
-        raise CheckFailed(spec.exercise, f"`{spec.name}` returned a tensor on {stray[0].device} for inputs on "
-                          "another device.", "keep every result on the inputs' device.")
-    return True
+    meta = trial.to(META, torch.float32)
+    if check_on_meta(spec.exercise, spec.name, lambda: _call(spec, fn, meta, meta.params)):
+        return True
+    # A stub or a crash fails here as on the CPU; code that runs on the CPU but uses
+    # something the meta device lacks (e.g. .item()) is judged on the CPU only.
+    _unpack(spec, _call(spec, fn, trial, trial.fresh_params()), trial)
+    return False
 
 
-def _check_cuda(spec: RecurrentSpec, fn: Forward, device: torch.device) -> None:
+def _check_accelerator(spec: RecurrentSpec, fn: Forward, acc: Accelerator) -> None:
+    on = f"on {acc.name} in float32"
     for case in CASES:
         cpu = make_trial(spec, case)
-        gpu = make_trial(spec, case, dtype=torch.float32, device=device)
-        params = gpu.fresh_params()
-        got = _unpack(spec, _call(spec, fn, gpu, params), gpu)
+        fast = make_trial(spec, case, dtype=torch.float32, device=acc.device)
+        params = fast.fresh_params()
+        got = _unpack(spec, _call(spec, fn, fast, params), fast)
         with quiet():
             expected = spec.truth(cpu.inputs, cpu.state, cpu.params)
-        if any(t.device.type != "cuda" for t in tensors_in(got)):
-            raise CheckFailed(spec.exercise, f"on CUDA, `{spec.name}` returned a tensor on the CPU.",
+        if any(t.device.type != acc.device.type for t in tensors_in(got)):
+            raise CheckFailed(spec.exercise, f"on {acc.name}, `{spec.name}` returned a tensor on the CPU.",
                               "keep every result on the inputs' device.")
         if not same_result(got, expected, FLOAT32_TOL):
-            raise CheckFailed(spec.exercise, f"on CUDA in float32 the results differ from {spec.truth_name} "
+            raise CheckFailed(spec.exercise, f"{on} the results differ from {spec.truth_name} "
                               "although they match on the CPU in float64.",
                               "look for an operation that behaves differently on the GPU or in float32.")
         weights = _loss_weights(expected, case.seed)
         with calling(spec.exercise, spec.name):
-            _loss(got, [w.to(device, torch.float32) for w in weights]).backward()
+            _loss(got, [w.to(acc.device, torch.float32) for w in weights]).backward()
         truth = _grads(spec.truth, cpu, weights)
         for name, p, t in zip(spec.param_names, params, truth):
             if t is not None and (p.grad is None or not _close(p.grad, t, FLOAT32_TOL)):
-                raise CheckFailed(spec.exercise, f"on CUDA in float32 the gradient of {name} differs from "
+                raise CheckFailed(spec.exercise, f"{on} the gradient of {name} differs from "
                                   f"{spec.truth_name}'s (float64, CPU).")
 
 
 def check_devices(spec: RecurrentSpec, fn: Forward) -> None:
     on_meta = _check_meta(spec, fn)
-    meta = "on the meta device" if on_meta else "on the CPU (your code uses an operation the meta device lacks)"
-    gpu = cuda_device()
-    if gpu is not None:
-        _check_cuda(spec, fn, gpu)
-        where = f"{meta} and on CUDA (float32, outputs, state and gradients)"
-    else:
-        where = f"{meta} (no GPU here: CUDA is checked where the grader has one)"
-    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where}.")
+    acc = accelerator()
+    if acc is not None:
+        _check_accelerator(spec, fn, acc)
+    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where_checked(on_meta)}"
+                          + (", outputs, state and gradients." if acc else "."))

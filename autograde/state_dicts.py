@@ -17,11 +17,17 @@ from torch import nn
 
 from autograde import torch_layers
 from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
+from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
 KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
-Mistakes = Callable[[list], Iterable[tuple[str, str, dict]]]  # params -> (problem, hint, wrong dict)
+Mistakes = Callable[[list], Iterable[Mistake]]  # params -> each wrong mapping, planted as a function of params
+
+
+def planted(problem: str, hint: str | None, wrong: dict) -> Mistake:
+    """A wrong mapping of the given parameters: what the student's function would have returned."""
+    return Mistake(problem, hint, lambda params: wrong)
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,9 @@ def check(ex: StateDictExercise, fn: Callable[[list], dict]) -> None:
         if same_result(result, expected, FLOAT64_TOL):
             passed(ex.exercise, f"nn.{layer} with your state dict computes exactly {ex.computes} (float64).")
             return
-        for problem, hint, wrong in ex.mistakes(params):
-            planted = torch_layers.load(ex.layer, wrong, trial.inputs, trial.state, W_hq, b_q)
-            if same_result(result, planted, FLOAT64_TOL):
-                raise CheckFailed(ex.exercise, problem, hint)
+        found = diagnose(list(ex.mistakes(params)), lambda m: same_result(
+            result, torch_layers.load(ex.layer, m.plant(params), trial.inputs, trial.state, W_hq, b_q), FLOAT64_TOL),
+            combine=False)
+    if found:
+        raise CheckFailed(ex.exercise, found.problem, found.hint)
     raise CheckFailed(ex.exercise, f"nn.{layer} with your state dict does not compute {ex.computes}.", ex.layout_hint)

@@ -195,7 +195,6 @@ def test_catalogues_name_the_required_mistakes():
             "not carried",
             "given is ignored",
             "initial one",
-            "output layer is missing",
             "batch-major",
             "detached inside the loop",
         ):

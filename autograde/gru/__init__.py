@@ -48,13 +48,13 @@ _d2l_forward, _d2l_gradient = catalogue("d2l")
 GRU = RecurrentSpec(
     exercise="Exercise 2 (gru)", name="gru", truth_name="the course's d2l-form reference GRU",
     state_names=("H",), param_names=layout.PARAM_NAMES, make_params=_d2l_params, truth=scratch_gru,
-    flaws=_d2l_forward, gradient_flaws=_d2l_gradient)
+    mistakes=_d2l_forward, gradient_mistakes=_d2l_gradient)
 
 _torch_forward, _torch_gradient = catalogue("torch")
 TORCH_GRU = RecurrentSpec(
     exercise="Exercise 3 (torch_gru)", name="torch_gru", truth_name="nn.GRU", state_names=("H",),
     param_names=layout.TORCH_FORM_NAMES, make_params=_torch_params, truth=layout.torch_gru,
-    flaws=_torch_forward, gradient_flaws=_torch_gradient)
+    mistakes=_torch_forward, gradient_mistakes=_torch_gradient)
 
 
 def _expected_params(V: int, H: int) -> list[factory.Expected]:
@@ -121,26 +121,27 @@ def _layout_mistakes(params):
         shown = ", ".join(_LETTERS[g] for g in order)
         hint = ("that is the course's order (Z, R, H~); nn.GRU puts the reset gate first: (r, z, n), n being H~."
                 if order == layout.BLOCKS else "nn.GRU stacks (r, z, n), n being the candidate H~.")
-        yield f"the blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
+        yield state_dicts.planted(f"the blocks are stacked as ({shown}).", hint,
+                                  layout.to_torch_layout(params, order))
     right = layout.to_torch_layout(params)
     H = params[9].shape[0]
     b_xh, b_hh = params[8], params[9]
     gates_ih = right["bias_ih_l0"][:2 * H]
     zeros = torch.zeros_like(b_hh)
     outside = dict(right, bias_ih_l0=torch.cat([gates_ih, b_xh + b_hh]), bias_hh_l0=torch.cat([zeros, zeros, zeros]))
-    yield ("b_hh is in bias_ih_l0: there it is added outside the reset gate.",
+    yield state_dicts.planted("b_hh is in bias_ih_l0: there it is added outside the reset gate.",
            "nn.GRU computes n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hh belongs in the n block of "
            "bias_hh_l0, b_xh in that of bias_ih_l0.", outside)
     swapped = dict(right, bias_ih_l0=torch.cat([gates_ih, b_hh]), bias_hh_l0=torch.cat([zeros, zeros, b_xh]))
-    yield ("b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
+    yield state_dicts.planted("b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
            "bias_ih_l0's n block is b_in (outside r), bias_hh_l0's is b_hn (inside r): b_xh and b_hh, in that order.",
            swapped)
     twice = dict(right, bias_hh_l0=torch.cat([gates_ih, b_hh]))
-    yield ("the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
+    yield state_dicts.planted("the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
            "put b_r and b_z in one of them and zeros in the other (or split them).", twice)
-    yield ("b_hh is missing: bias_hh_l0's n block must be b_hh.", "the n block of bias_hh_l0 sits inside r * (...).",
+    yield state_dicts.planted("b_hh is missing: bias_hh_l0's n block must be b_hh.", "the n block of bias_hh_l0 sits inside r * (...).",
            dict(right, bias_hh_l0=torch.cat([zeros, zeros, zeros])))
-    yield ("the biases are missing.", "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
+    yield state_dicts.planted("the biases are missing.", "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
            dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"]),
                 bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])))
 

@@ -14,13 +14,13 @@ equal a planted mistake's, the verdict names it.
 
 from __future__ import annotations
 
-from functools import partial
 from itertools import permutations
 
 import torch
 
 from autograde.gru.layout import BLOCK_NAMES, BLOCKS, split
-from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
+from autograde.mistakes import Mistake, mistake, together
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
@@ -28,7 +28,7 @@ DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
 
 def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None, acts=None, update="standard",
                 carry=True, use_given_state=True, out_from="H", returned="last", time_major=True,
-                detach=False, detach_returned=True):
+                detach=False, detach_returned=True, biases=None):
     """`gru(inputs, state, params)` in d2l's form (11 params) or PyTorch's (12), with optional mistakes.
 
     reset:   where the reset gate acts in the candidate: "before" the product, (R * H) W_hh (d2l's
@@ -42,13 +42,16 @@ def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None
     out_from: "H", "candidate" (H~) or "nothing" (no output layer); returned: "last", "initial" or
              "candidate"; detach: H detached between steps; detach_returned: whether the returned H
              is the detached one (detached at the end of the loop body)
+    biases:  which biases are added, e.g. {"z": False} leaves b_z out, {"q": False} b_q ("h" is b_h
+             in d2l's form, b_xh and b_hh in PyTorch's)
     """
     blocks, b_hh, W_hq, b_q = split(params)
+    bias = {**dict.fromkeys((*BLOCKS, "q"), True), **(biases or {})}
     if reset is None:
         reset = "before" if b_hh is None else "after"
     use = {g: (use or {}).get(g, g) for g in BLOCKS}
     acts = {**DEFAULT_ACTS, **(acts or {})}
-    if b_hh is None or hh_bias == "none" or use["h"] != "h":
+    if b_hh is None or hh_bias == "none" or use["h"] != "h" or not bias["h"]:
         b_hh = None
     (H0,) = state
     if not use_given_state:
@@ -57,10 +60,10 @@ def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None
     outputs = []
     for X in inputs:
         W = {g: blocks[use[g]] for g in BLOCKS}
-        Z = ACTS[acts["z"]](X @ W["z"][0] + H @ W["z"][1] + W["z"][2])
-        R = ACTS[acts["r"]](X @ W["r"][0] + H @ W["r"][1] + W["r"][2])
+        Z = ACTS[acts["z"]](X @ W["z"][0] + H @ W["z"][1] + (W["z"][2] if bias["z"] else 0))
+        R = ACTS[acts["r"]](X @ W["r"][0] + H @ W["r"][1] + (W["r"][2] if bias["r"] else 0))
         W_xh, W_hh, b_xh = W["h"]
-        x_part = X @ W_xh + b_xh
+        x_part = X @ W_xh + (b_xh if bias["h"] else 0)
         inside = b_hh if b_hh is not None and hh_bias == "inside" else 0
         outside = b_hh if b_hh is not None and hh_bias == "outside" else 0
         if reset == "before":
@@ -79,7 +82,7 @@ def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None
         elif update == "no 1-Z":
             H_new = Z * H + H_tilde
         source = {"H": H_new, "candidate": H_tilde}
-        outputs.append(source[out_from] @ W_hq + b_q if out_from in source else H_new)
+        outputs.append(source[out_from] @ W_hq + (b_q if bias["q"] else 0) if out_from in source else H_new)
         H = H_new if carry else H0
         if detach:
             H = H.detach()
@@ -93,11 +96,11 @@ def _name(g: str) -> str:
     return BLOCK_NAMES[g]
 
 
-def catalogue(form: str = "d2l") -> tuple[list[Flaw], list[Flaw]]:
+def catalogue(form: str = "d2l") -> tuple[list[Mistake], list[Mistake]]:
     """(forward mistakes, gradient-only mistakes) for d2l's form ("d2l") or PyTorch's ("torch")."""
 
     def flaw(problem, hint=None, **planted):
-        return Flaw(problem, hint, partial(scratch_gru, **planted))
+        return mistake(scratch_gru, problem, hint, **planted)
 
     d2l = form == "d2l"
     candidate = ("H~ = tanh(X @ W_xh + (R * H) @ W_hh + b_h)" if d2l
@@ -153,8 +156,10 @@ def catalogue(form: str = "d2l") -> tuple[list[Flaw], list[Flaw]]:
 
     # Activations.
     sigmoids = "gates are sigmoids, with values in [0, 1]; only the candidate H~ uses tanh."
-    forward.append(flaw("the update gate Z uses tanh where a sigmoid belongs.", sigmoids, acts={"z": "tanh"}))
-    forward.append(flaw("the reset gate R uses tanh where a sigmoid belongs.", sigmoids, acts={"r": "tanh"}))
+    tanh_gates = [flaw("the update gate Z uses tanh where a sigmoid belongs.", sigmoids, acts={"z": "tanh"}),
+                  flaw("the reset gate R uses tanh where a sigmoid belongs.", sigmoids, acts={"r": "tanh"})]
+    forward += tanh_gates
+    forward.append(together("both gates, Z and R, use tanh where a sigmoid belongs.", sigmoids, tanh_gates))
     forward.append(flaw("the candidate state H~ uses a sigmoid where tanh belongs.",
                         f"{candidate}, with values in [-1, 1].", acts={"h": "sigmoid"}))
     forward.append(flaw("the gates use tanh and the candidate a sigmoid: the activations are swapped.",
@@ -170,18 +175,22 @@ def catalogue(form: str = "d2l") -> tuple[list[Flaw], list[Flaw]]:
     # The loop and what comes back.
     forward.append(flaw("the state is not carried between time steps: every step starts again from the initial state.",
                         "assign the new H inside the loop so that the next step uses it.", carry=False))
-    forward.append(flaw("the state you are given is ignored: the steps start from zeros.",
-                        "unpack it, `H, = state`: d2l carries the state from one batch to the next.",
-                        use_given_state=False))
-    forward.append(flaw("the returned state is the initial one, not the last step's.",
-                        "return the H computed at the last time step: `return outputs, (H,)`.", returned="initial"))
+    forward += state_mistakes(flaw, ("H",))
     forward.append(flaw("the returned state is the last candidate H~, not the new hidden state H.",
                         f"return H after the update {mix.split(' (')[0]}.", returned="candidate"))
     forward.append(flaw("the output layer reads the candidate H~; it must read the new hidden state H.",
                         "Y = H @ W_hq + b_q, after the update.", out_from="candidate"))
-    forward.append(flaw("the output layer is missing: the outputs are the hidden states.",
-                        "each step's output is Y = H @ W_hq + b_q.", out_from="nothing"))
     forward.append(flaw(*BATCH_MAJOR, time_major=False))
+    h_biases = "b_h" if d2l else "b_xh and b_hh"
+    no_bias = [flaw(f"the bias {name} is missing.", hint, biases={g: False}) for g, name, hint in (
+        ("z", "b_z of the update gate Z", "Z = sigmoid(X @ W_xz + H @ W_hz + b_z)."),
+        ("r", "b_r of the reset gate R", "R = sigmoid(X @ W_xr + H @ W_hr + b_r)."),
+        ("h", f"{h_biases} of the candidate H~", f"{candidate}."),
+        ("q", "b_q of the output layer", "Y = H @ W_hq + b_q."))]
+    forward += no_bias
+    forward.append(together("no bias is added anywhere: the gates, the candidate and the output layer all leave "
+                            "their bias out.", f"each adds its own: Z and R their b_z and b_r, {candidate}, "
+                            "Y = H @ W_hq + b_q.", no_bias))
     cut = ("the gradient is cut between time steps: H is detached inside the loop.",
            "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between batches itself.")
     gradient = [flaw(*cut, detach=True), flaw(*cut, detach=True, detach_returned=False)]

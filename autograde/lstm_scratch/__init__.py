@@ -34,14 +34,14 @@ _forward_flaws, _gradient_flaws = catalogue(fused=False)
 LSTM = RecurrentSpec(
     exercise="Exercise 3 (lstm)", name="lstm", truth_name="nn.LSTM", state_names=("H", "C"),
     param_names=layout.PARAM_NAMES, make_params=_random_params, truth=layout.torch_lstm,
-    flaws=_forward_flaws, gradient_flaws=_gradient_flaws)
+    mistakes=_forward_flaws, gradient_mistakes=_gradient_flaws)
 
 _fused_forward, _fused_gradient = catalogue(fused=True)
 FUSED = RecurrentSpec(
     exercise="Exercise 4 (fused_lstm)", name="fused_lstm", truth_name="nn.LSTM", state_names=("H", "C"),
     param_names=layout.FUSED_NAMES, make_params=lambda *a: layout.fuse(_random_params(*a)),
     truth=lambda x, s, p: layout.torch_lstm(x, s, layout.unfuse(p)),
-    flaws=_fused_forward, gradient_flaws=_fused_gradient)
+    mistakes=_fused_forward, gradient_mistakes=_fused_gradient)
 
 
 def _expected_params(V: int, H: int, fused: bool) -> list[factory.Expected]:
@@ -110,12 +110,13 @@ def _torch_layout_mistakes(params):
         shown = ", ".join(letters[g] for g in order)
         hint = ("that is the course's order (i, f, o, c~); nn.LSTM puts the candidate g third and the output gate "
                 "last: (i, f, g, o)." if order == layout.GATES else "nn.LSTM stacks (i, f, g, o), g being C~.")
-        yield f"the gate blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
+        yield state_dicts.planted(f"the gate blocks are stacked as ({shown}).", hint,
+                                  layout.to_torch_layout(params, order))
     right = layout.to_torch_layout(params)
     twice = dict(right, bias_hh_l0=right["bias_ih_l0"])
-    yield ("the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
+    yield state_dicts.planted("the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
            "put b in one of them and zeros in the other (or split it between them).", twice)
-    yield ("the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
+    yield state_dicts.planted("the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
            "stack b_i, b_f, b_c, b_o into bias_ih_l0.", dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"])))
 
 

@@ -8,20 +8,20 @@ the verdict names it.
 
 from __future__ import annotations
 
-from functools import partial
 from itertools import combinations, permutations
 
 import torch
 
 from autograde.lstm_scratch.layout import GATE_NAMES, GATES, gates, unfuse
-from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
+from autograde.mistakes import Mistake, mistake, together
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
 
 def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard", h_act="tanh", h_from="new C",
                  carry=("H", "C"), use_given_state=True, out_from="H", returned="last", time_major=True,
-                 detach=(), detach_returned=True):
+                 detach=(), detach_returned=True, biases=None):
     """d2l's `lstm(inputs, state, params)`, with optional planted mistakes.
 
     use:   which gate's parameters each gate uses, e.g. {"i": "f", "f": "i"} swaps two gates
@@ -32,8 +32,10 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
     out_from: "H", "C" or "nothing" (no output layer); returned: "last", "initial" or "swapped"
     detach: states detached between steps (cuts the gradient through time); detach_returned:
            whether the returned state is the detached one (detached at the end of the loop body)
+    biases: which biases are added, e.g. {"i": False} leaves b_i out, {"q": False} b_q
     """
     use = {g: (use or {}).get(g, g) for g in GATES}
+    bias = {**dict.fromkeys((*GATES, "q"), True), **(biases or {})}
     acts = {**{"i": "sigmoid", "f": "sigmoid", "o": "sigmoid", "c": "tanh"}, **(acts or {})}
     W = gates(params)
     W_hq, b_q = params[12], params[13]
@@ -43,7 +45,7 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
     H, C = H0, C0
     outputs = []
     for X in inputs:
-        z = {g: X @ W[use[g]][0] + H @ W[use[g]][1] + W[use[g]][2] for g in GATES}
+        z = {g: X @ W[use[g]][0] + H @ W[use[g]][1] + (W[use[g]][2] if bias[g] else 0) for g in GATES}
         I, F, O, C_tilde = (ACTS[acts[g]](z[g]) for g in GATES)
         if cell == "standard":
             C_new = F * C + I * C_tilde
@@ -53,7 +55,7 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
             C_new = F * C + C_tilde
         H_new = O * ACTS[h_act](C_new if h_from == "new C" else C)
         source = {"H": H_new, "C": C_new}
-        outputs.append(source[out_from] @ W_hq + b_q if out_from in source else H_new)
+        outputs.append(source[out_from] @ W_hq + (b_q if bias["q"] else 0) if out_from in source else H_new)
         H = H_new if "H" in carry else H0
         C = C_new if "C" in carry else C0
         if "H" in detach:
@@ -67,17 +69,27 @@ def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard",
     return Y, final
 
 
+def fused_scratch_lstm(inputs, state, params, **planted):
+    """`scratch_lstm` on the fused layout [W_x, W_h, b, W_hq, b_q]."""
+    return scratch_lstm(inputs, state, unfuse(params), **planted)
+
+
 def _name(g: str) -> str:
     return GATE_NAMES[g]
 
 
-def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
+def _bias(g: str, fused: bool) -> str:
+    if g == "q":
+        return "b_q of the output layer"
+    return f"block {GATES.index(g) + 1} of b (the {_name(g)})" if fused else f"b_{g} of the {_name(g)}"
+
+
+def catalogue(fused: bool = False) -> tuple[list[Mistake], list[Mistake]]:
     """(forward mistakes, gradient-only mistakes) for the course's or the fused layout."""
-    prep = unfuse if fused else (lambda p: p)
+    reference = fused_scratch_lstm if fused else scratch_lstm
 
     def flaw(problem, hint=None, **planted):
-        run = partial(scratch_lstm, **planted)
-        return Flaw(problem, hint, lambda x, s, p: run(x, s, prep(p)))
+        return mistake(reference, problem, hint, **planted)
 
     def weights_of(g):
         if fused:
@@ -102,10 +114,11 @@ def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
             uses = "; ".join(f"the {_name(g)} uses the weights of the {_name(p)}" for g, p in moved)
             forward.append(flaw(f"the gates read each other's weights: {uses}.",
                                 f"each gate uses its own weights, in the order {order}.", use=dict(moved)))
-    for g in ("i", "f", "o"):
-        forward.append(flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.",
-                            "gates are sigmoids, with values in [0, 1]; only C~ and the output of the cell use tanh.",
-                            acts={g: "tanh"}))
+    sigmoids = "gates are sigmoids, with values in [0, 1]; only C~ and the output of the cell use tanh."
+    tanh_gates = [flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.", sigmoids, acts={g: "tanh"})
+                  for g in ("i", "f", "o")]
+    forward += tanh_gates
+    forward.append(together("every gate (I, F and O) uses tanh where a sigmoid belongs.", sigmoids, tanh_gates))
     forward.append(flaw("the candidate memory C~ uses a sigmoid where tanh belongs.",
                         "C~ = tanh(X W_xc + H W_hc + b_c), with values in [-1, 1].", acts={"c": "sigmoid"}))
     forward.append(flaw("the gates use tanh and the candidate a sigmoid: the activations are swapped.",
@@ -127,18 +140,19 @@ def catalogue(fused: bool = False) -> tuple[list[Flaw], list[Flaw]]:
                         "assign the new memory back to C inside the loop.", carry=("H",)))
     forward.append(flaw("the hidden state H is not carried between time steps.",
                         "assign the new hidden state back to H inside the loop.", carry=("C",)))
-    forward.append(flaw("the state you are given is ignored: the steps start from zeros.",
-                        "unpack it, `H, C = state`: d2l carries the state from one batch to the next.",
-                        use_given_state=False))
+    forward += state_mistakes(flaw, ("H", "C"))
     forward.append(flaw("the returned state is (C, H); it must be (H, C).",
                         "return `outputs, (H, C)`: the hidden state first, then the memory.", returned="swapped"))
-    forward.append(flaw("the returned state is the initial one, not the last step's.",
-                        "return the H and C computed at the last time step.", returned="initial"))
     forward.append(flaw("the output layer reads the memory C; it must read the hidden state H.",
                         "Y = H @ W_hq + b_q.", out_from="C"))
-    forward.append(flaw("the output layer is missing: the outputs are the hidden states.",
-                        "each step's output is Y = H @ W_hq + b_q.", out_from="nothing"))
     forward.append(flaw(*BATCH_MAJOR, time_major=False))
+    no_bias = [flaw(f"the bias {_bias(g, fused)} is missing.",
+                    "every gate adds its bias: X @ W_x* + H @ W_h* + b_*." if g != "q" else "Y = H @ W_hq + b_q.",
+                    biases={g: False}) for g in (*GATES, "q")]
+    forward += no_bias
+    forward.append(together("no bias is added anywhere: the gates, the candidate and the output layer all leave "
+                            "their bias out.", "each of them adds its own: X @ W_x* + H @ W_h* + b_*, and "
+                            "Y = H @ W_hq + b_q.", no_bias))
     gradient = [
         flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
              "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",

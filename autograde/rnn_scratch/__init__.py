@@ -10,12 +10,17 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from autograde import engine
 from autograde import params as factory
 from autograde import recurrent
 from autograde.recurrent import RecurrentSpec
 from autograde.rnn_scratch import clipping, generation, layout, ngram
 from autograde.rnn_scratch import perplexity as perplexity_checks
+from autograde.rnn_scratch.clipping import CLIPPING
 from autograde.rnn_scratch.flaws import catalogue
+from autograde.rnn_scratch.generation import PREDICT
+from autograde.rnn_scratch.perplexity import PERPLEXITY
+from autograde.mistakes import Mistake, mistake
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
 __all__ = [
@@ -46,54 +51,50 @@ COUNT_CASES = (
     (f"{_IDS}, n=4", _IDS, 4), ("'abc', n=3 (one window)", list("abc"), 3), ("'ab', n=3 (too short)", list("ab"), 3),
 )
 
-# (problem, hint, planted options of ngram.perplexity); the first that matches names the mistake
+
+def _slip(problem: str, hint: str, **options) -> Mistake:
+    return mistake(ngram.perplexity, problem, hint, **options)
+
+
+# Each plants one slip in the reference, ngram.perplexity; the first that matches names the mistake.
 NGRAM_MISTAKES = (
-    ("no smoothing: alpha is not added, so an n-gram never seen in training gets probability 0.",
-     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", dict(alpha=0.0)),
-    ("the denominator adds alpha instead of alpha * V, so the probabilities over the vocabulary do not sum to 1.",
-     "each of the V tokens gets alpha extra counts: add alpha * V to the context's count.",
-     dict(denominator="alpha")),
-    ("the denominator adds V instead of alpha * V.", "add alpha * V: alpha extra counts for each of the V tokens.",
-     dict(denominator="V")),
-    ("only the numerator is smoothed: the denominator needs + alpha * V.",
-     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", dict(denominator="none")),
-    ("V is taken as the number of distinct tokens in the training text; use the vocabulary size you are given.",
-     "tokens the training text never shows are still in the vocabulary: use vocab_size.", dict(vocab="seen")),
-    ("the context is one token short: this is the model of order n-1.",
-     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n-1")),
-    ("the context is one token short: this is the model of order n-1.",
-     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n-1", start="n-1")),
-    ("the context is one token too long: this is the model of order n+1.",
-     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", dict(order="n+1")),
-    ("the context is off by one: it ends at w_{t-2}, one token before the one it should end at.",
-     "the context of w_t is tokens[t-n+1:t], which ends with w_{t-1}.", dict(shift=1)),
-    ("the first position with a full context (t = n-1) is not scored.",
-     "score every t from n-1 to len(test)-1.", dict(start="n")),
-    ("the context's count includes the last n-1 training tokens, which no token follows, so the probabilities "
+    _slip("no smoothing: alpha is not added, so an n-gram never seen in training gets probability 0.",
+     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", smooth=False),
+    _slip("the denominator adds alpha instead of alpha * V, so the probabilities over the vocabulary do not sum to 1.",
+     "each of the V tokens gets alpha extra counts: add alpha * V to the context's count.", denominator="alpha"),
+    _slip("the denominator adds V instead of alpha * V.", "add alpha * V: alpha extra counts for each of the V tokens.", denominator="V"),
+    _slip("only the numerator is smoothed: the denominator needs + alpha * V.",
+     "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).", denominator="none"),
+    _slip("V is taken as the number of distinct tokens in the training text; use the vocabulary size you are given.",
+     "tokens the training text never shows are still in the vocabulary: use vocab_size.", vocab="seen"),
+    _slip("the context is one token short: this is the model of order n-1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", order="n-1"),
+    _slip("the context is one token short: this is the model of order n-1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", order="n-1", start="n-1"),
+    _slip("the context is one token too long: this is the model of order n+1.",
+     "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].", order="n+1"),
+    _slip("the context is off by one: it ends at w_{t-2}, one token before the one it should end at.",
+     "the context of w_t is tokens[t-n+1:t], which ends with w_{t-1}.", shift=1),
+    _slip("the first position with a full context (t = n-1) is not scored.",
+     "score every t from n-1 to len(test)-1.", start="n"),
+    _slip("the context's count includes the last n-1 training tokens, which no token follows, so the probabilities "
      "do not sum to 1.", "count the context as the number of n-grams that start with it: the sum over w' of "
-     "N(c, w').", dict(context_counts="n-1 grams")),
-    ("the logarithm is in base 2 but the exponential in base e: the bases must match.",
-     "use math.log (natural log) with math.exp, as the definition does.", dict(log=math.log2)),
-    ("the exponential is missing: that is the mean cross-entropy (in nats), not the perplexity.",
-     "perplexity = exp(mean of -ln P).", dict(exponent="none")),
-    ("the exponential is missing, and the logarithm is in base 2: that is the cross-entropy in bits.",
-     "perplexity = exp(mean of -ln P).", dict(exponent="none", log=math.log2)),
-    ("it is the exponential of the summed negative log-probability; perplexity uses the mean.",
-     "divide the sum by the number of scored positions before taking exp.", dict(reduce="sum")),
-    ("the mean divides by len(test), not by the number of scored positions (len(test) - n + 1).",
-     "only positions with a full context are scored; divide by how many there are.", dict(divide_by="tokens")),
+     "N(c, w').", context_counts="n-1 grams"),
+    _slip("the logarithm is in base 2 but the exponential in base e: the bases must match.",
+     "use math.log (natural log) with math.exp, as the definition does.", log=math.log2),
+    _slip("the exponential is missing: that is the mean cross-entropy (in nats), not the perplexity.",
+     "perplexity = exp(mean of -ln P).", exponent="none"),
+    _slip("the exponential is missing, and the logarithm is in base 2: that is the cross-entropy in bits.",
+     "perplexity = exp(mean of -ln P).", exponent="none", log=math.log2),
+    _slip("it is the exponential of the summed negative log-probability; perplexity uses the mean.",
+     "divide the sum by the number of scored positions before taking exp.", reduce="sum"),
+    _slip("the mean divides by len(test), not by the number of scored positions (len(test) - n + 1).",
+     "only positions with a full context are scored; divide by how many there are.", divide_by="tokens"),
 )
 
 
-def _planted(options: dict, n: int) -> dict:
-    options = dict(options)
-    for key in ("order", "start"):
-        if options.get(key) in ("n-1", "n", "n+1"):
-            value = {"n-1": n - 1, "n": n, "n+1": n + 1}[options[key]]
-            options[key] = value
-    if options.get("order", n) < 1:
-        return {}
-    return options
+def _same_value(got: float, planted: float) -> bool:
+    return (math.isinf(got) and math.isinf(planted)) or math.isclose(got, planted, rel_tol=1e-6)
 
 
 def _real_cases():
@@ -140,43 +141,51 @@ def check_count_ngrams(count_ngrams) -> None:
     passed(_EX1, f"the same counts as the reference on {len(cases)} texts, The Time Machine included.")
 
 
+def _ngram_case(label, train, test, n, V, alpha) -> engine.Case:
+    return engine.Case(f"for {label}", lambda device, dtype: (list(train), list(test), n, V, alpha), on_devices=False)
+
+
+def _ngram_cases() -> list[engine.Case]:
+    return [_ngram_case(*c) for c in (*HAND_MADE, *_real_cases())]
+
+
+def _ngram_value(result, case: engine.Case) -> float:
+    try:
+        return float(result)
+    except (TypeError, ValueError):
+        raise CheckFailed(_EX1B, f"`ngram_perplexity` returned a {type(result).__name__}; it returns a number.") \
+            from None
+
+
+def _ngram_crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None:
+    if not isinstance(exc, (ZeroDivisionError, OverflowError)):
+        return None
+    hint = ("a context never seen in training has count 0: smoothing (+ alpha * V) keeps the denominator positive."
+            if isinstance(exc, ZeroDivisionError) else
+            "exp of a sum over thousands of tokens overflows: perplexity is exp of the mean.")
+    return CheckFailed(_EX1B, f"{case.label}, `ngram_perplexity` raised {type(exc).__name__}: {exc}.", hint)
+
+
+def _ngram_explain(case: engine.Case, got: float, want: float) -> CheckFailed:
+    if math.isinf(got) or math.isnan(got):
+        return CheckFailed(_EX1B, f"{case.label}, the perplexity is {got}, expected {want:.6g}.",
+                           "with alpha > 0 every probability is positive and the perplexity finite.")
+    return CheckFailed(_EX1B, f"{case.label}, got {got:.6g}, expected {want:.6g}.",
+                       "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V), scored at every "
+                       "t >= n-1; perplexity = exp(mean of -ln P).")
+
+
+NGRAM_PERPLEXITY = engine.Exercise(
+    label=_EX1B, name="ngram_perplexity", reference=ngram.perplexity, cases=_ngram_cases, same=_same_value,
+    explain=_ngram_explain, mistakes=NGRAM_MISTAKES, read=_ngram_value, crash=_ngram_crash, combine=False,
+    meta=False)
+
+
 def check_ngram_perplexity(ngram_perplexity) -> None:
     """Exercise 1: the add-alpha n-gram model's perplexity, hand-made cases and The Time Machine."""
-    cases = [*HAND_MADE, *_real_cases()]
-    for label, train, test, n, V, alpha in cases:
-        with calling(_EX1B, "ngram_perplexity"):
-            try:
-                result = ngram_perplexity(list(train), list(test), n, V, alpha)
-            except (ZeroDivisionError, OverflowError) as exc:  # add a hint to calling()'s verdict
-                hint = ("a context never seen in training has count 0: smoothing (+ alpha * V) keeps the "
-                        "denominator positive." if isinstance(exc, ZeroDivisionError) else
-                        "exp of a sum over thousands of tokens overflows: perplexity is exp of the mean.")
-                raise CheckFailed(_EX1B, f"for {label}, `ngram_perplexity` raised {type(exc).__name__}: {exc}.",
-                                  hint) from None
-        try:
-            got = float(result)
-        except (TypeError, ValueError):
-            raise CheckFailed(_EX1B, f"`ngram_perplexity` returned a {type(result).__name__}; it returns a number.") \
-                from None
-        want = ngram.perplexity(train, test, n, V, alpha)
-        if math.isclose(got, want, rel_tol=1e-6):
-            continue
-        with quiet():
-            for problem, hint, options in NGRAM_MISTAKES:
-                planted = _planted(options, n)
-                if not planted:
-                    continue
-                flawed = ngram.perplexity(train, test, n, V, planted.pop("alpha", alpha), **planted)
-                if (math.isinf(got) and math.isinf(flawed)) or math.isclose(got, flawed, rel_tol=1e-6):
-                    raise CheckFailed(_EX1B, f"for {label}: {problem}", hint)
-        if math.isinf(got) or math.isnan(got):
-            raise CheckFailed(_EX1B, f"for {label}, the perplexity is {got}, expected {want:.6g}.",
-                              "with alpha > 0 every probability is positive and the perplexity finite.")
-        raise CheckFailed(_EX1B, f"for {label}, got {got:.6g}, expected {want:.6g}.",
-                          "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V), scored at every "
-                          "t >= n-1; perplexity = exp(mean of -ln P).")
-    passed(_EX1B, f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
-                  f"{len(cases) - len(HAND_MADE)} n-gram models of The Time Machine.")
+    engine.check(NGRAM_PERPLEXITY, ngram_perplexity,
+                 f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
+                 f"{len(_real_cases())} n-gram models of The Time Machine")
 
 
 # ---------------------------------------------------------------------------
@@ -193,7 +202,7 @@ _forward_flaws, _gradient_flaws = catalogue()
 RNN = RecurrentSpec(
     exercise="Exercise 3 (rnn)", name="rnn", truth_name="nn.RNN", state_names=("H",),
     param_names=layout.PARAM_NAMES, make_params=_random_params, truth=layout.torch_rnn,
-    flaws=_forward_flaws, gradient_flaws=_gradient_flaws)
+    mistakes=_forward_flaws, gradient_mistakes=_gradient_flaws)
 
 
 def check_get_rnn_params(get_rnn_params) -> None:

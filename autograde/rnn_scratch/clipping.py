@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde.devices import META, ForeignDeviceLog, cuda_device
-from autograde.verdict import CheckFailed, calling, passed, quiet
+from autograde import engine
+from autograde.mistakes import Mistake
+from autograde.verdict import CheckFailed
 
 EXERCISE = "Exercise 4 (grad_clipping)"
 TOL = dict(rtol=1e-5, atol=1e-12)  # clip_grad_norm_ divides by norm + 1e-6
@@ -54,24 +55,37 @@ def _sum_of_norms(grads, theta):
     return [g * min(1.0, theta / norm) for g in grads]
 
 
-MISTAKES: tuple[tuple[str, str, Callable], ...] = (
-    ("each parameter's gradient is clipped by its own norm; the norm must be global, over all gradients "
-     "together.", "norm = sqrt(sum over ALL parameters of (p.grad ** 2).sum()), then scale every p.grad by "
-     "theta / norm.", _per_parameter),
-    ("the norm is the sum of the gradients' norms; the global norm is the square root of the sum of squares.",
-     "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).", _sum_of_norms),
-    ("the square root is missing: the gradients are scaled by theta / ||g||^2.",
-     "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
-     _factor(lambda n, t: min(1.0, t / n ** 2))),
-    ("the gradients are always scaled to norm theta, even when their norm is below theta.",
-     "clip only when the norm exceeds theta: factor = min(1, theta / norm).", _factor(lambda n, t: t / n)),
-    ("the factor is upside down: the gradients are scaled by norm / theta.", "scale by theta / norm.",
-     _factor(lambda n, t: n / t if n > t else 1.0)),
-    ("theta is left out: the gradients are scaled by 1 / norm.", "scale by theta / norm.",
-     _factor(lambda n, t: 1.0 / n if n > t else 1.0)),
-    ("each element is clamped to [-theta, theta]; that is clipping by value, not by norm.",
-     "compute the global norm and scale all the gradients by the same factor.",
-     lambda grads, theta: [g.clamp(-theta, theta) for g in grads]),
+def _in_place(mistake):
+    """A slip on the gradients as the student's code would leave it: in place, on the clipped parameters."""
+    def planted(net, theta):
+        params = [p for p in _clipped(net) if p.grad is not None]
+        for p, g in zip(params, mistake([p.grad for p in params], theta)):
+            p.grad.copy_(g)
+    return planted
+
+
+def _mistake(problem, hint, on_grads) -> Mistake:
+    return Mistake(problem, hint, _in_place(on_grads))
+
+
+MISTAKES: tuple[Mistake, ...] = (
+    _mistake("each parameter's gradient is clipped by its own norm; the norm must be global, over all gradients "
+             "together.", "norm = sqrt(sum over ALL parameters of (p.grad ** 2).sum()), then scale every p.grad by "
+             "theta / norm.", _per_parameter),
+    _mistake("the norm is the sum of the gradients' norms; the global norm is the square root of the sum of squares.",
+             "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).", _sum_of_norms),
+    _mistake("the square root is missing: the gradients are scaled by theta / ||g||^2.",
+             "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
+             _factor(lambda n, t: min(1.0, t / n ** 2))),
+    _mistake("the gradients are always scaled to norm theta, even when their norm is below theta.",
+             "clip only when the norm exceeds theta: factor = min(1, theta / norm).", _factor(lambda n, t: t / n)),
+    _mistake("the factor is upside down: the gradients are scaled by norm / theta.", "scale by theta / norm.",
+             _factor(lambda n, t: n / t if n > t else 1.0)),
+    _mistake("theta is left out: the gradients are scaled by 1 / norm.", "scale by theta / norm.",
+             _factor(lambda n, t: 1.0 / n if n > t else 1.0)),
+    _mistake("each element is clamped to [-theta, theta]; that is clipping by value, not by norm.",
+             "compute the global norm and scale all the gradients by the same factor.",
+             lambda grads, theta: [g.clamp(-theta, theta) for g in grads]),
 )
 
 
@@ -150,7 +164,9 @@ CASES = (
 
 
 # ---------------------------------------------------------------------------
-# The check
+# The check: on the engine's skeleton. What is compared is every parameter's value and
+# gradient after the call, so that a changed parameter or a gradient given to a parameter
+# that had none shows as plainly as a wrong factor.
 
 
 def _copies(tensors):
@@ -167,112 +183,121 @@ def _all_params(net):
     return list(net.parameters()) if isinstance(net, nn.Module) else list(net.params)
 
 
-def _run_case(fn, case: Case) -> None:
-    net, clipped, theta = case.make()
+def _clipped(net):
+    """The parameters d2l's grad_clipping clips: those that require a gradient."""
+    return [p for p in _all_params(net) if p.requires_grad]
+
+
+def reference(net, theta) -> None:
+    """PyTorch's own clipping, in place, on the parameters that require a gradient."""
+    torch.nn.utils.clip_grad_norm_([p for p in _clipped(net) if p.grad is not None], theta)
+
+
+@dataclass
+class After:
+    """What a clipping function left behind, beside what it was given."""
+
+    values: list
+    grads: list
+    before_values: list
+    before_grads: list
+    clipped: list  # which of them should be clipped (require a gradient and had one)
+    frozen: int | None  # the index of a parameter with requires_grad=False, if any
+    theta: float
+
+
+def _run(f, args) -> After:
+    net, theta = args
     everything = _all_params(net)
-    before_values = _copies(everything)
-    before_grads = _copies([p.grad for p in everything])
-    with quiet():  # the ground truth: PyTorch's own clipping, on copies
-        copies = [p.detach().clone().requires_grad_(True) for p in clipped]
-        for c, p in zip(copies, clipped):
-            c.grad = None if p.grad is None else p.grad.detach().clone()
-        torch.nn.utils.clip_grad_norm_(copies, theta)
-        truth = [c.grad for c in copies]
-    try:
-        with calling(EXERCISE, "grad_clipping"):
-            fn(net, theta)
-    except CheckFailed as failure:
-        if any(g is None for g in before_grads) and "NoneType" in failure.problem:
-            raise CheckFailed(EXERCISE, f"on {case.label}, `grad_clipping` crashed on a parameter without a gradient "
-                              f"({failure.problem.split(' raised ', 1)[-1]}).",
-                              "skip the parameters whose .grad is None: a parameter that did not take part in the "
-                              "loss has none.") from None
-        raise
-    after_grads = [p.grad for p in everything]
-    ids = {id(p) for p in clipped}
-    expected = [truth[[id(q) for q in clipped].index(id(p))] if id(p) in ids else g
-                for p, g in zip(everything, before_grads)]
-    if not _same([p.detach() for p in everything], before_values):
-        raise CheckFailed(EXERCISE, f"on {case.label}, the parameters themselves changed.",
-                          "scale p.grad, not p (or p.data): the optimizer updates the parameters afterwards.")
-    for p, g, b in zip(everything, after_grads, before_grads):
-        if b is None and g is not None:
-            raise CheckFailed(EXERCISE, f"on {case.label}, a parameter whose .grad was None got a gradient.",
-                              "skip parameters whose .grad is None.")
-    if _same(after_grads, expected):
-        return
-    if isinstance(net, nn.Module):
-        frozen = net.frozen
-        frozen_before = next(b for p, b in zip(everything, before_grads) if p is frozen)
-        if not torch.equal(frozen.grad, frozen_before):
-            raise CheckFailed(EXERCISE, f"on {case.label}, the gradient of a parameter with requires_grad=False "
-                              "was clipped too.", "for an nn.Module clip [p for p in net.parameters() if "
-                              "p.requires_grad].")
-        norm = float(_global_norm([b for b in before_grads if b is not None]))  # the frozen one included
-        factor = min(1.0, theta / norm)
-        trainable = [(g, b) for p, g, b in zip(everything, after_grads, before_grads) if id(p) in ids and b is not None]
-        if _same([g for g, _ in trainable], [b * factor for _, b in trainable]):
-            raise CheckFailed(EXERCISE, f"on {case.label}, the norm counts a parameter with requires_grad=False.",
-                              "for an nn.Module use [p for p in net.parameters() if p.requires_grad].")
-    clipped_before = [b for p, b in zip(everything, before_grads) if id(p) in ids and b is not None]
-    clipped_after = [g for p, g, b in zip(everything, after_grads, before_grads) if id(p) in ids and b is not None]
-    if _same(clipped_after, clipped_before):
-        raise CheckFailed(EXERCISE, f"on {case.label}, the gradients were not changed: p.grad still holds the "
-                          "unclipped values.", "d2l's optimizer reads p.grad after the call: change it in place, "
-                          "e.g. p.grad *= factor (or p.grad.mul_(factor)).")
-    for problem, hint, mistake in MISTAKES:
-        with quiet():
-            planted = mistake(clipped_before, theta)
-        if _same(clipped_after, planted):
-            raise CheckFailed(EXERCISE, f"on {case.label}: {problem}", hint)
-    got_norm = float(_global_norm([g for g in clipped_after if g is not None]))
-    want_norm = float(_global_norm([g for g, p in zip(expected, everything) if id(p) in ids and g is not None]))
-    raise CheckFailed(EXERCISE, f"on {case.label}, the gradients differ from torch.nn.utils.clip_grad_norm_'s "
-                      f"(global norm after clipping {got_norm:.4g}, expected {want_norm:.4g}).",
-                      "g <- min(1, theta / ||g||) * g, with ||g|| the norm of all gradients together.")
+    before_values, before_grads = _copies(everything), _copies([p.grad for p in everything])
+    ids = {id(p) for p in _clipped(net)}
+    f(net, theta)
+    frozen = next((i for i, p in enumerate(everything) if not p.requires_grad), None)
+    return After(_copies(everything), [p.grad for p in everything], before_values, before_grads,
+                 [id(p) in ids and g is not None for p, g in zip(everything, before_grads)], frozen, theta)
 
 
-def _check_meta(fn) -> None:
-    _net, params, theta = _scratch(5, 2.0, 1.0, dtype=torch.float32)()
-    meta = [p.detach().to(META).requires_grad_(True) for p in params]
-    for p in meta:
-        p.grad = torch.empty(p.shape, device=META)
-    log = ForeignDeviceLog(META)
-    try:
-        with log, calling(EXERCISE, "grad_clipping"):
-            fn(ScratchNet(meta), theta)
-    except CheckFailed:
-        pass  # an `if norm > theta:` needs values, which meta tensors lack: judged on the CPU
-    foreign = [(op, where) for op, where in log.foreign if op != "_to_copy"]  # moving a result out is fine
-    if foreign:
-        op, where = foreign[0]
-        raise CheckFailed(EXERCISE, f"`grad_clipping` hard-codes a device: with every gradient on the `meta` device "
-                          f"(a stand-in for any GPU) it made or used a tensor on {where} (in `{op}`).",
-                          "compute on the gradients' own device; never write 'cpu' or .cuda().")
+def _same_after(got: After, want: After) -> bool:
+    return _same(got.values, want.values) and _same(got.grads, want.grads)
 
 
-def _check_cuda(fn, device) -> None:
-    for case in CASES[:3]:
-        _net, clipped, theta = case.make()
-        want = clip([p.grad for p in clipped], theta)
-        gpu = [p.detach().to(device, torch.float32).requires_grad_(True) for p in clipped]
-        for p, q in zip(gpu, clipped):
-            p.grad = None if q.grad is None else q.grad.to(device, torch.float32)
-        with calling(EXERCISE, "grad_clipping"):
-            fn(ScratchNet(gpu), theta)
-        if not all((p.grad is None and w is None) or torch.allclose(p.grad.double().cpu(), w, rtol=1e-4, atol=1e-6)
-                   for p, w in zip(gpu, want)):
-            raise CheckFailed(EXERCISE, f"on CUDA in float32, on {case.label}, the gradients differ from the right "
-                              "ones although they match on the CPU.")
+def _case(label, make) -> engine.Case:
+    def args(device, dtype):
+        net, _, theta = make()
+        if device.type != "cpu" or dtype is not None:
+            params = [p.detach().to(device, dtype or p.dtype).requires_grad_(p.requires_grad)
+                      for p in _all_params(net)]
+            for p, q in zip(params, _all_params(net)):
+                p.grad = None if q.grad is None else (torch.empty(p.shape, device=device) if device.type == "meta"
+                                                      else q.grad.to(device, dtype or q.grad.dtype))
+            net = ScratchNet(params)
+        return net, theta
+    return engine.Case(f"on {label}", args, on_devices=not label.startswith("an nn.Module"))
+
+
+def _cases():
+    return [_case(c.label, c.make) for c in CASES]
+
+
+def _suspect(fn, case: engine.Case, got: After, want: After) -> CheckFailed | None:
+    """What the gradients' shape and the untouched tensors tell before any mistake is tried."""
+    if not _same(got.values, got.before_values):
+        return CheckFailed(EXERCISE, f"{case.label}, the parameters themselves changed.",
+                           "scale p.grad, not p (or p.data): the optimizer updates the parameters afterwards.")
+    if any(b is None and g is not None for g, b in zip(got.grads, got.before_grads)):
+        return CheckFailed(EXERCISE, f"{case.label}, a parameter whose .grad was None got a gradient.",
+                           "skip parameters whose .grad is None.")
+    if got.frozen is not None:
+        i = got.frozen
+        if not torch.equal(got.grads[i], got.before_grads[i]):
+            return CheckFailed(EXERCISE, f"{case.label}, the gradient of a parameter with requires_grad=False "
+                               "was clipped too.", "for an nn.Module clip [p for p in net.parameters() if "
+                               "p.requires_grad].")
+        norm = float(_global_norm([b for b in got.before_grads if b is not None]))  # the frozen one included
+        factor = min(1.0, got.theta / norm)
+        pairs = [(g, b) for g, b, c in zip(got.grads, got.before_grads, got.clipped) if c]
+        if _same([g for g, _ in pairs], [b * factor for _, b in pairs]):
+            return CheckFailed(EXERCISE, f"{case.label}, the norm counts a parameter with requires_grad=False.",
+                               "for an nn.Module use [p for p in net.parameters() if p.requires_grad].")
+    after = [g for g, c in zip(got.grads, got.clipped) if c]
+    before = [b for b, c in zip(got.before_grads, got.clipped) if c]
+    if _same(after, before):
+        return CheckFailed(EXERCISE, f"{case.label}, the gradients were not changed: p.grad still holds the "
+                           "unclipped values.", "d2l's optimizer reads p.grad after the call: change it in place, "
+                           "e.g. p.grad *= factor (or p.grad.mul_(factor)).")
+    return None
+
+
+def _explain(case: engine.Case, got: After, want: After) -> CheckFailed:
+    got_norm = float(_global_norm([g for g, c in zip(got.grads, got.clipped) if c]))
+    want_norm = float(_global_norm([g for g, c in zip(want.grads, want.clipped) if c]))
+    return CheckFailed(EXERCISE, f"{case.label}, the gradients differ from torch.nn.utils.clip_grad_norm_'s "
+                       f"(global norm after clipping {got_norm:.4g}, expected {want_norm:.4g}).",
+                       "g <- min(1, theta / ||g||) * g, with ||g|| the norm of all gradients together.")
+
+
+def _crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None:
+    """A crash on a missing gradient, named (calling()'s verdict would only say TypeError)."""
+    if isinstance(exc, (TypeError, AttributeError)) and "NoneType" in str(exc) and \
+            any(p.grad is None for p in _all_params(args[0])):
+        return CheckFailed(EXERCISE, f"{case.label}, `grad_clipping` crashed on a parameter without a gradient "
+                           f"({type(exc).__name__}: {exc}).", "skip the parameters whose .grad is None: a parameter "
+                           "that did not take part in the loss has none.")
+    return None
+
+
+CLIPPING = engine.Exercise(
+    label=EXERCISE, name="grad_clipping", reference=reference, cases=_cases, same=_same_after, explain=_explain,
+    mistakes=tuple(MISTAKES), run=_run, suspect=_suspect, crash=_crash, combine=False, meta_inputs="every gradient",
+    meta_hint="compute on the gradients' own device; never write 'cpu' or .cuda().",
+    same_float32=lambda a, b: _same_loose(a, b))
+
+
+def _same_loose(got: After, want: After) -> bool:
+    return all((g is None and w is None) or torch.allclose(g.double().cpu(), w.double().cpu(), rtol=1e-4, atol=1e-6)
+               for g, w in zip(got.grads, want.grads))
 
 
 def check(fn) -> None:
-    for case in CASES:
-        _run_case(fn, case)
-    _check_meta(fn)
-    gpu = cuda_device()
-    where = "on the CPU and on CUDA" if gpu is not None else "on the CPU (and no hard-coded device, on `meta`)"
-    if gpu is not None:
-        _check_cuda(fn, gpu)
-    passed(EXERCISE, f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: clipping, no "
-                     f"clipping, norm exactly theta, a None gradient, an nn.Module), changed in place, {where}.")
+    engine.check(CLIPPING, fn, f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: "
+                 "clipping, no clipping, norm exactly theta, a None gradient, an nn.Module), changed in place")

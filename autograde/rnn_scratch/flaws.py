@@ -7,11 +7,11 @@ mistake's, the verdict names it.
 
 from __future__ import annotations
 
-from functools import partial
 
 import torch
 
-from autograde.recurrent import BATCH_MAJOR, Flaw, d2l_rows
+from autograde.mistakes import Mistake, mistake, together
+from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
 ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
 
@@ -48,12 +48,14 @@ def scratch_rnn(inputs, state, params, *, act="tanh", transpose_hh=False, carry=
     return Y, ((last,) if returned == "last" else (H0,))
 
 
-def catalogue() -> tuple[list[Flaw], list[Flaw]]:
+def catalogue() -> tuple[list[Mistake], list[Mistake]]:
     """(forward mistakes, gradient-only mistakes)."""
 
     def flaw(problem, hint=None, **planted):
-        return Flaw(problem, hint, partial(scratch_rnn, **planted))
+        return mistake(scratch_rnn, problem, hint, **planted)
 
+    no_bias = [flaw("the output bias b_q is missing.", "O_t = H_t @ W_hq + b_q.", output_bias=False),
+               flaw("the hidden bias b_h is missing.", "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", hidden_bias=False)]
     forward = [
         flaw("the hidden state uses a sigmoid where tanh belongs.",
              "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h): tanh, with values in [-1, 1].", act="sigmoid"),
@@ -65,15 +67,10 @@ def catalogue() -> tuple[list[Flaw], list[Flaw]]:
              "d2l multiplies from the right, H @ W_hh, with W_hh of shape (H, H) = (from, to).", transpose_hh=True),
         flaw("the state is not carried between time steps: every step starts again from the initial state.",
              "assign the new hidden state back to H inside the loop, so the next step uses it.", carry=False),
-        flaw("the state you are given is ignored: the steps start from zeros.",
-             "unpack it, `H, = state`: d2l carries the state from one minibatch to the next.",
-             use_given_state=False),
-        flaw("the returned state is the initial one, not the last step's.",
-             "return the H computed at the last time step: `return ..., (H,)`.", returned="initial"),
-        flaw("the output layer is missing: the outputs are the hidden states.",
-             "each step's output is O_t = H_t @ W_hq + b_q.", output_layer=False),
-        flaw("the output bias b_q is missing.", "O_t = H_t @ W_hq + b_q.", output_bias=False),
-        flaw("the hidden bias b_h is missing.", "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", hidden_bias=False),
+        *state_mistakes(flaw, ("H",)),
+        *no_bias,
+        together("both biases are missing: neither b_h nor b_q is added.",
+                 "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) and O_t = H_t @ W_hq + b_q.", no_bias),
         flaw(*BATCH_MAJOR, time_major=False),
     ]
     cut = ("the gradient is cut between time steps: H is detached inside the loop.",

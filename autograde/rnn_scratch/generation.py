@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import torch
 
-from autograde.devices import cuda_device
-from autograde.verdict import CheckFailed, calling, passed, quiet
+from autograde import engine
+from autograde.engine import Case
+from autograde.mistakes import mistake
+from autograde.verdict import CheckFailed, calling
 
 EXERCISE = "Exercise 6 (predict)"
 TOKENS = ("<unk>", " ", "e", "t", "a", "i", "r", "h", "m", "l", "v", "s", "n", "o", "c")
@@ -144,97 +146,99 @@ def reference(prefix, num_preds, net, vocab, device, *, warm_up=True, feed_last_
 
 
 MISTAKES = (
-    ("the prefix is not fed through the network first (no warm-up), or the warm-up's state is thrown away: "
-     "generation starts from a blank state.",
-     "feed every prefix token but the last, carrying the state: `_, state = net(X, state)`.", dict(warm_up=False)),
-    ("the last prefix character is fed twice: once at the end of the warm-up and again as the first input of "
-     "the generation.", "the warm-up feeds prefix[0] ... prefix[-2]; the generation loop starts by feeding "
-     "prefix[-1].", dict(feed_last_twice=True)),
-    ("the returned text leaves out the prefix.", "return the prefix followed by the generated characters, as "
-     "d2l.predict_ch8 does.", dict(keep_prefix=False)),
-    ("the state is not carried from one step to the next.",
-     "keep the state each call returns and pass it to the next call: `y, state = net(X, state)`.",
-     dict(carry=False)),
-    ("the state is not carried from one generated character to the next: every step starts from the state "
-     "the warm-up ended with.", "keep the state each call returns: `y, state = net(X, state)`.",
-     dict(carry_in_generation=False)),
+    mistake(reference, "the prefix is not fed through the network first (no warm-up), or the warm-up's state is "
+            "thrown away: generation starts from a blank state.",
+            "feed every prefix token but the last, carrying the state: `_, state = net(X, state)`.", warm_up=False),
+    mistake(reference, "the last prefix character is fed twice: once at the end of the warm-up and again as the "
+            "first input of the generation.", "the warm-up feeds prefix[0] ... prefix[-2]; the generation loop "
+            "starts by feeding prefix[-1].", feed_last_twice=True),
+    mistake(reference, "the returned text leaves out the prefix.", "return the prefix followed by the generated "
+            "characters, as d2l.predict_ch8 does.", keep_prefix=False),
+    mistake(reference, "the state is not carried from one step to the next.",
+            "keep the state each call returns and pass it to the next call: `y, state = net(X, state)`.",
+            carry=False),
+    mistake(reference, "the state is not carried from one generated character to the next: every step starts "
+            "from the state the warm-up ended with.", "keep the state each call returns: `y, state = net(X, state)`.",
+            carry_in_generation=False),
 )
 
 
 @dataclass(frozen=True)
-class Case:
+class Prompt:
     prefix: str
     num_preds: int
     seed: int
     style: str
 
 
-CASES = (Case("time traveller", 20, 0, "scratch"), Case("the ", 15, 1, "module"),
-         Case("m", 12, 2, "scratch"), Case("a machine", 1, 3, "module"), Case("traveller", 0, 4, "scratch"))
+CASES = (Prompt("time traveller", 20, 0, "scratch"), Prompt("the ", 15, 1, "module"),
+           Prompt("m", 12, 2, "scratch"), Prompt("a machine", 1, 3, "module"), Prompt("traveller", 0, 4, "scratch"))
 
 
-def _call(fn, case: Case, device=torch.device("cpu"), seed: int = 0):
-    vocab = Vocab()
-    net = CheckNet(len(vocab), case.seed, case.style, device=device)
+def _case(p: Prompt, index: int) -> Case:
+    def make(device, dtype):
+        vocab = Vocab()
+        return p.prefix, p.num_preds, CheckNet(len(vocab), p.seed, p.style, device=device), vocab, device
+    return Case(f"for the prefix {p.prefix!r} and num_preds={p.num_preds}", make, on_devices=index < 2)
+
+
+def _run(f, args, seed: int = 0):
+    """The text, and the net that recorded what it was fed."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        with calling(EXERCISE, "predict"):
-            text = fn(case.prefix, case.num_preds, net, vocab, device)
-    return text, net, vocab
+        return f(*args), args[2]
 
 
-def _expected(case: Case, device=torch.device("cpu"), **planted):
-    vocab = Vocab()
-    net = CheckNet(len(vocab), case.seed, case.style, device=device)
-    with quiet():
-        return reference(case.prefix, case.num_preds, net, vocab, device, **planted), net
+def _same(got, want) -> bool:
+    return got[0] == want[0]
 
 
-def _check_case(fn, case: Case) -> None:
-    text, net, vocab = _call(fn, case)
-    expected, right_net = _expected(case)
-    where = f"for the prefix {case.prefix!r} and num_preds={case.num_preds}"
-    if not isinstance(text, str):
-        raise CheckFailed(EXERCISE, f"`predict` returned a {type(text).__name__}; it returns a string.",
+def _read(got, case: Case):
+    if not isinstance(got[0], str):
+        raise CheckFailed(EXERCISE, f"`predict` returned a {type(got[0]).__name__}; it returns a string.",
                           "join the tokens: ''.join(vocab.idx_to_token[i] for i in outputs).")
-    if text == expected:
-        return
+    return got
+
+
+def _sampled(fn, case: Case, got, want) -> CheckFailed | None:
+    """Greedy generation gives the same text every time; sampling does not."""
     for seed in (1, 2, 3):
-        again, _, _ = _call(fn, case, seed=seed)
-        if again != text:
-            raise CheckFailed(EXERCISE, f"{where}, two runs gave different texts ({text!r} and {again!r}): the next "
-                              "character is sampled instead of chosen greedily.",
-                              "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
-    for problem, hint, planted in MISTAKES:
-        if text == _expected(case, **planted)[0]:
-            raise CheckFailed(EXERCISE, f"{where}: {problem}", hint)
+        with calling(EXERCISE, "predict"):
+            again, _ = _run(fn, case.make(engine.CPU, None), seed=seed)
+        if again != got[0]:
+            return CheckFailed(EXERCISE, f"{case.label}, two runs gave different texts ({got[0]!r} and "
+                               f"{again!r}): the next character is sampled instead of chosen greedily.",
+                               "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
+    return None
+
+
+def _explain(case: Case, got, want) -> CheckFailed:
+    (text, net), (expected, right_net) = got, want
+    prefix, num_preds, _, vocab, _ = case.make(engine.CPU, None)
     if net.begun > 1:
-        raise CheckFailed(EXERCISE, f"{where}, begin_state was called {net.begun} times: the state restarts.",
-                          "call it once, before the warm-up, and carry the state from then on.")
+        return CheckFailed(EXERCISE, f"{case.label}, begin_state was called {net.begun} times: the state restarts.",
+                           "call it once, before the warm-up, and carry the state from then on.")
     if len(text) != len(expected):
-        raise CheckFailed(EXERCISE, f"{where}, the text has {len(text)} characters, expected {len(expected)} "
-                          f"(the prefix, then {case.num_preds} new ones).")
-    if not text.startswith(case.prefix):
-        raise CheckFailed(EXERCISE, f"{where}, the text {text!r} does not start with the prefix.")
-    if net.fed[:len(right_net.fed)] != right_net.fed[:len(net.fed)] or len(net.fed) != len(right_net.fed):
-        got = "".join(vocab.idx_to_token[i] for i in net.fed)
-        want = "".join(vocab.idx_to_token[i] for i in right_net.fed)
-        raise CheckFailed(EXERCISE, f"{where}, the net was fed {got!r}; expected {want!r} (the prefix, then each "
-                          "generated character but the last).")
-    raise CheckFailed(EXERCISE, f"{where}, got {text!r}, expected {expected!r}.",
-                      "after the warm-up, append the argmax of each output and feed it back in.")
+        return CheckFailed(EXERCISE, f"{case.label}, the text has {len(text)} characters, expected {len(expected)} "
+                           f"(the prefix, then {num_preds} new ones).")
+    if not text.startswith(prefix):
+        return CheckFailed(EXERCISE, f"{case.label}, the text {text!r} does not start with the prefix.")
+    if net.fed != right_net.fed:
+        fed = "".join(vocab.idx_to_token[i] for i in net.fed)
+        right = "".join(vocab.idx_to_token[i] for i in right_net.fed)
+        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed!r}; expected {right!r} (the prefix, then "
+                           "each generated character but the last).")
+    return CheckFailed(EXERCISE, f"{case.label}, got {text!r}, expected {expected!r}.",
+                       "after the warm-up, append the argmax of each output and feed it back in.")
+
+
+PREDICT = engine.Exercise(
+    label=EXERCISE, name="predict", reference=reference,
+    cases=lambda: [_case(p, i) for i, p in enumerate(CASES)], same=_same, explain=_explain,
+    mistakes=MISTAKES, run=_run, read=_read, suspect=_sampled, combine=True,
+    meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
 
 
 def check(fn) -> None:
-    for case in CASES:
-        _check_case(fn, case)
-    gpu = cuda_device()
-    if gpu is not None:
-        for case in CASES[:2]:
-            text, _, _ = _call(fn, case, device=gpu)
-            if text != _expected(case)[0]:
-                raise CheckFailed(EXERCISE, f"on CUDA, for the prefix {case.prefix!r}, got {text!r} although the CPU "
-                                  "gives the right text.", "make every tensor with device=device.")
-    where = "on the CPU and on CUDA" if gpu is not None else "on the CPU; the device you are given is passed on"
-    passed(EXERCISE, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds of d2l model "
-                     f"(scratch and nn.Module), {where}.")
+    engine.check(PREDICT, fn, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
+                 "of d2l model (scratch and nn.Module); the device you are given is passed on")

@@ -34,25 +34,31 @@ def count_ngrams(tokens: Sequence[Hashable], n: int) -> Counter:
     return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
 
 
-def perplexity(train, test, n: int, vocab_size: int, alpha: float = 1.0, *, order: int | None = None,
+def perplexity(train, test, n: int, vocab_size: int, alpha: float = 1.0, *, order: int | str | None = None,
                denominator: str = "alpha*V", context_counts: str = "ngrams", shift: int = 0,
-               start: int | None = None, log=math.log, reduce: str = "mean", exponent: str = "e",
-               divide_by: str = "positions", vocab: str = "given") -> float:
+               start: int | str | None = None, log=math.log, reduce: str = "mean", exponent: str = "e",
+               divide_by: str = "positions", vocab: str = "given", smooth: bool = True) -> float:
     """The add-alpha n-gram model's perplexity on `test`, with optional planted mistakes.
 
-    order:          the model's order actually used (n-1 or n+1: the context is one token off)
+    order:          the model's order actually used ("n-1" or "n+1": the context is one token off)
     denominator:    "alpha*V" (right) | "alpha" | "V" | "none"
     context_counts: "ngrams" (right: sum of N(c, w) over w) | "n-1 grams" (counts of the context
                     anywhere in the text, including the last n-1 tokens)
     shift:          1 looks up the n-1 tokens that end one step early (w_{t-n} ... w_{t-2})
-    start:          the first scored position (default: the first with a full context)
+    start:          the first scored position (default: the first with a full context; "n-1", "n"...)
     log:            math.log (right) or math.log2
     reduce:         "mean" (right) or "sum"; exponent: "e" (right) | "2" | "none"
     divide_by:      "positions" (right) or "tokens" (len(test))
     vocab:          "given" (right) or "seen" (V = number of distinct training tokens)
+    smooth:         False leaves alpha out (no smoothing)
     """
     train, test = list(train), list(test)
-    order = n if order is None else order
+    relative = {"n-1": n - 1, "n": n, "n+1": n + 1}
+    order = n if order is None else relative.get(order, order)  # type: ignore[call-overload]
+    start = relative.get(start, start) if isinstance(start, str) else start
+    if order < 1:
+        raise ValueError(f"no model of order {order}")
+    alpha = alpha if smooth else 0.0
     V = vocab_size if vocab == "given" else len(set(train))
     grams = count_ngrams(train, order)
     if context_counts == "ngrams":
