@@ -6,17 +6,26 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup book chapters check-chapters test test-fast grade bench browser clean
+.PHONY: setup lock book chapters check-chapters lint test test-fast grade bench browser clean
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
+# requirements-lock.txt pins every package (constraints), so every machine gets the versions
+# the tests passed with.
+$(STAMP): requirements.txt requirements-dev.txt requirements-lock.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements-dev.txt
+	$(BIN)/pip install -q -r requirements-dev.txt -c requirements-lock.txt
 	$(BIN)/pip install -q --no-deps d2l==0.17.6
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# After changing a requirements file: `make setup`, then this, then commit requirements-lock.txt.
+lock: setup
+	{ grep '^#' requirements-lock.txt; \
+	  $(BIN)/pip freeze --all --exclude-editable --exclude pip --exclude d2l; } > requirements-lock.txt.new
+	mv requirements-lock.txt.new requirements-lock.txt
+	touch $(STAMP)  # the environment is the lock: nothing to reinstall
 
 book: setup
 	$(BIN)/rnn-course book
@@ -33,11 +42,21 @@ browser:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else echo "Install Chromium (Debian/Ubuntu: sudo apt-get install chromium), then run make test again." >&2; exit 1; fi; }
 
-test: setup browser
+# Lint (ruff) and type-check (mypy, autograde/ only), configured in pyproject.toml. `ruff format`
+# checks the files already in its style: FORMATTED becomes `.` once the whole repository is.
+FORMATTED := autograde/course.py tests/planting.py tests/test_chapters.py tests/test_course.py \
+	tests/test_gru_checks.py tests/test_lstm_checks.py tests/test_rnn_checks.py tests/test_setup.py
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check $(FORMATTED)
+	$(BIN)/mypy
+
+test: setup browser lint
 	$(BIN)/python -m pytest -q
 
-# The tests that need no notebook kernel, nbgrader run or book build: seconds.
-test-fast: setup
+# Lint, and the tests that need no notebook kernel, nbgrader run or book build: under a minute.
+test-fast: setup lint
 	$(BIN)/python -m pytest -q -m "not slow"
 
 grade: setup

@@ -255,7 +255,8 @@ def test_the_readme_says_what_a_new_chapter_needs_and_names_what_exists():
         assert needed in adding, needed
     example = course.chapter("lstm-scratch")
     names = {"<slug>": example.slug, "<package>": example.package.split(".")[-1], "<name>": "lstm"}
-    paths = [p for p in re.findall(r"`([^` ]+)`", section) if "/" in p or re.search(r"\.(py|yml|md|ipynb)$", p)]
+    quoted = re.findall(r"`([^` ]+)`", section)
+    paths = [p for p in quoted if "/" in p or re.search(r"\.(py|yml|md|ipynb|txt|toml)$", p)]
     assert len(paths) > 8
     for path in paths:
         for placeholder, value in names.items():

@@ -262,7 +262,6 @@ def test_d2l_train_ch8_clips_with_d2l_grad_clipping(d2l_in_tmp, monkeypatch):
 # The other exercises' catalogues of mistakes: each is named as itself
 
 
-
 @pytest.mark.parametrize("index", range(len(checks.NGRAM_MISTAKES)))
 def test_each_ngram_mistake_is_named_as_itself(index):
     problem, _, planted = checks.NGRAM_MISTAKES[index]

@@ -417,6 +417,9 @@ def main(argv: list[str] | None = None) -> int:
         listing = _pages_and_registry(solutions, check=True, root=root)
         if not listing:
             print(f"{_show(chapters, root)}/ is up to date with {_show(solutions, root)}/.")
+            if _course_repository(solutions):
+                print(f"_toc.yml, README.md and intro.md list the chapters of {REGISTRY}, and the solutions "
+                      "have its exercises, checks and points.")
         return listing
     print(f"{_show(chapters, root)}/ is out of date with {_show(solutions, root)}/:", file=sys.stderr)
     for name in drift.differ:
