@@ -256,7 +256,7 @@ def test_the_judge_needs_only_what_the_probe_saved(ch, ex, tmp_path, capsys, sta
             engine.judge(ex, seen, "right")
             assert "\u2713" in capsys.readouterr().out
         else:
-            assert "not implemented" in verdict(lambda _: engine.judge(ex, seen, "right"), None).problem
+            assert "not implemented" in verdict(lambda seen: engine.judge(ex, seen, "right"), seen).problem
 
 
 def test_engine_exercises_are_found():
@@ -293,4 +293,4 @@ def test_recurrent_judges_need_only_what_their_probes_saved(ch, spec, kind, tmp_
             judge(spec, seen)
             assert "\u2713" in capsys.readouterr().out
         else:
-            assert "not implemented" in verdict(lambda _: judge(spec, seen), None).problem
+            assert "not implemented" in verdict(lambda seen: judge(spec, seen), seen).problem

@@ -235,8 +235,8 @@ def _explain(case: Case, got, want) -> CheckFailed:
     if fed != right_fed:
         fed_text = "".join(vocab.idx_to_token[i] for i in fed)
         right = "".join(vocab.idx_to_token[i] for i in right_fed)
-        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed_text!r}; expected {right!r} (the prefix, then "
-                           "each generated character but the last).")
+        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed_text!r}; expected {right!r} (the prefix, "
+                           "then each generated character but the last).")
     return CheckFailed(EXERCISE, f"{case.label}, got {text!r}, expected {expected!r}.",
                        "after the warm-up, append the argmax of each output and feed it back in.")
 
