@@ -234,6 +234,49 @@ def check(ex: Exercise, fn: Callable, what: str) -> None:
     judge(ex, probe(ex, fn), what)
 
 
+# ---------------------------------------------------------------------------
+# A graded check, as a notebook's check cell calls it and as the grader splits it
+
+
+class Check:
+    """What a check cell calls: `check(fn)` runs the probe and the judge in the student's process.
+
+    The grader runs them apart: `probe(fn)` where the student's code runs (it returns plain data,
+    which is all that leaves that process), `judge(seen)` in a process that never runs student code.
+    """
+
+    def __init__(self, probe: Callable[[Callable], Any], judge: Callable[[Any], None], doc: str = ""):
+        self.probe, self.judge = probe, judge
+        self.__doc__ = doc
+        self.__name__ = "check"  # `name_checks` gives it the name a check cell imports it by
+
+    def __call__(self, fn: Callable) -> None:
+        self.judge(self.probe(fn))
+
+    def __repr__(self) -> str:
+        return f"<check: {self.__doc__}>"
+
+
+def name_checks(namespace: dict) -> None:
+    """Give each Check of a chapter's package the name its check cells import it by."""
+    for name, value in namespace.items():
+        if isinstance(value, Check) and name.startswith("check_"):
+            value.__name__ = name
+
+
+def exercise_check(ex: Exercise, what: str, doc: str = "") -> Check:
+    """The check of an `Exercise`; `what` says on the ✓ line what was compared."""
+    return Check(lambda fn: probe(ex, fn), lambda seen: judge(ex, seen, what), doc)
+
+
+def checks_in_turn(*parts: Check, doc: str = "") -> Check:
+    """Several checks as one cell: the first that fails gives the verdict."""
+    def judge_all(seen: list) -> None:
+        for part, record in zip(parts, seen):
+            part.judge(record)
+    return Check(lambda fn: [part.probe(fn) for part in parts], judge_all, doc)
+
+
 def close(a: torch.Tensor, b: torch.Tensor, tol: dict | None = None) -> bool:
     """Same shape and values, whatever device or dtype `a` is on (`b` is the float64 truth)."""
     tol = tol or FLOAT32_TOL

@@ -8,6 +8,7 @@ from typing import Callable
 import torch
 
 from autograde.devices import META
+from autograde.engine import Check
 from autograde.verdict import CheckFailed, calling, passed
 
 
@@ -175,3 +176,15 @@ def check_state_factory(exercise: str, fn_name: str, fn: Callable, sizes: tuple[
                         names: tuple[str, ...]) -> None:
     """Call `fn(batch_size, num_hiddens, device)`: a tuple of zero (B, H) float32 tensors."""
     judge_state_factory(exercise, fn_name, probe(exercise, fn_name, fn, sizes), sizes, names)
+
+
+def parameter_factory_check(exercise: str, fn_name: str, sizes: tuple[int, int], expected: list[Expected],
+                            doc: str = "") -> Check:
+    return Check(lambda fn: probe(exercise, fn_name, fn, sizes),
+                 lambda seen: judge_parameter_factory(exercise, fn_name, seen, sizes, expected), doc)
+
+
+def state_factory_check(exercise: str, fn_name: str, sizes: tuple[int, int], names: tuple[str, ...],
+                        doc: str = "") -> Check:
+    return Check(lambda fn: probe(exercise, fn_name, fn, sizes),
+                 lambda seen: judge_state_factory(exercise, fn_name, seen, sizes, names), doc)

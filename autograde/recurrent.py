@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import torch
 
 from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta, tensors_in, where_checked
-from autograde.engine import plain, unplain
+from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
@@ -431,6 +431,18 @@ def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
                                       f"{spec.truth_name}'s (float64, CPU).")
     passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where_checked(bool(seen['meta']))}"
                           + (", outputs, state and gradients." if name else "."))
+
+
+def forward_check(spec: RecurrentSpec, doc: str = "") -> Check:
+    return Check(lambda fn: probe_forward(spec, fn), lambda seen: judge_forward(spec, seen), doc)
+
+
+def gradients_check(spec: RecurrentSpec, doc: str = "") -> Check:
+    return Check(lambda fn: probe_gradients(spec, fn), lambda seen: judge_gradients(spec, seen), doc)
+
+
+def devices_check(spec: RecurrentSpec, doc: str = "") -> Check:
+    return Check(lambda fn: probe_devices(spec, fn), lambda seen: judge_devices(spec, seen), doc)
 
 
 def check_forward(spec: RecurrentSpec, fn: Forward) -> None:

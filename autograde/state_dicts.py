@@ -17,6 +17,7 @@ from torch import nn
 
 from autograde import torch_layers
 from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
+from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
@@ -43,14 +44,26 @@ class StateDictExercise:
     layout_hint: str  # how the blocks are stacked, for a wrong dict no mistake explains
 
 
-def check(ex: StateDictExercise, fn: Callable[[list], dict]) -> None:
+def probe(ex: StateDictExercise, fn: Callable[[list], dict]) -> dict:
+    """The student's state dict for the first case's parameters, as plain data."""
+    params = [p.detach() for p in make_trial(ex.spec, CASES[0]).params]
+    try:
+        with calling(ex.exercise, ex.name):
+            return {"got": plain(fn([p.clone() for p in params]))}
+    except CheckFailed as failure:
+        return {"failed": failure.problem, "hint": failure.hint}
+
+
+def judge(ex: StateDictExercise, seen: dict) -> None:
+    """Load the state dict into a real layer and compare it with the course's from-scratch reference."""
+    if "failed" in seen:
+        raise CheckFailed(ex.exercise, seen["failed"], seen["hint"])
+    got = unplain(seen["got"])
     case = CASES[0]
     V, H, n = case.vocab, case.hidden, ex.blocks
     layer = ex.layer.__name__
     trial = make_trial(ex.spec, case)
     params = [p.detach() for p in trial.params]
-    with calling(ex.exercise, ex.name):
-        got = fn([p.clone() for p in params])
     if not isinstance(got, dict):
         raise CheckFailed(ex.exercise, f"`{ex.name}` must return a dict (a state dict), got {type(got).__name__}.",
                           "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
@@ -86,3 +99,11 @@ def check(ex: StateDictExercise, fn: Callable[[list], dict]) -> None:
     if found:
         raise CheckFailed(ex.exercise, found.problem, found.hint)
     raise CheckFailed(ex.exercise, f"nn.{layer} with your state dict does not compute {ex.computes}.", ex.layout_hint)
+
+
+def check(ex: StateDictExercise, fn: Callable[[list], dict]) -> None:
+    judge(ex, probe(ex, fn))
+
+
+def state_dict_check(ex: StateDictExercise, doc: str = "") -> Check:
+    return Check(lambda fn: probe(ex, fn), lambda seen: judge(ex, seen), doc)

@@ -242,21 +242,24 @@ def _engine_exercises():
 
 
 ENGINE_EXERCISES = list(_engine_exercises())
+EVERY_CHECK = [pytest.param(ch, ex, check, id=f"{ch.slug}:{check.__name__}")
+               for ch in course.CHAPTERS for ex in ch.exercises for check in ch.checks(ex.name)]
 
 
-@pytest.mark.parametrize("ch, ex", ENGINE_EXERCISES)
-def test_the_judge_needs_only_what_the_probe_saved(ch, ex, tmp_path, capsys, stand_in):
-    """The probe's record survives torch.load(weights_only=True), and the judge reaches the same verdict from it
-    alone, for the solution and for a stub."""
+@pytest.mark.parametrize("ch, ex, check", EVERY_CHECK)
+def test_every_check_splits_into_a_probe_and_a_judge(ch, ex, check, tmp_path, capsys, stand_in):
+    """What the probe saves survives torch.load(weights_only=True), and from it alone the judge reaches
+    the self-check's verdict, for the solution and for a stub (on the CPU and the accelerator stand-in)."""
+    assert isinstance(check, engine.Check), f"{check.__name__} is not an engine.Check: the grader cannot split it"
     sol = solution(ch.slug)
     for fn, passes in ((sol.define(ex.name), True), (sol.plant(ex.name, STUB), False)):
-        torch.save(engine.probe(ex, fn), tmp_path / "seen.pt")
+        torch.save(check.probe(fn), tmp_path / "seen.pt")
         seen = torch.load(tmp_path / "seen.pt", weights_only=True)
         if passes:
-            engine.judge(ex, seen, "right")
-            assert "\u2713" in capsys.readouterr().out
+            check.judge(seen)
+            assert "\u2717" not in capsys.readouterr().out
         else:
-            assert "not implemented" in verdict(lambda seen: engine.judge(ex, seen, "right"), seen).problem
+            assert "not implemented" in verdict(check.judge, seen).problem
 
 
 def test_engine_exercises_are_found():
@@ -272,25 +275,3 @@ def test_what_is_not_plain_data_crosses_as_its_type_name():
     assert type(seen["a"][0]).__name__ == "Strange" and seen["a"][1:] == [1.5, "x", None]
     problem = verdict(rnn_scratch.check_perplexity, lambda logits, targets: Strange()).problem
     assert problem == "`perplexity` returned a Strange; it returns a number (a float or a 0-dimensional tensor)."
-
-
-def _recurrent_exercises():
-    for ch in course.CHAPTERS:
-        for spec in vars(ch.module()).values():
-            if isinstance(spec, recurrent.RecurrentSpec):
-                for kind in ("forward", "gradients", "devices"):
-                    yield pytest.param(ch, spec, kind, id=f"{ch.slug}:{spec.name}:{kind}")
-
-
-@pytest.mark.parametrize("ch, spec, kind", list(_recurrent_exercises()))
-def test_recurrent_judges_need_only_what_their_probes_saved(ch, spec, kind, tmp_path, capsys, stand_in):
-    probe, judge = getattr(recurrent, f"probe_{kind}"), getattr(recurrent, f"judge_{kind}")
-    sol = solution(ch.slug)
-    for fn, passes in ((sol.define(spec.name), True), (sol.plant(spec.name, STUB), False)):
-        torch.save(probe(spec, fn), tmp_path / "seen.pt")
-        seen = torch.load(tmp_path / "seen.pt", weights_only=True)
-        if passes:
-            judge(spec, seen)
-            assert "\u2713" in capsys.readouterr().out
-        else:
-            assert "not implemented" in verdict(lambda seen: judge(spec, seen), seen).problem

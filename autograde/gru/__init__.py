@@ -21,8 +21,8 @@ from itertools import permutations
 import torch
 from torch import nn
 
+from autograde import engine, recurrent, state_dicts
 from autograde import params as factory
-from autograde import recurrent, state_dicts
 from autograde.gru import layout
 from autograde.gru.flaws import catalogue, scratch_gru
 from autograde.recurrent import RecurrentSpec
@@ -65,46 +65,31 @@ def _expected_params(V: int, H: int) -> list[factory.Expected]:
     return expected + [E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")]
 
 
-def check_get_gru_params(get_gru_params) -> None:
-    """Exercise 1: d2l's 11 tensors, in its order (Z, R, H~, then the output layer)."""
-    factory.check_parameter_factory("Exercise 1 (get_gru_params)", "get_gru_params", get_gru_params,
-                                    _SIZES, _expected_params(*_SIZES))
+check_get_gru_params = factory.parameter_factory_check(
+    "Exercise 1 (get_gru_params)", "get_gru_params", _SIZES, _expected_params(*_SIZES),
+    "Exercise 1: d2l's 11 tensors, in its order (Z, R, H~, then the output layer).")
 
+check_init_gru_state = factory.state_factory_check(
+    "Exercise 1 (init_gru_state)", "init_gru_state", (3, 20), ("H",),
+    "Exercise 1: (H,), zeros of shape (batch_size, num_hiddens).")
 
-def check_init_gru_state(init_gru_state) -> None:
-    """Exercise 1: (H,), zeros of shape (batch_size, num_hiddens)."""
-    factory.check_state_factory("Exercise 1 (init_gru_state)", "init_gru_state", init_gru_state, (3, 20), ("H",))
+check_gru_forward = recurrent.forward_check(
+    GRU, "Exercise 2 (d2l's form): outputs and final (H,) against the course's reference GRU.")
 
+check_gru_gradients = recurrent.gradients_check(
+    GRU, "Exercise 2 (d2l's form): the gradient of all 11 parameters against the reference's.")
 
-def check_gru_forward(gru) -> None:
-    """Exercise 2 (d2l's form): outputs and final (H,) against the course's reference GRU."""
-    recurrent.check_forward(GRU, gru)
+check_gru_devices = recurrent.devices_check(
+    GRU, "Exercise 2: no hard-coded device (meta), and right on an accelerator where there is one.")
 
+check_torch_gru_forward = recurrent.forward_check(
+    TORCH_GRU, "Exercise 3 (PyTorch's form): outputs and final (H,) against nn.GRU with the same weights.")
 
-def check_gru_gradients(gru) -> None:
-    """Exercise 2 (d2l's form): the gradient of all 11 parameters against the reference's."""
-    recurrent.check_gradients(GRU, gru)
+check_torch_gru_gradients = recurrent.gradients_check(
+    TORCH_GRU, "Exercise 3 (PyTorch's form): the gradient of all 12 parameters against nn.GRU's.")
 
-
-def check_gru_devices(gru) -> None:
-    """Exercise 2: no hard-coded device (meta), and right on CUDA where there is one."""
-    recurrent.check_devices(GRU, gru)
-
-
-def check_torch_gru_forward(torch_gru) -> None:
-    """Exercise 3 (PyTorch's form): outputs and final (H,) against nn.GRU with the same weights."""
-    recurrent.check_forward(TORCH_GRU, torch_gru)
-
-
-def check_torch_gru_gradients(torch_gru) -> None:
-    """Exercise 3 (PyTorch's form): the gradient of all 12 parameters against nn.GRU's."""
-    recurrent.check_gradients(TORCH_GRU, torch_gru)
-
-
-def check_torch_gru_devices(torch_gru) -> None:
-    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
-    recurrent.check_devices(TORCH_GRU, torch_gru)
-
+check_torch_gru_devices = recurrent.devices_check(
+    TORCH_GRU, "Exercise 3: no hard-coded device (meta), and right on an accelerator where there is one.")
 
 # ---------------------------------------------------------------------------
 # Exercise 4: PyTorch's form into nn.GRU's layout
@@ -153,6 +138,8 @@ _TO_TORCH = state_dicts.StateDictExercise(
                 "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.")
 
 
-def check_to_torch_gru_layout(to_torch_gru_layout) -> None:
-    """Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU."""
-    state_dicts.check(_TO_TORCH, to_torch_gru_layout)
+check_to_torch_gru_layout = state_dicts.state_dict_check(
+    _TO_TORCH, "Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU.")
+
+
+engine.name_checks(globals())

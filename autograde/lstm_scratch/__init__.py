@@ -12,8 +12,9 @@ from itertools import permutations
 import torch
 from torch import nn
 
+from autograde import engine, recurrent, state_dicts
 from autograde import params as factory
-from autograde import recurrent, state_dicts
+from autograde.engine import checks_in_turn
 from autograde.lstm_scratch import layout
 from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
 from autograde.recurrent import RecurrentSpec
@@ -55,45 +56,30 @@ def _expected_params(V: int, H: int, fused: bool) -> list[factory.Expected]:
     return gate_part + [E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")]
 
 
-def check_get_lstm_params(get_lstm_params) -> None:
-    """Exercise 1: the 14 tensors of source 001's list, in its order."""
-    factory.check_parameter_factory("Exercise 1 (get_lstm_params)", "get_lstm_params", get_lstm_params,
-                                    _SIZES, _expected_params(*_SIZES, fused=False))
+check_get_lstm_params = factory.parameter_factory_check(
+    "Exercise 1 (get_lstm_params)", "get_lstm_params", _SIZES, _expected_params(*_SIZES, fused=False),
+    "Exercise 1: the 14 tensors of source 001's list, in its order.")
 
+check_init_lstm_state = factory.state_factory_check(
+    "Exercise 2 (init_lstm_state)", "init_lstm_state", (3, 20), ("H", "C"),
+    "Exercise 2: (H, C), both zeros of shape (batch_size, num_hiddens).")
 
-def check_init_lstm_state(init_lstm_state) -> None:
-    """Exercise 2: (H, C), both zeros of shape (batch_size, num_hiddens)."""
-    factory.check_state_factory("Exercise 2 (init_lstm_state)", "init_lstm_state", init_lstm_state, (3, 20),
-                                ("H", "C"))
+check_lstm_forward = recurrent.forward_check(
+    LSTM, "Exercise 3: outputs and final (H, C) against nn.LSTM with the same weights.")
 
+check_lstm_gradients = recurrent.gradients_check(
+    LSTM, "Exercise 3: the gradient of all 14 parameters against nn.LSTM's.")
 
-def check_lstm_forward(lstm) -> None:
-    """Exercise 3: outputs and final (H, C) against nn.LSTM with the same weights."""
-    recurrent.check_forward(LSTM, lstm)
+check_lstm_devices = recurrent.devices_check(
+    LSTM, "Exercise 3: no hard-coded device (meta), and right on an accelerator where there is one.")
 
+check_get_fused_lstm_params = factory.parameter_factory_check(
+    "Exercise 4 (get_fused_lstm_params)", "get_fused_lstm_params", _SIZES, _expected_params(*_SIZES, fused=True),
+    "Exercise 4: [W_x (V, 4H), W_h (H, 4H), b (4H,), W_hq, b_q].")
 
-def check_lstm_gradients(lstm) -> None:
-    """Exercise 3: the gradient of all 14 parameters against nn.LSTM's."""
-    recurrent.check_gradients(LSTM, lstm)
-
-
-def check_lstm_devices(lstm) -> None:
-    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
-    recurrent.check_devices(LSTM, lstm)
-
-
-def check_get_fused_lstm_params(get_fused_lstm_params) -> None:
-    """Exercise 4: [W_x (V, 4H), W_h (H, 4H), b (4H,), W_hq, b_q]."""
-    factory.check_parameter_factory("Exercise 4 (get_fused_lstm_params)", "get_fused_lstm_params",
-                                    get_fused_lstm_params, _SIZES, _expected_params(*_SIZES, fused=True))
-
-
-def check_fused_lstm(fused_lstm) -> None:
-    """Exercise 4: the fused LSTM's outputs, state, gradients and devices."""
-    recurrent.check_forward(FUSED, fused_lstm)
-    recurrent.check_gradients(FUSED, fused_lstm)
-    recurrent.check_devices(FUSED, fused_lstm)
-
+check_fused_lstm = checks_in_turn(
+    recurrent.forward_check(FUSED), recurrent.gradients_check(FUSED), recurrent.devices_check(FUSED),
+    doc="Exercise 4: the fused LSTM's outputs, state, gradients and devices.")
 
 # ---------------------------------------------------------------------------
 # Exercise 5: the course's layout into nn.LSTM's
@@ -127,6 +113,8 @@ _TO_TORCH = state_dicts.StateDictExercise(
                 "weight_hh_l0 the same for W_h*; the two biases add up to b.")
 
 
-def check_to_torch_layout(to_torch_layout) -> None:
-    """Exercise 5: a state dict that makes nn.LSTM compute exactly the course's LSTM."""
-    state_dicts.check(_TO_TORCH, to_torch_layout)
+check_to_torch_layout = state_dicts.state_dict_check(
+    _TO_TORCH, "Exercise 5: a state dict that makes nn.LSTM compute exactly the course's LSTM.")
+
+
+engine.name_checks(globals())

@@ -104,42 +104,61 @@ def _real_cases():
             for n, alpha in ((1, 1.0), (2, 1.0), (3, 0.1), (5, 1.0))]
 
 
-def check_count_ngrams(count_ngrams) -> None:
-    """Exercise 1: {n-gram tuple: count} on hand-made sequences and on The Time Machine."""
+def _count_cases() -> list[engine.Case]:
     train, _ = ngram.train_and_held_out()
     cases = [*COUNT_CASES, (f"The Time Machine's first {len(train):,} characters, n=3", train, 3)]
-    for label, tokens, n in cases:
-        with calling(_EX1, "count_ngrams"):
-            got = count_ngrams(list(tokens), n)
-        want = ngram.count_ngrams(tokens, n)
-        if not isinstance(got, Mapping):
-            raise CheckFailed(_EX1, f"`count_ngrams` returned a {type(got).__name__}; it returns a dict (or a "
-                              "Counter) from n-gram tuples to counts.", "collections.Counter(tuple(...) for ...).")
-        got = {k: v for k, v in got.items() if v}
-        if got == dict(want):
-            continue
-        keys = list(got)
-        if keys and not all(isinstance(k, tuple) for k in keys):
-            bad = next(k for k in keys if not isinstance(k, tuple))
-            raise CheckFailed(_EX1, f"for {label}, a key is {bad!r} (a {type(bad).__name__}); each key is a tuple of "
-                              f"{n} tokens.", "tuple(tokens[i:i + n]) (lists cannot be dict keys; strings lose "
-                              "the tokens' boundaries).")
-        lengths = {len(k) for k in keys}
-        if keys and lengths != {n}:
-            raise CheckFailed(_EX1, f"for {label}, the keys have {sorted(lengths)} tokens; an n-gram has n={n}.")
-        missing = [k for k in want if k not in got]
-        if sum(got.values()) == sum(want.values()) - 1:
-            raise CheckFailed(_EX1, f"for {label}, {sum(got.values())} n-grams were counted, expected "
-                              f"{sum(want.values())}: the last window is missed.",
-                              "a text of L tokens has L - n + 1 windows: range(len(tokens) - n + 1).")
-        if missing:
-            raise CheckFailed(_EX1, f"for {label}, the n-gram {missing[0]!r} is missing (it occurs "
-                              f"{want[missing[0]]} times).")
-        wrong = next(k for k in got if got[k] != want.get(k, 0))
-        raise CheckFailed(_EX1, f"for {label}, the n-gram {wrong!r} is counted {got[wrong]} times, expected "
-                          f"{want.get(wrong, 0)}.")
-    passed(_EX1, f"the same counts as the reference on {len(cases)} texts, The Time Machine included.")
+    return [engine.Case(f"for {label}", lambda device, dtype, t=tokens, n=n: (list(t), n), on_devices=False)
+            for label, tokens, n in cases]
 
+
+def _counted(f, args) -> dict:
+    """What a counting function returned, as plain data: a mapping's (key, count) pairs, or its type."""
+    got = f(*args)
+    if not isinstance(got, Mapping):
+        return {"type": type(got).__name__}
+    return {"type": type(got).__name__, "items": [(k if isinstance(k, (tuple, str, int)) else repr(k), v)
+                                                  for k, v in got.items() if v]}
+
+
+def _read_counts(got: dict, case: engine.Case) -> dict:
+    if "items" not in got:
+        raise CheckFailed(_EX1, f"`count_ngrams` returned a {got['type']}; it returns a dict (or a Counter) from "
+                          "n-gram tuples to counts.", "collections.Counter(tuple(...) for ...).")
+    return dict(got["items"])
+
+
+def _explain_counts(case: engine.Case, got: dict, want: dict) -> CheckFailed:
+    n = case.make(engine.CPU, None)[1]
+    keys = list(got)
+    if keys and not all(isinstance(k, tuple) for k in keys):
+        bad = next(k for k in keys if not isinstance(k, tuple))
+        return CheckFailed(_EX1, f"{case.label}, a key is {bad!r} (a {type(bad).__name__}); each key is a tuple of "
+                           f"{n} tokens.", "tuple(tokens[i:i + n]) (lists cannot be dict keys; strings lose the "
+                           "tokens' boundaries).")
+    lengths = {len(k) for k in keys}
+    if keys and lengths != {n}:
+        return CheckFailed(_EX1, f"{case.label}, the keys have {sorted(lengths)} tokens; an n-gram has n={n}.")
+    missing = [k for k in want if k not in got]
+    if sum(got.values()) == sum(want.values()) - 1:
+        return CheckFailed(_EX1, f"{case.label}, {sum(got.values())} n-grams were counted, expected "
+                           f"{sum(want.values())}: the last window is missed.",
+                           "a text of L tokens has L - n + 1 windows: range(len(tokens) - n + 1).")
+    if missing:
+        return CheckFailed(_EX1, f"{case.label}, the n-gram {missing[0]!r} is missing (it occurs {want[missing[0]]} "
+                           "times).")
+    wrong = next(k for k in got if got[k] != want.get(k, 0))
+    return CheckFailed(_EX1, f"{case.label}, the n-gram {wrong!r} is counted {got[wrong]} times, expected "
+                       f"{want.get(wrong, 0)}.")
+
+
+COUNT_NGRAMS = engine.Exercise(
+    label=_EX1, name="count_ngrams", reference=ngram.count_ngrams, cases=_count_cases, same=lambda a, b: a == b,
+    explain=_explain_counts, run=_counted, read=_read_counts, meta=False)
+
+
+check_count_ngrams = engine.exercise_check(
+    COUNT_NGRAMS, f"the same counts as the reference on {len(_count_cases())} texts, The Time Machine included",
+    "Exercise 1: {n-gram tuple: count} on hand-made sequences and on The Time Machine.")
 
 def _ngram_case(label, train, test, n, V, alpha) -> engine.Case:
     return engine.Case(f"for {label}", lambda device, dtype: (list(train), list(test), n, V, alpha), on_devices=False)
@@ -181,12 +200,10 @@ NGRAM_PERPLEXITY = engine.Exercise(
     meta=False)
 
 
-def check_ngram_perplexity(ngram_perplexity) -> None:
-    """Exercise 1: the add-alpha n-gram model's perplexity, hand-made cases and The Time Machine."""
-    engine.check(NGRAM_PERPLEXITY, ngram_perplexity,
-                 f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
-                 f"{len(_real_cases())} n-gram models of The Time Machine")
-
+check_ngram_perplexity = engine.exercise_check(
+    NGRAM_PERPLEXITY, f"the same perplexity as the reference on {len(HAND_MADE)} hand-made cases and "
+    f"{len(_real_cases())} n-gram models of The Time Machine",
+    "Exercise 1: the add-alpha n-gram model's perplexity, hand-made cases and The Time Machine.")
 
 # ---------------------------------------------------------------------------
 # Exercises 2 and 3: the scratch RNN
@@ -205,49 +222,32 @@ RNN = RecurrentSpec(
     mistakes=_forward_flaws, gradient_mistakes=_gradient_flaws)
 
 
-def check_get_rnn_params(get_rnn_params) -> None:
-    """Exercise 2: [W_xh (V, H), W_hh (H, H), b_h (H,), W_hq (H, V), b_q (V,)]."""
-    V, H = _SIZES
-    E = factory.Expected
-    factory.check_parameter_factory("Exercise 2 (get_rnn_params)", "get_rnn_params", get_rnn_params, _SIZES, [
-        E("W_xh", (V, H), "normal"), E("W_hh", (H, H), "normal"), E("b_h", (H,), "zeros"),
-        E("W_hq", (H, V), "normal"), E("b_q", (V,), "zeros")])
+check_get_rnn_params = factory.parameter_factory_check(
+    "Exercise 2 (get_rnn_params)", "get_rnn_params", _SIZES, [
+        factory.Expected("W_xh", _SIZES, "normal"), factory.Expected("W_hh", (_SIZES[1],) * 2, "normal"),
+        factory.Expected("b_h", (_SIZES[1],), "zeros"), factory.Expected("W_hq", _SIZES[::-1], "normal"),
+        factory.Expected("b_q", (_SIZES[0],), "zeros")],
+    "Exercise 2: [W_xh (V, H), W_hh (H, H), b_h (H,), W_hq (H, V), b_q (V,)].")
 
+check_init_rnn_state = factory.state_factory_check(
+    "Exercise 2 (init_rnn_state)", "init_rnn_state", (3, 20), ("H",),
+    "Exercise 2: a tuple (H,) with H zeros of shape (batch_size, num_hiddens).")
 
-def check_init_rnn_state(init_rnn_state) -> None:
-    """Exercise 2: a tuple (H,) with H zeros of shape (batch_size, num_hiddens)."""
-    factory.check_state_factory("Exercise 2 (init_rnn_state)", "init_rnn_state", init_rnn_state, (3, 20), ("H",))
+check_rnn_forward = recurrent.forward_check(RNN, "Exercise 3: outputs and final H against nn.RNN with the same weights.")
 
+check_rnn_gradients = recurrent.gradients_check(RNN, "Exercise 3: the gradient of all five parameters against nn.RNN's.")
 
-def check_rnn_forward(rnn) -> None:
-    """Exercise 3: outputs and final H against nn.RNN with the same weights."""
-    recurrent.check_forward(RNN, rnn)
-
-
-def check_rnn_gradients(rnn) -> None:
-    """Exercise 3: the gradient of all five parameters against nn.RNN's."""
-    recurrent.check_gradients(RNN, rnn)
-
-
-def check_rnn_devices(rnn) -> None:
-    """Exercise 3: no hard-coded device (meta), and right on CUDA where there is one."""
-    recurrent.check_devices(RNN, rnn)
-
+check_rnn_devices = recurrent.devices_check(RNN, "Exercise 3: no hard-coded device (meta), and right on an accelerator where there is one.")
 
 # ---------------------------------------------------------------------------
 # Exercises 4 to 6
 
 
-def check_grad_clipping(grad_clipping) -> None:
-    """Exercise 4: against torch.nn.utils.clip_grad_norm_, in place, None gradients skipped."""
-    clipping.check(grad_clipping)
+check_grad_clipping = clipping.check
+
+check_perplexity = perplexity_checks.check
+
+check_predict = generation.check
 
 
-def check_perplexity(perplexity) -> None:
-    """Exercise 5: exp(F.cross_entropy(logits, targets))."""
-    perplexity_checks.check(perplexity)
-
-
-def check_predict(predict) -> None:
-    """Exercise 6: greedy generation with a warm-up, like d2l.predict_ch8."""
-    generation.check(predict)
+engine.name_checks(globals())

@@ -288,6 +288,6 @@ def _same_loose(got: dict, want: dict) -> bool:
                for g, w in zip(got["grads"], want["grads"]))
 
 
-def check(fn) -> None:
-    engine.check(CLIPPING, fn, f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: "
-                 "clipping, no clipping, norm exactly theta, a None gradient, an nn.Module), changed in place")
+check = engine.exercise_check(CLIPPING, f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: "
+                 "clipping, no clipping, norm exactly theta, a None gradient, an nn.Module), changed in place",
+                              "Exercise 4: against torch.nn.utils.clip_grad_norm_, in place, None gradients skipped.")

@@ -248,6 +248,6 @@ PREDICT = engine.Exercise(
     meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
 
 
-def check(fn) -> None:
-    engine.check(PREDICT, fn, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
-                 "of d2l model (scratch and nn.Module); the device you are given is passed on")
+check = engine.exercise_check(PREDICT, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
+                 "of d2l model (scratch and nn.Module); the device you are given is passed on",
+                              "Exercise 6: greedy generation with a warm-up, like d2l.predict_ch8.")
