@@ -10,7 +10,7 @@ import torch
 from planting import STUB, Solution, solution, verdict
 from torch import nn
 
-from autograde import course, devices, engine, gru, lstm_scratch, modules, recurrent, rnn_scratch
+from autograde import course, devices, engine, gru, lstm_scratch, modules, rnn_scratch
 from autograde.mistakes import Mistake, diagnose, mistake, pairs, together
 from autograde.verdict import CheckFailed
 
