@@ -62,12 +62,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograde.tools.generate import COURSE_ID, find_root, solution_paths, use_this_python_for_tools
+from autograde.tools.common import ANSI, CourseNotFound, find_root, kernel_env
+from autograde.tools.generate import COURSE_ID, solution_paths, use_this_python_for_tools
 
 DEFAULT_OUT = "grading"
 DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s on a laptop
 DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
-ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
@@ -228,11 +228,10 @@ def tool_env(threads: int | None = None) -> dict[str, str]:
     - RNN_COURSE_QUICK=1: training cells train briefly (nbgrader also sets NBGRADER_EXECUTION);
     - with several jobs at once, each kernel's torch gets its share of the cores.
     """
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    env = kernel_env(quick=True)
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["JUPYTER_NO_CONFIG"] = "1"
-    env["RNN_COURSE_QUICK"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"
     if threads:
@@ -790,7 +789,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         subs, course = grade(args.submissions, args.out, args.assignment, args.timeout, args.deadline,
                              max(1, args.jobs), args.solutions)
-    except UsageError as exc:
+    except (UsageError, CourseNotFound) as exc:
         print(f"rnn-course grade: {exc}", file=sys.stderr)
         return 2
     print()
