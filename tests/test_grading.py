@@ -19,6 +19,7 @@ import pytest
 
 import submissions
 from autograde.tools import grade
+from autograde.tools.grading import find
 from conftest import ROOT
 
 NAME = "lstm-scratch"
@@ -285,8 +286,8 @@ def test_an_unknown_assignment_is_a_usage_error(tmp_path, capsys):
     ('{"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat cannot read it"),
 ])
 def test_why_a_file_is_not_a_notebook(tmp_path, text, reason):
-    assert reason in grade.read_notebook(_write(tmp_path / "x.ipynb", text))
+    assert reason in find.read_notebook(_write(tmp_path / "x.ipynb", text))
 
 
 def test_a_notebook_is_accepted(tmp_path):
-    assert grade.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None
+    assert find.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None
