@@ -12,6 +12,7 @@ import csv
 import io
 import re
 import time
+import unicodedata
 from pathlib import Path
 
 import nbformat
@@ -233,6 +234,51 @@ def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
 
 
 # ---------------------------------------------------------------------------
+# Honest students the grader must not wrong: a second batch, in folders as a class hands them in
+
+
+def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
+    """{student folder: {file: notebook}}."""
+    file = f"{NAME}.ipynb"
+    return {
+        "Zoë": {file: student()},
+        "Zoe": {file: student(fill=False)},
+        "王小明": {file: student()},
+        "李华": {file: student(fill=False)},
+    }
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory):
+    """The honest class graded once: (course dir, grades.csv rows by student id, report)."""
+    base = tmp_path_factory.mktemp("honest")
+    subs = base / "submissions"
+    for folder, files in honest_class().items():
+        (subs / folder).mkdir(parents=True)
+        for name, nb in files.items():
+            nbformat.write(nb, subs / folder / name)
+    out = base / "grading"
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2"])
+    print(buffer.getvalue())
+    assert code == 0, buffer.getvalue()
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    return out, rows, (out / "report.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_names_that_differ_by_an_accent_or_are_written_in_chinese_are_different_students(honest):
+    _, rows, report = honest
+    expected = {"Zoë": "15", "Zoe": "0", "王小明": "15", "李华": "0"}
+    ids = {name: find.student_id(name) for name in expected}
+    assert len(set(ids.values())) == len(expected), ids
+    assert {name: rows[sid]["score"] for name, sid in ids.items()} == expected
+    assert "second submission" not in report
+
+
+# ---------------------------------------------------------------------------
 # Finding submissions and reading them (no nbgrader run: fast)
 
 
@@ -254,14 +300,25 @@ def test_both_layouts_and_odd_names_are_found(tmp_path):
     _write(tmp_path / ".DS_Store", "")
     subs, ignored = grade.find_submissions(tmp_path, [NAME], None)
     found = {s.student: s for s in subs}
-    assert set(found) == {"ann", "ben", "cy", "dee", "eve", "Zoe_Ng"}
+    zoe = find.student_id("Zoë Ng")
+    assert set(found) == {"ann", "ben", "cy", "dee", "eve", zoe}
     assert all(s.assignment == NAME for s in subs)
     assert found["cy"].original == tmp_path / "cy" / NAME / f"{NAME}.ipynb"
     assert found["dee"].original.name == f"{NAME} (1).ipynb" and "only notebook" in found["dee"].notes[0]
     assert found["eve"].original is None
-    assert any("Zoë Ng" in n for n in found["Zoe_Ng"].notes)
+    assert any("Zoë Ng" in n for n in found[zoe].notes)
     assert any("second submission" in x and "ben" in x for x in ignored)
     assert any("notes.txt" in x for x in ignored)
+
+
+def test_student_ids_keep_distinct_names_apart_and_are_stable():
+    names = ["Zoë", "Zoe", "Zoe_", "王小明", "李华", "Zoë Ng", "Zoe Ng", "Zoe_Ng", "ann"]
+    ids = [find.student_id(n) for n in names]
+    assert len(set(ids)) == len(names), ids
+    assert all(re.fullmatch(r"[A-Za-z0-9._@+-]+", i) for i in ids), ids
+    assert find.student_id("ann") == "ann"  # a name nbgrader can take is its own id
+    assert find.student_id("Zoë") == find.student_id(unicodedata.normalize("NFD", "Zoë"))  # macOS's Zoë
+    assert find.student_id("王小明") == ids[3]  # the same id in every batch
 
 
 def test_flat_notebooks_need_an_assignment_when_there_are_several(tmp_path):

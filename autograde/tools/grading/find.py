@@ -3,6 +3,7 @@ nbgrader can take from a file it cannot."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import unicodedata
@@ -14,9 +15,21 @@ SAFE_ID = re.compile(r"[^A-Za-z0-9._@+-]")
 
 
 def student_id(name: str) -> str:
-    """An id nbgrader can use in paths and patterns: accents dropped, other characters as _."""
-    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
-    return SAFE_ID.sub("_", ascii_name).strip("._") or "student"
+    """The nbgrader id of the student whose file or folder is called `name`.
+
+    nbgrader puts ids in paths and patterns, so an id keeps to SAFE_ID's letters, digits and
+    ._@+-. A name made only of those is its own id. Any other name becomes its ASCII slug
+    (accents dropped, other characters as _) and 8 hex digits of a hash of the name: the slug
+    alone would make one student of Zoë and Zoe, or of everybody whose name is written in
+    Chinese characters, and a hash of the name alone gives a name the same id in every batch,
+    whoever else is in it. The name is NFC-normalised first: macOS writes the ë of Zoë as e and
+    a combining diaeresis, and it is the same Zoë.
+    """
+    name = unicodedata.normalize("NFC", name)
+    slug = SAFE_ID.sub("_", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()).strip("._")
+    if slug == name:
+        return name
+    return f"{slug or 'student'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
 def find_submissions(folder: Path, assignments: list[str], assignment: str | None,
@@ -41,7 +54,8 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
         sid = student_id(name)
         sub = Submission(sid, a, path)
         if sid != name:
-            sub.notes.append(f"student id {sid!r} (from {name!r}: nbgrader ids use letters, digits and ._@+-)")
+            sub.notes.append(f"student id {sid!r} (from {name!r}: nbgrader ids use letters, digits and ._@+-, "
+                             "and the hash keeps apart names that differ only in other characters)")
         if (sid, a) in taken:
             ignored.append(f"{path}: a second submission of {a} for student {sid!r} "
                            f"(graded {taken[sid, a]}); not graded")
