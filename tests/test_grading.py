@@ -245,6 +245,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "Zoe": {file: student(fill=False)},
         "王小明": {file: student()},
         "李华": {file: student(fill=False)},
+        "kim": {file: student(fill=False), "scratch.ipynb": nbformat.v4.new_notebook()},
     }
 
 
@@ -276,6 +277,14 @@ def test_names_that_differ_by_an_accent_or_are_written_in_chinese_are_different_
     assert len(set(ids.values())) == len(expected), ids
     assert {name: rows[sid]["score"] for name, sid in ids.items()} == expected
     assert "second submission" not in report
+
+
+@pytest.mark.slow
+def test_a_second_notebook_in_a_students_folder_is_reported_not_dropped(honest):
+    _, rows, report = honest
+    assert rows["kim"]["score"] == "0"  # kim/lstm-scratch.ipynb, the stubs, is the one graded
+    assert re.search(r"kim/scratch\.ipynb: not graded", report), report
+    assert "also handed in scratch.ipynb: not graded" in report
 
 
 # ---------------------------------------------------------------------------

@@ -50,7 +50,7 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
     ignored: list[str] = []
     taken: dict[tuple[str, str], Path] = {}
 
-    def add(name: str, a: str, path: Path | None, note: str | None = None) -> None:
+    def add(name: str, a: str, path: Path | None, note: str | None = None) -> Submission | None:
         sid = student_id(name)
         sub = Submission(sid, a, path)
         if sid != name:
@@ -59,11 +59,12 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
         if (sid, a) in taken:
             ignored.append(f"{path}: a second submission of {a} for student {sid!r} "
                            f"(graded {taken[sid, a]}); not graded")
-            return
+            return None
         taken[sid, a] = path
         if note:
             sub.notes.append(note)
         found.append(sub)
+        return sub
 
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith(".") or entry.name in ("__MACOSX", "__pycache__"):
@@ -80,22 +81,32 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
             named = {}
             for p in notebooks:
                 named.setdefault(p.stem, []).append(p)
-            matched = False
+            graded, subs = [], []
             for a in wanted:
                 if a in named:
                     # the shallowest one: <student>/<a>.ipynb before <student>/<a>/<a>.ipynb
                     choice = min(named[a], key=lambda p: len(p.relative_to(entry).parts))
-                    add(entry.name, a, choice)
-                    matched = True
-            if not matched and only is not None:
+                    subs.append(add(entry.name, a, choice))
+                    graded.append(choice)
+            listed = ", ".join(str(p.relative_to(entry)) for p in notebooks)
+            if not graded and only is not None:
                 if len(notebooks) == 1:
                     add(entry.name, only, notebooks[0],
                         f"graded {notebooks[0].relative_to(entry)} as {only}.ipynb (the only notebook handed in)")
                 else:
-                    what = f"{len(notebooks)} notebooks, none named {only}.ipynb" if notebooks else "no notebook"
+                    what = f"{len(notebooks)} notebooks, none named {only}.ipynb ({listed})" if notebooks else "no notebook"
                     add(entry.name, only, None, f"{entry}/ has {what}")
-            elif not matched:
-                ignored.append(f"{entry}/: no notebook named after an assignment ({', '.join(wanted)})")
+            elif not graded:
+                ignored.append(f"{entry}/: no notebook named after an assignment ({', '.join(wanted)})"
+                               + (f": {listed}" if notebooks else ""))
+            # Every other notebook in the folder is named in the report, never dropped silently.
+            for other in (p for p in notebooks if graded and p not in graded):
+                shown = other.relative_to(entry)
+                ignored.append(f"{other}: not graded (in {entry.name}/, only the notebook named after the "
+                               f"assignment is: {', '.join(str(g.relative_to(entry)) for g in graded)})")
+                for sub in subs:
+                    if sub is not None:
+                        sub.notes.append(f"also handed in {shown}: not graded")
         else:
             ignored.append(f"{entry}: not a notebook (.ipynb) or a student's folder")
     return found, ignored
