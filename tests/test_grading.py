@@ -246,6 +246,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "王小明": {file: student()},
         "李华": {file: student(fill=False)},
         "kim": {file: student(fill=False), "scratch.ipynb": nbformat.v4.new_notebook()},
+        "pat": {file: submissions.pasted_twice(student(), "lstm")},
     }
 
 
@@ -285,6 +286,13 @@ def test_a_second_notebook_in_a_students_folder_is_reported_not_dropped(honest):
     assert rows["kim"]["score"] == "0"  # kim/lstm-scratch.ipynb, the stubs, is the one graded
     assert re.search(r"kim/scratch\.ipynb: not graded", report), report
     assert "also handed in scratch.ipynb: not graded" in report
+
+
+@pytest.mark.slow
+def test_a_cell_pasted_twice_is_graded_once(honest):
+    _, rows, report = honest
+    assert rows["pat"]["score"] == "15", rows["pat"]
+    assert "cell 'lstm' is in the notebook 2 times" in report
 
 
 # ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from autograde.tools.common import ANSI
 from autograde.tools.grading.course import Course, rmtree, write_config
+from autograde.tools.grading.deduplicate import copy_without_duplicate_ids
 from autograde.tools.grading.find import read_notebook
 from autograde.tools.grading.processes import nbgrader, run_logged, tool_env
 from autograde.tools.grading.records import CellResult, Submission
@@ -86,7 +87,7 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     shutil.copyfile(course.template_db, sandbox / "gradebook.db")
     target = sandbox / "submitted" / sub.student / sub.assignment
     target.mkdir(parents=True)
-    shutil.copyfile(sub.original, target / f"{sub.assignment}.ipynb")
+    sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
     code, _ = run_logged(nbgrader("autograde", sub.assignment, "--student", sub.student, "--force"),
