@@ -61,9 +61,13 @@ def calling(exercise: str, name: str):
 
     A stub's NotImplementedError becomes "not implemented yet"; any other
     exception names its type, its message and the student's line that raised it.
-    Warnings are silenced: a warning goes to stderr, which nbgrader scores as 0.
+    nbgrader scores a check cell that writes to stderr as 0, so warnings are
+    silenced, and what the student's code writes to stderr (a debug print) is
+    shown as ordinary output.
     """
-    with warnings.catch_warnings():
+    import sys
+
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         try:
             yield

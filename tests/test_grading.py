@@ -237,6 +237,12 @@ def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
 # Honest students the grader must not wrong: a second batch, in folders as a class hands them in
 
 
+def debug_print_to_stderr(source: str) -> str:
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
+
+
 def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
     """{student folder: {file: notebook}}."""
     file = f"{NAME}.ipynb"
@@ -247,6 +253,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "李华": {file: student(fill=False)},
         "kim": {file: student(fill=False), "scratch.ipynb": nbformat.v4.new_notebook()},
         "pat": {file: submissions.pasted_twice(student(), "lstm")},
+        "dan": {file: student(lstm=debug_print_to_stderr)},
     }
 
 
@@ -293,6 +300,13 @@ def test_a_cell_pasted_twice_is_graded_once(honest):
     _, rows, report = honest
     assert rows["pat"]["score"] == "15", rows["pat"]
     assert "cell 'lstm' is in the notebook 2 times" in report
+
+
+@pytest.mark.slow
+def test_a_debug_print_to_stderr_in_graded_code_costs_nothing_and_is_shown(honest):
+    out, rows, _ = honest
+    assert rows["dan"]["score"] == "15", rows["dan"]
+    assert "DEBUG lstm was called" in feedback(out, "dan")
 
 
 # ---------------------------------------------------------------------------
