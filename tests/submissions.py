@@ -57,3 +57,10 @@ def pasted_twice(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookN
     nb.cells.insert(index + 1, copy)
     return nb
 
+
+def with_cells(nb: nbformat.NotebookNode, *cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` with `cells` added at its end (a student's own experiments)."""
+    for i, cell in enumerate(cells):
+        cell["id"] = f"own-{i}"
+        nb.cells.append(cell)
+    return nb

@@ -11,6 +11,8 @@ import contextlib
 import csv
 import io
 import re
+import sys
+import tempfile
 import time
 import unicodedata
 from pathlib import Path
@@ -243,6 +245,15 @@ def debug_print_to_stderr(source: str) -> str:
     return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
 
 
+PAGE_PROBES = [
+    nbformat.v4.new_markdown_cell("<script>document.title = 'PWNED by markdown'</script>"),
+    nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
+                              "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"),
+    nbformat.v4.new_code_cell('print("x" * 60_000_000)'),
+    nbformat.v4.new_code_cell('import os, autograde\nprint("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
+]
+
+
 def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
     """{student folder: {file: notebook}}."""
     file = f"{NAME}.ipynb"
@@ -254,6 +265,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "kim": {file: student(fill=False), "scratch.ipynb": nbformat.v4.new_notebook()},
         "pat": {file: submissions.pasted_twice(student(), "lstm")},
         "dan": {file: student(lstm=debug_print_to_stderr)},
+        "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
     }
 
 
@@ -307,6 +319,38 @@ def test_a_debug_print_to_stderr_in_graded_code_costs_nothing_and_is_shown(hones
     out, rows, _ = honest
     assert rows["dan"]["score"] == "15", rows["dan"]
     assert "DEBUG lstm was called" in feedback(out, "dan")
+
+
+def page(out: Path, who: str) -> str:
+    return (out / "feedback" / who / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_feedback_pages_show_the_students_html_as_text_not_live(honest):
+    out = honest[0]
+    html = page(out, "eve")
+    assert "PWNED" in html  # the student's script is on the page...
+    assert not re.search(r"<script[^>]*>\s*document\.title = 'PWNED", html, flags=re.I)  # ...but not live
+    assert "<b>bold</b>" in html  # harmless markup still shows
+
+
+@pytest.mark.slow
+def test_a_60_MB_output_line_makes_a_page_of_a_few_MB_that_says_it_was_cut(honest):
+    out = honest[0]
+    size = (out / "feedback" / "eve" / NAME / f"{NAME}.html").stat().st_size
+    assert size < 4_000_000, size
+    assert "output cut short by the grader: 60,000,001 characters" in feedback(out, "eve")
+
+
+@pytest.mark.slow
+def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
+    out = honest[0]
+    paths = {str(ROOT), sys.prefix, sys.base_prefix, str(out), str(Path.home()) + "/",
+             f"{tempfile.gettempdir()}/rnn-course-grade-"}
+    for who in ("eve", "Zoe", "dan"):
+        html = page(out, who)
+        assert not [p for p in paths if p in html], who
+    assert "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>" in feedback(out, "eve")
 
 
 # ---------------------------------------------------------------------------

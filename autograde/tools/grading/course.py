@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autograde.tools.generate import COURSE_ID
+from autograde.tools.grading.feedback import instructor_paths
 from autograde.tools.grading.processes import nbgrader, run_logged, tool_env
 from autograde.tools.grading.records import Submission, UsageError, fmt
 
@@ -33,7 +34,8 @@ class Course:
 
 
 def write_config(course: Path, timeout: int) -> None:
-    """The course's nbgrader_config.py: its root, its gradebook, and a timeout per cell."""
+    """The course's nbgrader_config.py: its root, its gradebook, a timeout per cell, and what
+    the feedback pages may show."""
     db = "sqlite:///" + str(course / "gradebook.db")
     text = f"""\
 # Written by `rnn-course grade`; rewritten on every run.
@@ -45,6 +47,14 @@ c.CourseDirectory.course_id = {COURSE_ID!r}
 c.Execute.timeout = {int(timeout)}
 c.Execute.interrupt_on_timeout = True
 c.Execute.execute_retries = 0
+# Feedback pages: the student's HTML escaped, not live; outputs cut to size; no paths of this
+# machine (autograde/tools/grading/feedback.py).
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+from autograde.tools.grading.feedback import FeedbackOutputs  # noqa: E402
+c.HTMLExporter.sanitize_html = True
+c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, FeedbackOutputs]
+c.FeedbackOutputs.replacements = {[list(pair) for pair in instructor_paths(course)]!r}
 """
     (course / "nbgrader_config.py").write_text(text, encoding="utf-8")
 
