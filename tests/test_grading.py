@@ -7,6 +7,7 @@ ONE `rnn-course grade` run (each notebook starts a kernel and imports torch and 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import io
@@ -245,6 +246,12 @@ def debug_print_to_stderr(source: str) -> str:
     return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
 
 
+SECRET = ("INSTRUCTOR_API_TOKEN", "not-for-students")  # in the instructor's environment while grading
+ENV_PROBE = """import os
+print("ENV names:", sorted(os.environ))
+print("ENV HOME:", os.environ.get("HOME"))
+print("ENV token:", os.environ.get("INSTRUCTOR_API_TOKEN"))
+"""
 PAGE_PROBES = [
     nbformat.v4.new_markdown_cell("<script>document.title = 'PWNED by markdown'</script>"),
     nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
@@ -266,6 +273,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "pat": {file: submissions.pasted_twice(student(), "lstm")},
         "dan": {file: student(lstm=debug_print_to_stderr)},
         "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
+        "fay": {file: submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(ENV_PROBE))},
     }
 
 
@@ -280,7 +288,8 @@ def honest(tmp_path_factory):
             nbformat.write(nb, subs / folder / name)
     out = base / "grading"
     buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer):
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(buffer):
+        env.setenv(*SECRET)
         code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2"])
     print(buffer.getvalue())
     assert code == 0, buffer.getvalue()
@@ -351,6 +360,19 @@ def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
         html = page(out, who)
         assert not [p for p in paths if p in html], who
     assert "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>" in feedback(out, "eve")
+
+
+@pytest.mark.slow
+def test_the_students_kernel_gets_a_minimal_environment(honest):
+    out = honest[0]
+    nb = nbformat.read(out / "autograded" / "fay" / NAME / f"{NAME}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "ENV token: None" in printed, printed
+    home = re.search(r"ENV HOME: (\S+)", printed)[1]
+    assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
+    names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
+    assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
+    assert not names & {"INSTRUCTOR_API_TOKEN", "PWD", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
 
 
 # ---------------------------------------------------------------------------

@@ -13,19 +13,32 @@ from pathlib import Path
 from autograde.tools.common import kernel_env
 
 
-def tool_env(threads: int | None = None) -> dict[str, str]:
-    """The environment of every nbgrader subprocess, and so of the students' kernels.
+# What nbgrader, and so the student's kernel, keeps of the instructor's environment: where
+# libraries are (PYTHONPATH, LD_LIBRARY_PATH: a CUDA installation may need it), the language,
+# the time zone, the choice of GPU, and the course's own RNN_COURSE_* variables. Nothing else:
+# the instructor's tokens, keys and shell settings are not the student's code's business.
+PASSED_ON = ("PYTHONPATH", "LD_LIBRARY_PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES")
+SYSTEM_PATH = os.pathsep.join(("/usr/local/bin", "/usr/bin", "/bin"))
 
-    - this Python's bin folder first on PATH: nbgrader runs `alembic` from PATH, and
+
+def tool_env(threads: int | None = None, home: Path | None = None) -> dict[str, str]:
+    """The environment of every nbgrader subprocess, and so of the students' kernels: PASSED_ON
+    and
+
+    - PATH: this Python's bin folder, then the system's: nbgrader runs `alembic` from PATH, and
       `.venv/bin/rnn-course` may be run without the venv activated;
+    - HOME: `home`, the job's own folder where student code runs (else the instructor's, for
+      the commands that run no student code);
     - JUPYTER_NO_CONFIG: only the nbgrader_config.py written here applies, not the user's;
     - no MPLBACKEND (Agg would silently drop every plot from the feedback);
     - RNN_COURSE_QUICK=1: training cells train briefly (nbgrader also sets NBGRADER_EXECUTION);
     - with several jobs at once, each kernel's torch gets its share of the cores.
     """
-    env = kernel_env(quick=True)
-    bin_dir = str(Path(sys.executable).parent)
-    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    base = {k: v for k, v in os.environ.items() if k in PASSED_ON or k.startswith("RNN_COURSE_")}
+    base.setdefault("LANG", "C.UTF-8")
+    env = kernel_env(quick=True, base=base)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + SYSTEM_PATH
+    env["HOME"] = str(home) if home is not None else os.environ.get("HOME", str(Path.home()))
     env["JUPYTER_NO_CONFIG"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["PYTHONUNBUFFERED"] = "1"

@@ -91,7 +91,7 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
     code, _ = run_logged(nbgrader("autograde", sub.assignment, "--student", sub.student, "--force"),
-                         sandbox, sub.log, tool_env(threads), deadline, sandbox=sandbox)
+                         sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:
