@@ -246,6 +246,12 @@ def debug_print_to_stderr(source: str) -> str:
     return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
 
 
+def interrupted(source: str) -> str:
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"{first}\n    raise KeyboardInterrupt\n{rest}"
+
+
 SECRET = ("INSTRUCTOR_API_TOKEN", "not-for-students")  # in the instructor's environment while grading
 ENV_PROBE = """import os
 print("ENV names:", sorted(os.environ))
@@ -274,6 +280,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "dan": {file: student(lstm=debug_print_to_stderr)},
         "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
         "fay": {file: submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(ENV_PROBE))},
+        "ivan": {file: student(lstm=interrupted)},
     }
 
 
@@ -373,6 +380,15 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
     names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
     assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
     assert not names & {"INSTRUCTOR_API_TOKEN", "PWD", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+
+
+@pytest.mark.slow
+def test_an_interrupt_in_graded_code_gets_a_verdict_not_a_traceback_through_the_checks(honest):
+    out, rows, _ = honest
+    text = feedback(out, "ivan")
+    assert "`lstm` was interrupted before it returned" in text
+    assert "autograde/recurrent.py" not in text and "autograde/lstm_scratch" not in text
+    assert float(rows["ivan"]["check_get_lstm_params"]) == POINTS["check_get_lstm_params"]
 
 
 # ---------------------------------------------------------------------------
