@@ -60,15 +60,23 @@ def calling(exercise: str, name: str):
     """Run student code, turning whatever it raises into a verdict.
 
     A stub's NotImplementedError becomes "not implemented yet"; any other
-    exception names its type, its message and the student's line that raised it.
-    Warnings are silenced: a warning goes to stderr, which nbgrader scores as 0.
+    exception names its type, its message and the student's line that raised it;
+    an interrupt (a cell over nbgrader's time limit, or Ctrl-C) says so, without a
+    traceback through the check's own source. nbgrader scores a check cell that
+    writes to stderr as 0, so warnings are silenced, and what the student's code
+    writes to stderr (a debug print) is shown as ordinary output.
     """
-    with warnings.catch_warnings():
+    import sys
+
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sys.stdout):
         warnings.simplefilter("ignore")
         try:
             yield
         except CheckFailed:
             raise
+        except KeyboardInterrupt:
+            raise CheckFailed(exercise, f"`{name}` was interrupted before it returned.",
+                              "does it loop forever, or take far longer than it should?") from None
         except NotImplementedError as exc:
             if str(exc):  # PyTorch's own NotImplementedError (e.g. an op the meta device lacks)
                 raise CheckFailed(exercise, f"`{name}` raised NotImplementedError: {str(exc).splitlines()[0]}",

@@ -138,12 +138,10 @@ def loadavg() -> list[float] | None:
 
 
 def machine() -> dict:
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                info["cpu"] = line.split(":", 1)[1].strip()
-                break
+    from autograde.tools.common import cpu_name
+
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
+            "cpu": cpu_name()}
     with contextlib.suppress(Exception):
         info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
                                             text=True, timeout=10).stdout.strip() or None
@@ -517,9 +515,9 @@ def bench_notebooks(args) -> dict:
     import nbformat
 
     from autograde.tools import results
+    from autograde.tools.common import kernel_env
 
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "NBGRADER_EXECUTION")}
-    env["RNN_COURSE_QUICK"] = "0"
+    env = kernel_env(quick=False)
     jupyter = Path(sys.executable).with_name("jupyter")
     runs = []
     with tempfile.TemporaryDirectory(prefix="rnn-course-bench-notebooks-") as tmp:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
+
+from autograde.tools import common
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -19,14 +20,8 @@ def root() -> Path:
 
 
 def kernel_env(**extra: str) -> dict[str, str]:
-    """The environment for a notebook kernel: quick training, plots kept.
-
-    MPLBACKEND=Agg would silently drop every plot, so it is removed.
-    """
-    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
-    env["RNN_COURSE_QUICK"] = "1"
-    env.update(extra)
-    return env
+    """The environment for a notebook kernel in the tests: quick training, plots kept."""
+    return common.kernel_env(quick=True, **extra)
 
 
 def solution_notebook(name: str = "lstm-scratch") -> nbformat.NotebookNode:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import re
 from pathlib import Path
 
@@ -45,3 +46,21 @@ def feedback(out: Path, who: str, chapter: str) -> str:
     page = (out / "feedback" / who / chapter / f"{chapter}.html").read_text(encoding="utf-8")
     page = re.sub(r"<(script|style)\b.*?</\1>", "", page, flags=re.S)
     return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def pasted_twice(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    """`nb` with the cell `grade_id` copied just below itself, as Jupyter's copy and paste does
+    (a new cell id, the same nbgrader metadata)."""
+    index = next(i for i, c in enumerate(nb.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    copy = nbformat.from_dict(json.loads(json.dumps(nb.cells[index])))
+    copy["id"] = f"{nb.cells[index]['id']}-pasted"
+    nb.cells.insert(index + 1, copy)
+    return nb
+
+
+def with_cells(nb: nbformat.NotebookNode, *cells: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """`nb` with `cells` added at its end (a student's own experiments)."""
+    for i, cell in enumerate(cells):
+        cell["id"] = f"own-{i}"
+        nb.cells.append(cell)
+    return nb

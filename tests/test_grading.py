@@ -7,11 +7,15 @@ ONE `rnn-course grade` run (each notebook starts a kernel and imports torch and 
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import csv
 import io
 import re
+import sys
+import tempfile
 import time
+import unicodedata
 from pathlib import Path
 
 import nbformat
@@ -19,6 +23,7 @@ import pytest
 
 import submissions
 from autograde.tools import grade
+from autograde.tools.grading import find
 from conftest import ROOT
 
 NAME = "lstm-scratch"
@@ -232,6 +237,161 @@ def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
 
 
 # ---------------------------------------------------------------------------
+# Honest students the grader must not wrong: a second batch, in folders as a class hands them in
+
+
+def debug_print_to_stderr(source: str) -> str:
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
+
+
+def interrupted(source: str) -> str:
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"{first}\n    raise KeyboardInterrupt\n{rest}"
+
+
+SECRET = ("INSTRUCTOR_API_TOKEN", "not-for-students")  # in the instructor's environment while grading
+ENV_PROBE = """import os
+print("ENV names:", sorted(os.environ))
+print("ENV HOME:", os.environ.get("HOME"))
+print("ENV token:", os.environ.get("INSTRUCTOR_API_TOKEN"))
+"""
+PAGE_PROBES = [
+    nbformat.v4.new_markdown_cell("<script>document.title = 'PWNED by markdown'</script>"),
+    nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
+                              "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"),
+    nbformat.v4.new_code_cell('print("x" * 60_000_000)'),
+    nbformat.v4.new_code_cell('import os, autograde\nprint("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
+]
+
+
+def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
+    """{student folder: {file: notebook}}."""
+    file = f"{NAME}.ipynb"
+    return {
+        "Zoë": {file: student()},
+        "Zoe": {file: student(fill=False)},
+        "王小明": {file: student()},
+        "李华": {file: student(fill=False)},
+        "kim": {file: student(fill=False), "scratch.ipynb": nbformat.v4.new_notebook()},
+        "pat": {file: submissions.pasted_twice(student(), "lstm")},
+        "dan": {file: student(lstm=debug_print_to_stderr)},
+        "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
+        "fay": {file: submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(ENV_PROBE))},
+        "ivan": {file: student(lstm=interrupted)},
+    }
+
+
+@pytest.fixture(scope="module")
+def honest(tmp_path_factory):
+    """The honest class graded once: (course dir, grades.csv rows by student id, report)."""
+    base = tmp_path_factory.mktemp("honest")
+    subs = base / "submissions"
+    for folder, files in honest_class().items():
+        (subs / folder).mkdir(parents=True)
+        for name, nb in files.items():
+            nbformat.write(nb, subs / folder / name)
+    out = base / "grading"
+    buffer = io.StringIO()
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(buffer):
+        env.setenv(*SECRET)
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2"])
+    print(buffer.getvalue())
+    assert code == 0, buffer.getvalue()
+    with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
+        rows = {row["student"]: row for row in csv.DictReader(fh)}
+    return out, rows, (out / "report.txt").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_names_that_differ_by_an_accent_or_are_written_in_chinese_are_different_students(honest):
+    _, rows, report = honest
+    expected = {"Zoë": "15", "Zoe": "0", "王小明": "15", "李华": "0"}
+    ids = {name: find.student_id(name) for name in expected}
+    assert len(set(ids.values())) == len(expected), ids
+    assert {name: rows[sid]["score"] for name, sid in ids.items()} == expected
+    assert "second submission" not in report
+
+
+@pytest.mark.slow
+def test_a_second_notebook_in_a_students_folder_is_reported_not_dropped(honest):
+    _, rows, report = honest
+    assert rows["kim"]["score"] == "0"  # kim/lstm-scratch.ipynb, the stubs, is the one graded
+    assert re.search(r"kim/scratch\.ipynb: not graded", report), report
+    assert "also handed in scratch.ipynb: not graded" in report
+
+
+@pytest.mark.slow
+def test_a_cell_pasted_twice_is_graded_once(honest):
+    _, rows, report = honest
+    assert rows["pat"]["score"] == "15", rows["pat"]
+    assert "cell 'lstm' is in the notebook 2 times" in report
+
+
+@pytest.mark.slow
+def test_a_debug_print_to_stderr_in_graded_code_costs_nothing_and_is_shown(honest):
+    out, rows, _ = honest
+    assert rows["dan"]["score"] == "15", rows["dan"]
+    assert "DEBUG lstm was called" in feedback(out, "dan")
+
+
+def page(out: Path, who: str) -> str:
+    return (out / "feedback" / who / NAME / f"{NAME}.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_feedback_pages_show_the_students_html_as_text_not_live(honest):
+    out = honest[0]
+    html = page(out, "eve")
+    assert "PWNED" in html  # the student's script is on the page...
+    assert not re.search(r"<script[^>]*>\s*document\.title = 'PWNED", html, flags=re.I)  # ...but not live
+    assert "<b>bold</b>" in html  # harmless markup still shows
+
+
+@pytest.mark.slow
+def test_a_60_MB_output_line_makes_a_page_of_a_few_MB_that_says_it_was_cut(honest):
+    out = honest[0]
+    size = (out / "feedback" / "eve" / NAME / f"{NAME}.html").stat().st_size
+    assert size < 4_000_000, size
+    assert "output cut short by the grader: 60,000,001 characters" in feedback(out, "eve")
+
+
+@pytest.mark.slow
+def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
+    out = honest[0]
+    paths = {str(ROOT), sys.prefix, sys.base_prefix, str(out), str(Path.home()) + "/",
+             f"{tempfile.gettempdir()}/rnn-course-grade-"}
+    for who in ("eve", "Zoe", "dan"):
+        html = page(out, who)
+        assert not [p for p in paths if p in html], who
+    assert "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>" in feedback(out, "eve")
+
+
+@pytest.mark.slow
+def test_the_students_kernel_gets_a_minimal_environment(honest):
+    out = honest[0]
+    nb = nbformat.read(out / "autograded" / "fay" / NAME / f"{NAME}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "ENV token: None" in printed, printed
+    home = re.search(r"ENV HOME: (\S+)", printed)[1]
+    assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
+    names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
+    assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
+    assert not names & {"INSTRUCTOR_API_TOKEN", "PWD", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+
+
+@pytest.mark.slow
+def test_an_interrupt_in_graded_code_gets_a_verdict_not_a_traceback_through_the_checks(honest):
+    out, rows, _ = honest
+    text = feedback(out, "ivan")
+    assert "`lstm` was interrupted before it returned" in text
+    assert "autograde/recurrent.py" not in text and "autograde/lstm_scratch" not in text
+    assert float(rows["ivan"]["check_get_lstm_params"]) == POINTS["check_get_lstm_params"]
+
+
+# ---------------------------------------------------------------------------
 # Finding submissions and reading them (no nbgrader run: fast)
 
 
@@ -253,14 +413,25 @@ def test_both_layouts_and_odd_names_are_found(tmp_path):
     _write(tmp_path / ".DS_Store", "")
     subs, ignored = grade.find_submissions(tmp_path, [NAME], None)
     found = {s.student: s for s in subs}
-    assert set(found) == {"ann", "ben", "cy", "dee", "eve", "Zoe_Ng"}
+    zoe = find.student_id("Zoë Ng")
+    assert set(found) == {"ann", "ben", "cy", "dee", "eve", zoe}
     assert all(s.assignment == NAME for s in subs)
     assert found["cy"].original == tmp_path / "cy" / NAME / f"{NAME}.ipynb"
     assert found["dee"].original.name == f"{NAME} (1).ipynb" and "only notebook" in found["dee"].notes[0]
     assert found["eve"].original is None
-    assert any("Zoë Ng" in n for n in found["Zoe_Ng"].notes)
+    assert any("Zoë Ng" in n for n in found[zoe].notes)
     assert any("second submission" in x and "ben" in x for x in ignored)
     assert any("notes.txt" in x for x in ignored)
+
+
+def test_student_ids_keep_distinct_names_apart_and_are_stable():
+    names = ["Zoë", "Zoe", "Zoe_", "王小明", "李华", "Zoë Ng", "Zoe Ng", "Zoe_Ng", "ann"]
+    ids = [find.student_id(n) for n in names]
+    assert len(set(ids)) == len(names), ids
+    assert all(re.fullmatch(r"[A-Za-z0-9._@+-]+", i) for i in ids), ids
+    assert find.student_id("ann") == "ann"  # a name nbgrader can take is its own id
+    assert find.student_id("Zoë") == find.student_id(unicodedata.normalize("NFD", "Zoë"))  # macOS's Zoë
+    assert find.student_id("王小明") == ids[3]  # the same id in every batch
 
 
 def test_flat_notebooks_need_an_assignment_when_there_are_several(tmp_path):
@@ -285,8 +456,8 @@ def test_an_unknown_assignment_is_a_usage_error(tmp_path, capsys):
     ('{"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat cannot read it"),
 ])
 def test_why_a_file_is_not_a_notebook(tmp_path, text, reason):
-    assert reason in grade.read_notebook(_write(tmp_path / "x.ipynb", text))
+    assert reason in find.read_notebook(_write(tmp_path / "x.ipynb", text))
 
 
 def test_a_notebook_is_accepted(tmp_path):
-    assert grade.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None
+    assert find.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None

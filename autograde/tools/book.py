@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
-import os
 import re
 import shutil
 import subprocess
@@ -33,7 +32,9 @@ from pathlib import Path
 
 import nbformat
 
+from autograde import budget
 from autograde.tools import results
+from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.execute import ExecutionFailed, executed, mode_name
 
 CHAPTERS = "chapters"  # the toc's chapter pages live here, as in the repository
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         options = parse_args(argv)
         build(options)
-    except (BookError, ExecutionFailed) as exc:
+    except (BookError, CourseNotFound, ExecutionFailed) as exc:
         print(f"\nrnn-course book: FAILED\n{exc}", file=sys.stderr, flush=True)
         return 1
     return 0
@@ -115,19 +116,9 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="the repository (default: the one holding _toc.yml and solutions/)")
     args = parser.parse_args(argv)
     root = (args.root or find_root()).resolve()
-    quick = args.quick or os.environ.get("RNN_COURSE_QUICK", "") not in ("", "0")
+    quick = args.quick or budget.quick()
     chapters_dir = (args.chapters or root / CHAPTERS).resolve()
     return Options(root=root, quick=quick, force=args.force, chapters_dir=chapters_dir)
-
-
-def find_root() -> Path:
-    """The working directory, or the checkout this package was installed from."""
-    package_parent = Path(__file__).resolve().parents[2]
-    for candidate in (Path.cwd(), package_parent):
-        if (candidate / "_toc.yml").is_file() and (candidate / "solutions").is_dir():
-            return candidate
-    raise BookError("Run this in the course's repository: no _toc.yml and solutions/ here "
-                    f"({Path.cwd()}) or in {package_parent}.")
 
 
 # ---------------------------------------------------------------- the build

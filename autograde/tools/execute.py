@@ -17,8 +17,6 @@ The kernel's working directory is `cache_dir/run/<name>/`, so the notebook's fir
 from __future__ import annotations
 
 import hashlib
-import os
-import re
 import time
 from dataclasses import dataclass
 from importlib import metadata
@@ -27,7 +25,7 @@ from typing import Callable
 
 import nbformat
 
-from autograde.tools.results import machine
+from autograde.tools.common import ANSI, kernel_env, machine
 
 CACHE_FORMAT = "2"  # bump to invalidate every cached notebook
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # autograde/
@@ -96,17 +94,6 @@ def cache_key(solution: Path, quick: bool, package_dir: Path = PACKAGE_DIR) -> s
     return digest.hexdigest()[:16]
 
 
-def kernel_env(quick: bool) -> dict[str, str]:
-    """The kernel's environment: this one, less what would change the notebook's outputs.
-
-    MPLBACKEND=Agg (set by many CI systems) would make the kernel drop every plot silently,
-    so it is removed. NBGRADER_EXECUTION would make the training cells train briefly.
-    """
-    env = {k: v for k, v in os.environ.items() if k not in ("MPLBACKEND", "NBGRADER_EXECUTION")}
-    env["RNN_COURSE_QUICK"] = "1" if quick else "0"
-    return env
-
-
 def cached_path(cache_dir: Path, name: str, quick: bool, key: str) -> Path:
     return cache_dir / f"{name}.{mode_name(quick)}.{key}.ipynb"
 
@@ -172,9 +159,6 @@ def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
 
 # ---------------------------------------------------------------- helpers
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
 def _shown(path: Path, root: Path | None) -> str:
     """`path` relative to the repository root when it is inside it."""
     path = Path(path).resolve()
@@ -206,11 +190,11 @@ def _failure_message(solution: Path, nb, index: int | None, exc: Exception, quic
         lines += ["  | " + line for line in cell.source.splitlines()[:12]]
         errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
         if errors:
-            traceback = _ANSI.sub("", "\n".join(errors[-1].get("traceback", [])))
+            traceback = ANSI.sub("", "\n".join(errors[-1].get("traceback", [])))
             lines.append("The error:")
             lines += ["  " + line for line in traceback.splitlines()[-30:]]
         else:
-            lines.append(f"The error: {type(exc).__name__}: {_ANSI.sub('', str(exc)).strip()[-2000:]}")
+            lines.append(f"The error: {type(exc).__name__}: {ANSI.sub('', str(exc)).strip()[-2000:]}")
     if failed_copy is not None:
         lines.append(f"The partly executed notebook is saved as {_shown(failed_copy, root)}.")
     env = "RNN_COURSE_QUICK=1 " if quick else ""

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde.course import CHAPTERS, Chapter, disagreements
+from autograde.tools.common import CourseNotFound, find_root
 
 FIX = "make chapters"  # the command that regenerates chapters/ (rnn-course generate)
 BEGIN, END = "BEGIN SOLUTION", "END SOLUTION"
@@ -44,20 +45,6 @@ class SolutionError(Exception):
 
 # ---------------------------------------------------------------------------
 # Shared with `rnn-course grade`
-
-
-def find_root(start: Path | None = None) -> Path:
-    """The course repository: the first of the working directory and its parents with a
-    solutions/ folder and a pyproject.toml, else the repository this package lives in."""
-    here = Path(start or Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "solutions").is_dir() and (folder / "pyproject.toml").is_file():
-            return folder
-    package_repo = Path(__file__).resolve().parents[2]
-    if (package_repo / "solutions").is_dir():
-        return package_repo
-    raise SystemExit("rnn-course: no solutions/ folder here or above: run this in the course repository "
-                     "(or pass --solutions and --chapters).")
 
 
 def use_this_python_for_tools() -> None:
@@ -394,7 +381,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chapters", type=Path, help="the student notebooks (default: <repo>/chapters)")
     args = parser.parse_args(argv)
     use_this_python_for_tools()
-    root = find_root() if args.solutions is None or args.chapters is None else Path.cwd().resolve()
+    try:
+        root = find_root() if args.solutions is None or args.chapters is None else Path.cwd().resolve()
+    except CourseNotFound as exc:
+        print(f"rnn-course generate: {exc}", file=sys.stderr)
+        return 2
     solutions = (args.solutions or root / "solutions").resolve()
     chapters = (args.chapters or root / "chapters").resolve()
     try:

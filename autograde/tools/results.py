@@ -13,14 +13,12 @@ replaces the line `RESULTS_MARKER` of any page of the book.
 
 from __future__ import annotations
 
-import os
-import platform
 import re
 from dataclasses import dataclass
-from importlib import metadata
-from pathlib import Path
 
 import nbformat
+
+from autograde.tools.common import machine  # noqa: F401  (the machine a results page names)
 
 RESULTS_MARKER = "% rnn-course: reference results table"
 TRAINED = re.compile(r"perplexity ([0-9.]+|inf|nan), ([0-9.]+) tokens/sec on (\S+)")
@@ -96,32 +94,6 @@ def collect(executed: dict[str, nbformat.NotebookNode]) -> list[Measured]:
             perplexity, speed, device = printed[0]
             found.append(Measured(model, variant, hidden, lr, float(perplexity), float(speed), device, docname))
     return found
-
-
-def machine() -> str:
-    """The processor (and GPU) the notebooks ran on, in words."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        names = re.findall(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
-        if names:
-            cpu = names[0].strip()
-    except OSError:
-        pass
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    words = f"{cpu}, {cores} core{'s' if cores != 1 else ''} available"
-    try:
-        import torch
-
-        words += f"; PyTorch {torch.__version__} ({torch.get_num_threads()} threads)"
-        if torch.cuda.is_available():
-            words += f"; GPU: {torch.cuda.get_device_name(0)}"
-    except ImportError:
-        pass
-    try:
-        words += f"; d2l {metadata.version('d2l')}"
-    except metadata.PackageNotFoundError:
-        pass
-    return words
 
 
 def _number(x: float) -> str:

@@ -1,0 +1,134 @@
+"""Autograding one submission with nbgrader, in a private course directory of its own, and
+reading what the autograded notebook says: each check's verdict and points, cells that ran
+over their time, and why a run failed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+from autograde.tools.common import ANSI
+from autograde.tools.grading.course import Course, rmtree, write_config
+from autograde.tools.grading.deduplicate import copy_without_duplicate_ids
+from autograde.tools.grading.find import read_notebook
+from autograde.tools.grading.processes import nbgrader, run_logged, tool_env
+from autograde.tools.grading.records import CellResult, Submission
+from autograde.tools.grading.review import suspicious
+
+
+def _verdict(cell: dict) -> str:
+    """The first line a graded cell printed: its ✓, its ✗ and what is wrong, or the error."""
+    errors, texts = [], []
+    for out in cell.get("outputs", []):
+        kind = out.get("output_type")
+        if kind == "error":
+            lines = [ANSI.sub("", line) for line in out.get("traceback", [])]
+            text = "\n".join(lines).strip()
+            if out.get("ename") == "CellTimeoutError":
+                errors.append("timed out: interrupted")
+            elif text.startswith(("\u2717",)):  # a CheckFailed verdict
+                errors.append(text.splitlines()[0])
+            else:
+                errors.append(f"{out.get('ename')}: {out.get('evalue')}".strip())
+        elif kind == "stream":
+            text = ANSI.sub("", "".join(out.get("text", "")) if isinstance(out.get("text"), list)
+                            else out.get("text", "")).strip()
+            if text:
+                texts.append(("stderr: " if out.get("name") == "stderr" else "") + text.splitlines()[0])
+    return (errors or texts or [""])[0]
+
+
+def _timed_out_cells(nb: dict) -> list[str]:
+    labels = []
+    for index, cell in enumerate(nb.get("cells", [])):
+        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []) if o.get("output_type") == "error"):
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            labels.append(meta.get("grade_id") or f"cell {index}")
+    return labels
+
+
+def _diagnose(log_text: str, timeout: int) -> tuple[str, str]:
+    """(status, reason) for an nbgrader run that failed, from its log."""
+    if "DeadKernelError" in log_text or "Kernel died" in log_text:
+        return "kernel died", "the kernel died while running the notebook (os._exit, a crash, or out of memory)"
+    if "Timeout waiting for execute reply" in log_text or "UnresponsiveKernelError" in log_text:
+        return "timed out", (f"a cell ran over {timeout} s and did not stop when interrupted "
+                             "(code that ignores Ctrl-C?), so nbgrader gave up on the notebook")
+    errors = [line for line in log_text.splitlines() if "| ERROR]" in line or line.startswith("[ERROR]")]
+    lines = [l for l in log_text.strip().splitlines() if l.strip()]
+    last = lines[-1].strip() if lines else "no output"
+    return "nbgrader failed", ("nbgrader could not grade it: "
+                               + (ANSI.sub("", errors[0].split("]", 1)[-1].strip()) if errors else last))
+
+
+def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None) -> Path | None:
+    """Autograde one submission in a private course directory; return that directory
+    (its gradebook holds the grades) or None if the file is not a notebook."""
+    start = time.monotonic()
+    sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
+    master_sub = course.root / "submitted" / sub.student / sub.assignment
+    rmtree(master_sub)
+    master_sub.mkdir(parents=True)
+    if sub.original is None:
+        sub.status, sub.reason = "no notebook", sub.notes.pop() if sub.notes else "no notebook handed in"
+        return None
+    shutil.copyfile(sub.original, master_sub / f"{sub.assignment}.ipynb")  # the record; the original stays
+    problem = read_notebook(sub.original)
+    if problem:
+        sub.status, sub.reason = "not a notebook", problem
+        sub.seconds = time.monotonic() - start
+        return None
+
+    sandbox = Path(tempfile.mkdtemp(prefix=f"rnn-course-grade-{sub.student}-"))
+    write_config(sandbox, course.timeout)
+    shutil.copyfile(course.template_db, sandbox / "gradebook.db")
+    target = sandbox / "submitted" / sub.student / sub.assignment
+    target.mkdir(parents=True)
+    sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
+    sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
+    sub.log.unlink(missing_ok=True)
+    code, _ = run_logged(nbgrader("autograde", sub.assignment, "--student", sub.student, "--force"),
+                         sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
+    sub.seconds = time.monotonic() - start
+    log_text = sub.log.read_text(errors="replace")
+    if code is None:
+        sub.status, sub.reason = "stopped", (f"the notebook did not finish within {deadline:g} s "
+                                             "(a loop that ignores interrupts?)")
+    elif code != 0:
+        sub.status, sub.reason = _diagnose(log_text, course.timeout)
+    else:
+        sub.status = "graded"
+    graded = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
+    verdicts = {}
+    sub.notebook_points = {}
+    if graded.is_file():
+        nb = json.loads(graded.read_text(encoding="utf-8"))
+        for cell in nb["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if meta.get("grade"):
+                verdicts[meta.get("grade_id")] = _verdict(cell)
+                sub.notebook_points[meta.get("grade_id")] = _points_in_notebook(cell)
+        late = _timed_out_cells(nb)
+        if late:
+            sub.notes.append(f"{len(late)} cell(s) ran over {course.timeout} s and were interrupted: "
+                             + ", ".join(late))
+    missing = ("this check cell is not in the submitted notebook (deleted, or the notebook was copied "
+               "without its nbgrader metadata)") if graded.is_file() else ""
+    sub.cells = [CellResult(g, 0.0, p, verdicts.get(g, missing)) for g, p in course.grade_cells[sub.assignment]]
+    sub.flags = suspicious(sub.original, course.root / "release" / sub.assignment / f"{sub.assignment}.ipynb")
+    return sandbox
+
+
+def _points_in_notebook(cell: dict) -> float | None:
+    """nbgrader's own rule (utils.determine_grade) applied to the autograded notebook's cell."""
+    import nbformat
+    from nbgrader.utils import determine_grade
+
+    try:
+        points, _ = determine_grade(nbformat.from_dict(cell))
+    except Exception:
+        return None
+    return points
