@@ -208,7 +208,7 @@ def judge(ex: Exercise, seen: dict, what: str) -> None:
     """The verdict on what `probe` saw: raises CheckFailed naming the mistake, or prints the ✓ line."""
     cases = ex.cases()
     for case, record in zip(cases, seen["cases"]):
-        judge_case(ex, case, record)
+        judge_case(ex, case, record)  # a failure recorded by the probe ends the judging here
     if len(seen["cases"]) != len(cases):
         raise CheckFailed(ex.label, f"`{ex.name}` was not run on every case.")
     where = "on the CPU"
@@ -217,7 +217,10 @@ def judge(ex: Exercise, seen: dict, what: str) -> None:
         where += " (and no hard-coded device, on `meta`)" if seen["meta"] else ""
     if seen["accelerator"] is not None:
         same = ex.same_float32 or ex.same
-        for case, record in zip([c for c in cases if c.on_devices], seen["fast"]):
+        device_cases = [c for c in cases if c.on_devices]
+        if len(seen["fast"]) != len(device_cases) and not (seen["fast"] and "failed" in seen["fast"][-1]):
+            raise CheckFailed(ex.label, f"`{ex.name}` was not run on every case on {seen['accelerator']}.")
+        for case, record in zip(device_cases, seen["fast"]):
             _raise_if_failed(ex, record)
             got = ex.read(unplain(record["got"]), case)
             if not same(got, ex.read(_reference(ex, ex.reference, case.make(CPU, None)), case)):

@@ -378,15 +378,22 @@ def probe_devices(spec: RecurrentSpec, fn: Forward) -> dict:
 # The judges, and the three public checks (a self-check runs probe and judge in one process)
 
 
+def _every_case(spec: RecurrentSpec, records: list, cases=CASES) -> list:
+    """The records, one per case unless the probe stopped at a failure (a record cut short was not the probe's)."""
+    if len(records) > len(cases) or (len(records) < len(cases) and not (records and "failed" in records[-1])):
+        raise CheckFailed(spec.exercise, f"`{spec.name}` was not run on every case.")
+    return records
+
+
 def judge_forward(spec: RecurrentSpec, seen: dict) -> None:
-    for case, record in zip(CASES, seen["cases"]):
+    for case, record in zip(CASES, _every_case(spec, seen["cases"])):
         _judge_forward(spec, make_trial(spec, case), record)
     passed(spec.exercise, f"outputs and final state match {spec.truth_name} with the same weights "
                           f"({len(CASES)} shapes and seeds, float64).")
 
 
 def judge_gradients(spec: RecurrentSpec, seen: dict) -> None:
-    for case, record in zip(CASES, seen["cases"]):
+    for case, record in zip(CASES, _every_case(spec, seen["cases"])):
         trial = make_trial(spec, case)
         try:
             _judge_forward(spec, trial, record)
@@ -408,7 +415,7 @@ def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
     name = seen["accelerator"]
     if name is not None:
         on = f"on {name} in float32"
-        for case, record in zip(CASES, seen["fast"]):
+        for case, record in zip(CASES, _every_case(spec, seen["fast"])):
             _raise_if_failed(spec, record)
             cpu = make_trial(spec, case)
             got = _unpack(spec, unplain(record["result"]), make_trial(spec, case, dtype=torch.float32))

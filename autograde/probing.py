@@ -1,0 +1,82 @@
+"""The two halves of a graded check when an instructor grades: a probe and a judge, apart.
+
+In the grading sandbox each check cell `check_x(fn)` is replaced by `record("<package>", "check_x", fn)`:
+the check's probe runs the student's code and what it saw is saved as plain data (torch.save of
+tensors, numbers, strings and containers). A trusted process that never runs student code then
+loads each record with `torch.load(weights_only=True)` (no pickle) and calls `verdict(...)`: the
+check's judge computes the truth, compares and names the mistake. Nothing the student's code
+does can print a ✓ for it: the judge's own output is the verdict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from autograde.engine import Check
+from autograde.verdict import FAIL, PASS, CheckFailed
+
+RECORDS = "RNN_COURSE_PROBES"  # the folder a grading sandbox writes its probe records to
+_NAME = re.compile(r"^check_[a-z0-9_]+$")
+_PACKAGE = re.compile(r"^autograde\.[a-z0-9_]+$")
+
+
+def _check(package: str, name: str) -> Check:
+    if not _PACKAGE.match(package) or not _NAME.match(name):
+        raise ValueError(f"not a course check: {package}.{name}")
+    check = getattr(importlib.import_module(package), name, None)
+    if not isinstance(check, Check):
+        raise ValueError(f"{package}.{name} is not a course check")
+    return check
+
+
+def record(package: str, name: str, fn) -> None:
+    """A check cell in the grading sandbox: probe the student's `fn` and save what it saw."""
+    seen = _check(package, name).probe(fn)
+    folder = Path(os.environ.get(RECORDS, "."))
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.save(seen, folder / f"{name}.pt")
+    print(f"{name}: recorded for the grader")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    passed: bool
+    text: str  # the ✓ line, or the ✗ line and its hint
+
+
+def verdict(package: str, name: str, path: Path) -> Verdict:
+    """The judge's verdict on a probe record, in a process where no student code runs.
+
+    A missing record (the cell never ran, or crashed the kernel) and one that is not plain data
+    or not what the check's probe writes (a forged file) both fail the check, with the reason.
+    """
+    label = name.removeprefix("check_")
+    if not path.is_file():
+        return Verdict(False, f"{FAIL} {label}: the check did not run (the notebook stopped before this cell, or "
+                              "the cell was removed).")
+    try:
+        seen = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not a probe record
+        return Verdict(False, f"{FAIL} {label}: the probe's record could not be read as plain data "
+                              f"({type(exc).__name__}).")
+    out = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out):
+            _check(package, name).judge(seen)
+    except CheckFailed as failure:
+        return Verdict(False, str(failure))
+    except Exception as exc:  # noqa: BLE001 - a record the probe cannot have written
+        return Verdict(False, f"{FAIL} {label}: the probe's record is not what this check writes "
+                              f"({type(exc).__name__}); was the notebook's check cell changed?")
+    text = out.getvalue().strip()
+    if PASS not in text:
+        return Verdict(False, f"{FAIL} {label}: the judge gave no verdict.")
+    return Verdict(True, text)
