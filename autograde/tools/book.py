@@ -70,6 +70,7 @@ class Options:
     force: bool
     chapters_dir: Path
     solutions: bool = True
+    jobs: int = 0  # notebooks executed at once; 0: one per CPU core
 
     @property
     def build_dir(self) -> Path:
@@ -128,6 +129,9 @@ def parse_args(argv: list[str] | None) -> Options:
                         help="take the student notebooks from DIR instead of chapters/")
     parser.add_argument("--root", metavar="DIR", type=Path,
                         help="the repository (default: the one holding _toc.yml and solutions/)")
+    parser.add_argument("--jobs", type=int, default=0, metavar="N",
+                        help="notebooks to execute at once, one torch thread each (default: "
+                             "one per CPU core)")
     parser.add_argument("--no-solutions", dest="solutions", action="store_false",
                         help="leave the exercises' solutions out of the website (an instructor's "
                              "copy); by default each one is behind a 'Show the solution' toggle")
@@ -136,7 +140,7 @@ def parse_args(argv: list[str] | None) -> Options:
     quick = args.quick or os.environ.get("RNN_COURSE_QUICK", "") not in ("", "0")
     chapters_dir = (args.chapters or root / CHAPTERS).resolve()
     return Options(root=root, quick=quick, force=args.force, chapters_dir=chapters_dir,
-                   solutions=args.solutions)
+                   solutions=args.solutions, jobs=args.jobs)
 
 
 def find_root() -> Path:
@@ -159,9 +163,7 @@ def build(options: Options) -> None:
     chapters = find_chapters(options, docnames)
 
     with step(f"1/3 execute {len(chapters)} solution notebook(s)"):
-        solutions = {c.name: executed(c.solution, options.cache_dir, options.quick,
-                                      force=options.force, log=log, root=options.root).notebook
-                     for c in chapters}
+        solutions = execute_all(chapters, options)
 
     with step("2/3 stage the student notebooks with the solutions' outputs"):
         check_repository_address(options.root, [c.solution for c in chapters]
@@ -182,6 +184,96 @@ def build(options: Options) -> None:
 
     index = options.html_dir / "index.html"
     log(f"done in {time.perf_counter() - start:.1f} s: open {index}")
+
+
+def cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat.NotebookNode]:
+    """Every chapter's executed solution, from the cache or run side by side.
+
+    The notebooks are independent, so up to `options.jobs` kernels (default: one per core) run
+    at once, each computing with one thread; the longest notebook (by the last build's times)
+    starts first. The log says when each one finished, and about how long is left.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    from autograde.tools.execute import cache_key, cached_path
+
+    results: dict[str, nbformat.NotebookNode] = {}
+    todo = []
+    for chapter in chapters:
+        key = cache_key(chapter.solution, options.quick)
+        if cached_path(options.cache_dir, chapter.name, options.quick, key).is_file() and not options.force:
+            results[chapter.name] = executed(chapter.solution, options.cache_dir, options.quick,
+                                             log=log, root=options.root).notebook
+        else:
+            todo.append(chapter)
+    if not todo:
+        return {c.name: results[c.name] for c in chapters}
+
+    jobs = max(1, min(options.jobs or cores(), len(todo)))
+    threads = 1 if jobs > 1 else None
+    timings_file = options.cache_dir / f"timings.{mode_name(options.quick)}.json"
+    expected = _read_timings(timings_file)
+    todo.sort(key=lambda c: -expected.get(c.name, 0.0))
+    log(f"  {len(todo)} notebook(s) to execute, {jobs} at a time"
+        + (", one torch thread each" if threads else ""))
+    started: dict[str, float] = {}
+    start = time.perf_counter()
+
+    def run(chapter: Chapter) -> nbformat.NotebookNode:
+        started[chapter.name] = time.perf_counter()
+        return executed(chapter.solution, options.cache_dir, options.quick, force=options.force,
+                        log=log, root=options.root, threads=threads).notebook
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        running = {pool.submit(run, chapter): chapter for chapter in todo}
+        while running:
+            done, _ = wait(running, timeout=60, return_when=FIRST_COMPLETED)
+            for future in done:
+                chapter = running.pop(future)
+                results[chapter.name] = future.result()  # ExecutionFailed stops the build
+                seconds = time.perf_counter() - started[chapter.name]
+                expected[chapter.name] = seconds
+                _write_timings(timings_file, expected)
+            left = [c for c in running.values()]
+            if done or left:
+                log(f"  [{time.perf_counter() - start:5.0f} s] {len(todo) - len(left)}/{len(todo)} "
+                    f"notebooks done{_time_left(left, started, expected, jobs)}")
+    return {c.name: results[c.name] for c in chapters}
+
+
+def _read_timings(path: Path) -> dict[str, float]:
+    import json
+
+    try:
+        return {str(k): float(v) for k, v in json.loads(path.read_text()).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+def _write_timings(path: Path, timings: dict[str, float]) -> None:
+    import json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=1) + "\n")
+
+
+def _time_left(left: list[Chapter], started: dict[str, float], expected: dict[str, float],
+               jobs: int) -> str:
+    """'; about 4 min left' from the last build's times, or the notebooks still running."""
+    if not left:
+        return ""
+    now = time.perf_counter()
+    names = ", ".join(f"{c.name} ({(now - started[c.name]) / 60:.1f} min)" if c.name in started
+                      else f"{c.name} (waiting)" for c in left)
+    if not all(c.name in expected for c in left):
+        return f"; running: {names}"
+    remaining = [max(expected[c.name] - (now - started.get(c.name, now)), 0.0) for c in left]
+    estimate = max(max(remaining), sum(remaining) / jobs)
+    return f"; running: {names}; about {estimate / 60:.1f} min left (the last build's times)"
 
 
 def toc_docnames(root: Path) -> list[str]:
@@ -465,7 +557,11 @@ def results_table(solutions: dict[str, nbformat.NotebookNode], chapters: list[Ch
     runs = {d: nb.metadata.get("rnn_course", {}) for d, nb in executed.items()}
     machines = sorted({r["machine"] for r in runs.values() if r.get("machine")}) or [results.machine()]
     seconds = {d: r["seconds"] for d, r in runs.items() if "seconds" in r}
-    return results.render(measured, quick, seconds, "; ".join(machines))
+    where = "; ".join(machines)
+    if any(r.get("threads") == 1 for r in runs.values()):
+        where += (" (the notebooks ran side by side, each kernel computing with one thread, "
+                  "so the speeds here are one core's)")
+    return results.render(measured, quick, seconds, where)
 
 
 def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode],
