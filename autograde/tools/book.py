@@ -441,7 +441,7 @@ def add_book_cells(merged: nbformat.NotebookNode, solution: nbformat.NotebookNod
 
 
 def _is_hints(cell) -> bool:
-    return cell is not None and "hints" in cell.get("metadata", {}).get("rnn_course", {})
+    return cell is not None and "rnn_course_hints" in cell.get("metadata", {})
 
 
 def without_book_cells(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
