@@ -83,12 +83,16 @@ def test_setup_cell_prepares_a_fresh_colab_like_environment(tmp_path):
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "_packages_colab_has.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # A PYTHONPATH pointing at a checkout (how a worktree's tests are run) would show the
+    # course's package to the fresh environment: Colab has none.
+    env = kernel_env(RNN_COURSE_PACKAGE=str(ROOT))
+    env.pop("PYTHONPATH", None)
     probe = [python, "-c", "import importlib.util as u; print(u.find_spec('autograde') is None, u.find_spec('torch') is None)"]
-    found = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    found = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
     assert found == ["True", "False"]
 
     path = copy_alone(ROOT / "solutions" / "lstm-scratch.ipynb", tmp_path)
-    env = kernel_env(RNN_COURSE_PACKAGE=str(ROOT))
     env["PATH"] = f"{env_dir / 'bin'}:{env['PATH']}"
     env.pop("VIRTUAL_ENV", None)
     run = subprocess.run([python, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
