@@ -1,8 +1,13 @@
 """The course's diagram kit: one palette and the shapes every chapter's figures are drawn with.
 
-A colour means the same thing in every figure of the course (autograde/figures.py for the
-LSTM, autograde/<chapter>/figures.py for the others). Sizes are in data units; `canvas`
-makes one data unit INCHES_PER_UNIT inches, so text and shapes keep their proportions.
+A colour means the same thing in every figure of the course (autograde/<chapter>/figures.py).
+Sizes are in data units; `canvas` makes one data unit INCHES_PER_UNIT inches, so text and
+shapes keep their proportions.
+
+Plots (d2l's training curves, the chapters' own comparisons) take their colours from
+PLOT_COLORS, the Okabe-Ito palette, which readers with any kind of colour vision can tell
+apart; `plot_style()`, called by every notebook's set-up cell, makes it matplotlib's default
+and sets font sizes that stay legible at the size the website shows the figures.
 """
 
 from __future__ import annotations
@@ -28,12 +33,30 @@ HIDDEN_COLOR = "#1864ab"  # the hidden state H (h)
 INPUT_COLOR = "#2b8a3e"  # the input X (x)
 NOTE_COLOR = "#495057"  # captions and side notes
 
+# Plots: the Okabe-Ito palette (blue, vermillion, bluish green, reddish purple, orange, sky
+# blue, black), in that order: the first lines of a plot are the easiest to tell apart.
+PLOT_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
+# Text sizes in points for plots. The website shows a plot at its own size (a 7.6-inch-wide
+# figure fills the text column at 1280 px), so 10 pt is about 13 px on screen.
+PLOT_FONT_SIZES = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
+                   "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
+# The widest a plot should be drawn, in inches: the website's text column at 1280 px.
+PLOT_MAX_WIDTH = 7.6
+
 LINE_WIDTH = 1.8
 ARROW_HEAD = 14  # arrow head size in points
 
 # A diagram's scale: inches per data unit. Text sizes are in points, so a
 # figure's size follows its data extent to keep text and shapes in proportion.
 INCHES_PER_UNIT = 0.56
+
+
+def plot_style() -> None:
+    """The course's look for every plot drawn after it: PLOT_COLORS and PLOT_FONT_SIZES."""
+    from cycler import cycler
+
+    plt.rcParams.update(PLOT_FONT_SIZES)
+    plt.rcParams["axes.prop_cycle"] = cycler(color=PLOT_COLORS)
 
 
 def canvas(xlim: Point, ylim: Point) -> tuple[Figure, Axes]:

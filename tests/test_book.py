@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
 import pytest
 
 from book_build import CHAPTER, book  # noqa: F401  (the session's build, a fixture)
-from conftest import solution_notebook
+from conftest import ROOT, solution_notebook
 
 pytestmark = pytest.mark.slow
 
@@ -78,7 +79,20 @@ def test_math_is_left_for_mathjax(page):
     assert "mathjax" in page.lower()
 
 
-def test_stubs_and_checks_are_shown_and_no_solution(page):
+def without_solution_toggles(page_html: str) -> str:
+    return re.sub(r'<details class="course-solution">.*?</details>', "", page_html, flags=re.S)
+
+
+def test_stubs_and_checks_are_shown_and_solutions_only_behind_their_toggles(page):
+    toggles = re.findall(r'<details class="course-solution">.*?</details>', page, flags=re.S)
+    exercises = [c for c in solution_notebook(CHAPTER).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    assert len(toggles) == len(exercises)  # one "Show the solution" per function to write
+    assert all("Show the solution" in t and "<details" in t and " open" not in t.split(">")[0]
+               for t in toggles)
+    assert any("torch.sigmoid" in html.unescape(re.sub(r"<[^>]+>", "", t)) for t in toggles)
+    assert "### BEGIN SOLUTION" not in page
+    page = without_solution_toggles(page)
     text = text_of(page)
     stubs = sum(1 for cell in solution_notebook(CHAPTER).cells
                 if cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
@@ -90,8 +104,56 @@ def test_stubs_and_checks_are_shown_and_no_solution(page):
         assert code not in text and code not in page
 
 
-def test_printed_results_are_shown_but_no_verdict(page):
+def test_every_exercise_has_hints_that_unfold(page):
+    exercises = [c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(CHAPTER).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    for name in exercises:
+        hints = re.findall(rf'<details class="course-hint">\s*<summary>Hint \d for <code>{name}</code>',
+                           page)
+        assert 1 <= len(hints) <= 3, name
+
+
+def test_the_chapter_says_its_points_and_run_time_under_its_title(page):
     text = text_of(page)
+    points = sum(c.metadata["nbgrader"].get("points", 0) for c in solution_notebook(CHAPTER).cells
+                 if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    assert re.search(rf"\d+ functions to write, {points:g} points\.", text)
+    assert re.search(r"ran top to bottom in \d+ (seconds|minutes), in quick mode", text)
+    assert re.search(r'<span class="section-number">\d\. </span>LSTM from scratch', page), \
+        "chapters are numbered"
+
+
+def test_numbers_in_the_prose_come_from_the_run(page):
+    text = text_of(page)
+    assert "{glue" not in text
+    sample = re.search(r"continues .time traveller. with:\s*(.+)", text).group(1).strip()
+    assert sample.startswith("time traveller") and text.count(sample) >= 2  # d2l printed it too
+
+
+def test_the_landing_page_shows_a_passing_and_a_failing_check(book):  # noqa: F811
+    text = text_of((book.html / "intro.html").read_text(encoding="utf-8"))
+    assert re.search(r"✓ Exercise 5 \(perplexity\): ", text)
+    assert re.search(r"✗ Exercise 5 \(perplexity\): .*exponential", text)
+    assert "hint:" in text
+
+
+def test_no_solutions_leaves_every_solution_out():
+    import nbformat
+
+    from autograde.tools.book import add_book_cells, without_book_cells
+
+    solution = solution_notebook(CHAPTER)
+    student = nbformat.read(ROOT / "chapters" / f"{CHAPTER}.ipynb", as_version=4)
+    shown = add_book_cells(copy.deepcopy(student), solution, with_solutions=True, quick=True)
+    hidden = add_book_cells(copy.deepcopy(student), solution, with_solutions=False, quick=True)
+    assert "course-solution" in "".join(c.source for c in shown.cells)
+    assert "course-solution" not in "".join(c.source for c in hidden.cells)
+    for nb in (shown, hidden):  # the download button's notebook is the student's
+        assert [c.source for c in without_book_cells(nb).cells] == [c.source for c in student.cells]
+
+
+def test_printed_results_are_shown_but_no_verdict(page):
+    text = text_of(without_solution_toggles(page))
     assert "same? True" in text  # the two-layer unrolling by hand
     assert "vocabulary: 28" in text
     assert text.count("perplexity") >= 2  # both training runs
@@ -121,8 +183,12 @@ def test_the_reference_results_page_shows_what_this_build_measured(book):  # noq
     assert ("LSTM", "scratch") in measured and ("LSTM", "concise") in measured
     executed = re.findall(r"perplexity ([0-9.]+), [0-9.]+ tokens/sec", text_of(
         (book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")))
-    row = re.search(r"LSTM from scratch\s*256, 1\s*1\.1\s*([0-9.]+)\s*22,161\s*([0-9,]+) \(cpu\)", text)
+    row = re.search(r"LSTM from scratch\s*256, 1\s*1\.1\s*([0-9.]+)\s*([0-9.]+)\s*22,161\s*([0-9,]+) \(cpu\)",
+                    text)
     assert row, text
     assert row.group(1) == f"{float(executed[0]):.1f}"  # the number the chapter page printed
+    held_out = re.search(r"scratch\s+perplexity on the held-out text: ([0-9.]+)", text_of(
+        (book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")))
+    assert row.group(2) == f"{float(held_out.group(1)):.1f}"  # held-out, as the chapter printed it
     assert re.search(rf"ran top to bottom in.*{CHAPTER}\s*[0-9.]+ min \([0-9]+ s\)", text, flags=re.S)
     assert "cores available" in text and "PyTorch" in text

@@ -13,7 +13,7 @@ import pytest
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch
 
-from autograde.figures import lstm_cell, unrolled
+from autograde.lstm_scratch.figures import lstm_cell, unrolled
 
 DRAWINGS = {
     "lstm_cell": lstm_cell,

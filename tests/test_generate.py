@@ -87,14 +87,26 @@ def test_a_solution_that_is_not_json_is_named(tmp_path):
         generate.validate_solution(bad)
 
 
+def by_id(nb: dict, grade_id: str) -> dict:
+    """The solution notebook's cell with this nbgrader grade_id (cells move as prose is added)."""
+    return next(c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def number_of(grade_id: str) -> int:
+    """The cell's index in the solution notebook, as the error messages number it."""
+    nb = json.loads((ROOT / "solutions" / f"{NAME}.ipynb").read_text(encoding="utf-8"))
+    return nb["cells"].index(by_id(nb, grade_id))
+
+
 @pytest.mark.parametrize("mutate, message", [
-    (lambda nb: nb["cells"][23]["metadata"]["nbgrader"].pop("points"), "does not have points"),
-    (lambda nb: nb["cells"][24]["metadata"]["nbgrader"].update(points="two"), "'two' is not of type 'number'"),
-    (lambda nb: nb["cells"][24]["metadata"]["nbgrader"].update(grade_id="check_lstm_forward"),
-     "grade_id 'check_lstm_forward' is also used by cell 23"),
-    (lambda nb: nb["cells"][22].update(source=[l for l in nb["cells"][22]["source"] if "END SOLUTION" not in l]),
+    (lambda nb: by_id(nb, "check_lstm_forward")["metadata"]["nbgrader"].pop("points"), "does not have points"),
+    (lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(points="two"),
+     "'two' is not of type 'number'"),
+    (lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(grade_id="check_lstm_forward"),
+     f"grade_id 'check_lstm_forward' is also used by cell {number_of('check_lstm_forward')}"),
+    (lambda nb: by_id(nb, "lstm").update(source=[l for l in by_id(nb, "lstm")["source"] if "END SOLUTION" not in l]),
      "'BEGIN SOLUTION' has no matching 'END SOLUTION'"),
-    (lambda nb: nb["cells"][22]["metadata"]["nbgrader"].update(solution=False), "not a solution cell"),
+    (lambda nb: by_id(nb, "lstm")["metadata"]["nbgrader"].update(solution=False), "not a solution cell"),
 ])
 def test_a_malformed_nbgrader_cell_is_named(tmp_path, mutate, message):
     nb = json.loads((ROOT / "solutions" / f"{NAME}.ipynb").read_text(encoding="utf-8"))

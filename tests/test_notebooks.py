@@ -83,12 +83,16 @@ def test_setup_cell_prepares_a_fresh_colab_like_environment(tmp_path):
     site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
                                capture_output=True, text=True, check=True).stdout.strip())
     (site / "_packages_colab_has.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    # A PYTHONPATH pointing at a checkout (how a worktree's tests are run) would show the
+    # course's package to the fresh environment: Colab has none.
+    env = kernel_env(RNN_COURSE_PACKAGE=str(ROOT))
+    env.pop("PYTHONPATH", None)
     probe = [python, "-c", "import importlib.util as u; print(u.find_spec('autograde') is None, u.find_spec('torch') is None)"]
-    found = subprocess.run(probe, cwd=tmp_path, capture_output=True, text=True, check=True).stdout.split()
+    found = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True,
+                           check=True).stdout.split()
     assert found == ["True", "False"]
 
     path = copy_alone(ROOT / "solutions" / "lstm-scratch.ipynb", tmp_path)
-    env = kernel_env(RNN_COURSE_PACKAGE=str(ROOT))
     env["PATH"] = f"{env_dir / 'bin'}:{env['PATH']}"
     env.pop("VIRTUAL_ENV", None)
     run = subprocess.run([python, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
@@ -116,3 +120,44 @@ def test_setup_cell_does_nothing_harmful_locally(tmp_path):
     assert run.returncode == 0, run.stderr
     assert sha1(data / "timemachine.txt") == SHA1
     assert (data / "timemachine.txt.bad").read_text() == "my own notes"
+
+
+def setup_cell(name: str) -> str:
+    nb = nbformat.read(ROOT / "solutions" / f"{name}.ipynb", as_version=4)
+    (cell,) = [c for c in nb.cells if c.cell_type == "code" and "COURSE_PACKAGE" in c.source]
+    return cell.source
+
+
+@pytest.mark.parametrize("name", CHAPTERS)
+def test_the_set_up_cell_is_not_fooled_by_another_package_called_autograde(name, tmp_path):
+    """PyPI has an unrelated `autograde`: installed, it must not pass for the course's."""
+    source = setup_cell(name)
+    definition = source[:source.index("if not course_installed()")]
+    probe = definition + "\nprint(course_installed())\n"
+    impostor = tmp_path / "site" / "autograde"
+    impostor.mkdir(parents=True)
+    (impostor / "__init__.py").write_text("# another project's package of the same name\n")
+
+    def run(pythonpath: str) -> str:
+        env = {**kernel_env(), "PYTHONPATH": pythonpath}
+        result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path,
+                                capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip()
+
+    assert run(str(ROOT)) == "True"  # the course's own package, as `make setup` installs it
+    assert run(str(impostor.parent)) == "False"  # the impostor first on the path: reinstall
+
+
+def test_every_set_up_cell_installs_from_the_address_in_config(tmp_path):
+    from autograde.tools.book import BookError, check_repository_address, repository_url
+
+    notebooks = sorted((ROOT / "solutions").glob("*.ipynb")) + sorted((ROOT / "chapters").glob("*.ipynb"))
+    check_repository_address(ROOT, notebooks)  # raises when one differs
+    assert repository_url(ROOT).startswith("https://")
+    moved = tmp_path / "repo"
+    moved.mkdir()
+    config = (ROOT / "_config.yml").read_text().replace(repository_url(ROOT), "https://example.org/course")
+    (moved / "_config.yml").write_text(config)
+    with pytest.raises(BookError, match="example.org/course"):
+        check_repository_address(moved, notebooks)

@@ -32,6 +32,23 @@ def test_collect_reads_the_declared_cells_only():
         "GRU", "scratch", 256, 1.0, 1.1, 20460.3, "cpu", "chapters/gru")
 
 
+def glued(name: str, value: float) -> dict:
+    """An output as autograde.glue (and MyST-NB's glue) writes it."""
+    return nbformat.v4.new_output("display_data", data={results.GLUE_PREFIX + "text/plain": repr(value)},
+                                  metadata={"scrapbook": {"name": name, "mime_prefix": results.GLUE_PREFIX}})
+
+
+def test_collect_reads_the_held_out_perplexity_the_notebook_glued():
+    later = nbformat.v4.new_code_cell("glue('scratch_held_out', held_out_perplexity(model))")
+    later.outputs = [glued("scratch_held_out", 7.25), glued("concise_held_out", 6.0)]
+    nb = notebook(training_cell("perplexity 1.1, 20460.3 tokens/sec on cpu\n", **GRU_SCRATCH), later)
+    (m,) = results.collect({"chapters/gru": nb})
+    assert m.held_out == 7.25
+    (m,) = results.collect({"chapters/gru": notebook(training_cell("perplexity 1.1, 2.0 tokens/sec on cpu\n",
+                                                                   **GRU_SCRATCH))})
+    assert m.held_out is None
+
+
 @pytest.mark.parametrize("printed, declared, words", [
     ("no training line\n", GRU_SCRATCH, "printed 0 lines"),
     ("perplexity 1.1, 2.0 tokens/sec on cpu\nperplexity 1.0, 2.0 tokens/sec on cpu\n", GRU_SCRATCH, "printed 2"),
@@ -44,13 +61,15 @@ def test_collect_says_which_cell_is_wrong(printed, declared, words):
 
 
 def test_render_puts_d2l_and_the_course_side_by_side():
-    measured = [results.Measured("GRU", "scratch", 256, 1.0, 1.06, 20460.3, "cuda:0", "chapters/gru"),
+    measured = [results.Measured("GRU", "scratch", 256, 1.0, 1.06, 20460.3, "cuda:0", "chapters/gru", 4.2),
                 results.Measured("RNN", "scratch", 128, 1.0, 1.9, 1000.0, "cpu", "chapters/rnn-scratch"),
                 results.Measured("Peephole LSTM", "scratch", 64, 1.0, 2.5, 10.0, "cpu", "chapters/x")]
     table = results.render(measured, quick=False, run_seconds={"chapters/gru": 150.0}, where="a test machine")
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     gru = rows["[GRU from scratch](chapters/gru.ipynb)"]  # linked to the chapter that measured it
-    assert "| 256, 1 | 1.1 | **1.1** | 20,460 | 20,460 (cuda:0) |" in gru  # d2l's, then the course's
+    # d2l's training perplexity, the course's, the course's held-out one, then the speeds
+    assert "| 256, 1 | 1.1 | **1.1** | **4.2** | 20,460 | 20,460 (cuda:0) |" in gru
+    assert "not measured" in rows["[RNN from scratch](chapters/rnn-scratch.ipynb)"]
     assert "d2l 512, 1; here 128, 1" in rows["[RNN from scratch](chapters/rnn-scratch.ipynb)"]
     assert "not in the course yet" in rows["GRU, `nn.GRU`"]
     assert "[Peephole LSTM (scratch)](chapters/x.ipynb)" in rows  # a result d2l has no row for is still shown

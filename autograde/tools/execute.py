@@ -94,12 +94,21 @@ def cache_key(solution: Path, quick: bool, package_dir: Path = PACKAGE_DIR) -> s
     return digest.hexdigest()[:16]
 
 
+# The book runs notebooks side by side, one torch thread each (a small model loses little
+# going from two threads to one).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def threads_env(threads: int | None) -> dict[str, str]:
+    return {name: str(threads) for name in THREAD_VARIABLES} if threads else {}
+
+
 def cached_path(cache_dir: Path, name: str, quick: bool, key: str) -> Path:
     return cache_dir / f"{name}.{mode_name(quick)}.{key}.ipynb"
 
 
 def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = False,
-             log: Log = print, root: Path | None = None) -> Result:
+             log: Log = print, root: Path | None = None, threads: int | None = None) -> Result:
     """The executed solution notebook: from the cache when its key matches, else run it."""
     solution = Path(solution)
     name = solution.stem
@@ -114,10 +123,13 @@ def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = Fals
     log(f"  {shown}: executing ({what})")
     start = time.perf_counter()
     nb = execute(solution, cache_dir / "run" / name, quick, log=log,
-                 failed_copy=cache_dir / f"{name}.{mode_name(quick)}.failed.ipynb", root=root)
+                 failed_copy=cache_dir / f"{name}.{mode_name(quick)}.failed.ipynb", root=root,
+                 threads=threads)
     seconds = time.perf_counter() - start
     # What the reference-results page reports: how long the notebook took, and where.
     nb.metadata["rnn_course"] = {"seconds": round(seconds, 1), "mode": mode_name(quick), "machine": machine()}
+    if threads:
+        nb.metadata["rnn_course"]["threads"] = threads
     _store(nb, target)
     _remove_stale(cache_dir, name, quick, keep=target)
     log(f"  {shown}: executed in {seconds:.1f} s, cached as {_shown(target, root)}")
@@ -125,7 +137,8 @@ def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = Fals
 
 
 def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
-            failed_copy: Path | None = None, root: Path | None = None) -> nbformat.NotebookNode:
+            failed_copy: Path | None = None, root: Path | None = None,
+            threads: int | None = None) -> nbformat.NotebookNode:
     """Run every cell of `solution` in a fresh python3 kernel with cwd `workdir`."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -140,7 +153,8 @@ def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
     def on_cell_executed(cell, cell_index, **_):
         seconds = time.perf_counter() - state["start"]
         if seconds >= SLOW_CELL_S:
-            log(f"    cell {cell_index + 1}/{len(nb.cells)} ({_describe(cell)}): {seconds:.1f} s")
+            log(f"    {solution.stem}, cell {cell_index + 1}/{len(nb.cells)} ({_describe(cell)}): "
+                f"{seconds:.1f} s")
 
     client = NotebookClient(
         nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,
@@ -148,7 +162,7 @@ def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
         on_cell_start=on_cell_start, on_cell_executed=on_cell_executed,
     )
     try:
-        client.execute(env=kernel_env(quick))
+        client.execute(env=kernel_env(quick, **threads_env(threads)))
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         if failed_copy is not None:
             _store(nb, failed_copy)

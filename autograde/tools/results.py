@@ -5,10 +5,12 @@ A training cell of a solution notebook declares the result it produces in its me
 
     "rnn_course": {"result": {"model": "GRU", "variant": "scratch", "hidden": 256, "lr": 1}}
 
-and prints d2l's `train_ch8` line, `perplexity 1.1, 20460.3 tokens/sec on cpu`. When the
-book is built, `collect` reads those lines from the executed solutions, and `render` turns
-them, d2l's table (COURSE.md) and the machine the notebooks ran on into Markdown that
-replaces the line `RESULTS_MARKER` of any page of the book.
+and prints d2l's `train_ch8` line, `perplexity 1.1, 20460.3 tokens/sec on cpu`. The same
+notebook glues (autograde.glue) the model's perplexity on held-out text, text it never
+trained on, as `<variant>_held_out` ("scratch_held_out", "concise_held_out"). When the
+book is built, `collect` reads both from the executed solutions, and `render` turns them,
+d2l's table and the machine the notebooks ran on into Markdown that replaces the line
+`RESULTS_MARKER` of any page of the book.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class Measured:
     tokens_per_s: float
     device: str
     chapter: str  # the chapter's docname, e.g. chapters/gru
+    held_out: float | None = None  # the perplexity on held-out text, where the notebook glued it
 
 
 def _stdout(cell) -> str:
@@ -71,10 +74,25 @@ def _stdout(cell) -> str:
                    if out.get("output_type") == "stream" and out.get("name") == "stdout")
 
 
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def glued(nb: nbformat.NotebookNode) -> dict[str, str]:
+    """{name: text/plain} of every value a notebook's cells glued (autograde.glue)."""
+    values = {}
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            name = out.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                values[name] = out.get("data", {}).get(GLUE_PREFIX + "text/plain", "")
+    return values
+
+
 def collect(executed: dict[str, nbformat.NotebookNode]) -> list[Measured]:
     """The results declared by the training cells of executed notebooks {docname: notebook}."""
     found: list[Measured] = []
     for docname, nb in executed.items():
+        values = glued(nb)
         for number, cell in enumerate(nb.cells, start=1):
             declared = cell.get("metadata", {}).get("rnn_course", {}).get("result")
             if declared is None:
@@ -92,7 +110,12 @@ def collect(executed: dict[str, nbformat.NotebookNode]) -> list[Measured]:
                                    f"{len(printed)} lines like 'perplexity 1.0, 1000.0 tokens/sec on cpu' "
                                    "(one d2l.train_ch8 call per training cell).")
             perplexity, speed, device = printed[0]
-            found.append(Measured(model, variant, hidden, lr, float(perplexity), float(speed), device, docname))
+            try:
+                held_out = float(values[f"{variant}_held_out"])
+            except (KeyError, ValueError):
+                held_out = None
+            found.append(Measured(model, variant, hidden, lr, float(perplexity), float(speed), device,
+                                  docname, held_out))
     return found
 
 
@@ -104,6 +127,10 @@ def _lr(x: float) -> str:
     return f"{x:g}"
 
 
+def _held_out(m: Measured) -> str:
+    return f"**{m.held_out:.1f}**" if m.held_out is not None else "not measured"
+
+
 def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float], where: str) -> str:
     """Markdown: the results table, the machine, and how long each chapter took to run."""
     ours = {(m.model, m.variant): m for m in measured}
@@ -113,8 +140,9 @@ def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float],
                   "This copy of the book was built in **quick mode**: every training cell trained for "
                   "2 epochs, not 500, so the course's perplexities below are not reference results. "
                   "Build with `make book` for the real ones.", ":::", ""]
-    lines += ["| model | hidden, lr | perplexity, d2l | perplexity, here | tokens/s, d2l (GPU) | tokens/s, here |",
-              "|---|---|---|---|---|---|"]
+    lines += ["| model | hidden, lr | training perplexity, d2l | training perplexity, here "
+              "| held-out perplexity, here | tokens/s, d2l (GPU) | tokens/s, here |",
+              "|---|---|---|---|---|---|---|"]
     listed = set()
     for row in D2L:
         m = ours.get((row.model, row.variant))
@@ -122,16 +150,16 @@ def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float],
         setting = f"{row.hidden}, {_lr(row.lr)}"
         if m is None:
             lines.append(f"| {row.label} | {setting} | {row.perplexity:.1f} | not in the course yet "
-                         f"| {_number(row.tokens_per_s)} | |")
+                         f"| | {_number(row.tokens_per_s)} | |")
             continue
         if (m.hidden, m.lr) != (row.hidden, row.lr):
             setting = f"d2l {setting}; here {m.hidden}, {_lr(m.lr)}"
         lines.append(f"| [{row.label}]({m.chapter}.ipynb) | {setting} | {row.perplexity:.1f} | **{m.perplexity:.1f}** "
-                     f"| {_number(row.tokens_per_s)} | {_number(m.tokens_per_s)} ({m.device}) |")
+                     f"| {_held_out(m)} | {_number(row.tokens_per_s)} | {_number(m.tokens_per_s)} ({m.device}) |")
     for m in measured:
         if (m.model, m.variant) not in listed:
             lines.append(f"| [{m.model} ({m.variant})]({m.chapter}.ipynb) | {m.hidden}, {_lr(m.lr)} | "
-                         f"| **{m.perplexity:.1f}** | | {_number(m.tokens_per_s)} ({m.device}) |")
+                         f"| **{m.perplexity:.1f}** | {_held_out(m)} | | {_number(m.tokens_per_s)} ({m.device}) |")
     mode = "quick mode, 2 epochs per training cell" if quick else "d2l's recipe, 500 epochs per training cell"
     lines += ["", f"Measured by this build ({mode}) on: {where}.", ""]
     if run_seconds:

@@ -1,5 +1,5 @@
-"""The LSTM chapter's diagrams, drawn with the course's kit (autograde/drawing.py); the other
-chapters keep theirs in autograde/<chapter>/figures.py.
+"""The LSTM chapter's diagrams, drawn with the course's kit (autograde/drawing.py), like every
+chapter's autograde/<chapter>/figures.py.
 
 - `lstm_cell()`: one LSTM cell, its gates and the update equations;
 - `unrolled(steps, layers)`: an LSTM unrolled over time, one or more layers.
