@@ -11,6 +11,7 @@ import ast
 import contextlib
 import csv
 import io
+import os
 import re
 import sys
 import tempfile
@@ -59,6 +60,27 @@ except Exception as exc:
     print("PROBE gradebook:", exc)
 """
 
+# Tries to read the solutions, write into the repository and reach the network.
+ESCAPE = f"""
+import os, socket
+print("ESCAPE uid:", os.getuid())
+try:
+    open({str(ROOT / "solutions" / f"{NAME}.ipynb")!r}).read(10)
+    print("ESCAPE read the solutions")
+except OSError as exc:
+    print("ESCAPE cannot read the solutions:", type(exc).__name__)
+try:
+    open({str(ROOT / "escape.txt")!r}, "w").write("x")
+    print("ESCAPE wrote into the repository")
+except OSError as exc:
+    print("ESCAPE cannot write into the repository:", type(exc).__name__)
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=3)
+    print("ESCAPE reached the network")
+except OSError as exc:
+    print("ESCAPE no network:", type(exc).__name__)
+"""
+
 PATCH = """
 import autograde.lstm_scratch
 autograde.lstm_scratch.check_lstm_forward = lambda lstm: print("looks fine")
@@ -78,6 +100,7 @@ def sample_class() -> dict[str, nbformat.NotebookNode]:
         "mallory_probe": student(c01=lambda s: s + "\n" + PROBE, lstm=forget_gate_dropped),
         # nbgrader runs the checks in the student's kernel: a check the student replaces passes
         "oscar_patches": student(lstm=lambda s: forget_gate_dropped(s) + PATCH),
+        "trudy_escapes": student(fill=False, c01=lambda s: s + "\n" + ESCAPE),
     }
 
 
@@ -99,7 +122,7 @@ def batch(tmp_path_factory):
     start = time.monotonic()
     with contextlib.redirect_stdout(buffer):
         code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--timeout", str(CELL_TIMEOUT),
-                           "--jobs", "2"])
+                           "--jobs", "2", *submissions.sandbox_args()])
     seconds = time.monotonic() - start
     print(buffer.getvalue())  # shown by pytest when a test fails (or with -s)
     assert code == 0, buffer.getvalue()
@@ -124,7 +147,7 @@ def lost(row: dict[str, str]) -> set[str]:
 @pytest.mark.slow
 def test_every_submission_has_a_row_out_of_15(grades):
     assert set(grades) == {"alice", "grace_notjson", *sample_class()}
-    assert len(grades) == 10
+    assert len(grades) == 11
     for row in grades.values():
         assert row["assignment"] == NAME and row["max_score"] == "15"
         assert float(row["score"]) == sum(float(row[g]) for g in POINTS)
@@ -236,6 +259,34 @@ def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
         assert not re.search(rf"^{honest} .*\[REVIEW\]", report, flags=re.M), honest
 
 
+@pytest.mark.slow
+def test_student_code_runs_in_a_sandbox(batch, grades):
+    """Where this machine can sandbox (bubblewrap), the student's code cannot read the solutions,
+    write into the repository or reach the network, and runs as a uid of its own."""
+    if submissions.sandbox_args():
+        pytest.skip("no sandbox on this machine: graded with --insecure")
+    out = batch[1]
+    nb = nbformat.read(out / "autograded" / "trudy_escapes" / NAME / f"{NAME}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream")
+    assert "ESCAPE cannot read the solutions: FileNotFoundError" in printed, printed
+    assert "ESCAPE cannot write into the repository" in printed, printed
+    assert "ESCAPE no network" in printed, printed
+    assert not (ROOT / "escape.txt").exists()
+    uid = int(re.search(r"ESCAPE uid: (\d+)", printed)[1])
+    assert uid != os.getuid() or os.getuid() != 0, uid
+    report = (out / "report.txt").read_text(encoding="utf-8")
+    assert "Students' code ran sandboxed: bubblewrap" in report
+
+
+def test_without_a_sandbox_grading_refuses_unless_insecure(tmp_path, monkeypatch, capsys):
+    _write(tmp_path / "subs" / "ann.ipynb")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without bubblewrap
+    assert grade.main([str(tmp_path / "subs"), "--assignment", NAME, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot sandbox the students' code: `bwrap` is not installed" in err and "--insecure" in err
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------
 # Honest students the grader must not wrong: a second batch, in folders as a class hands them in
 
@@ -297,7 +348,8 @@ def honest(tmp_path_factory):
     buffer = io.StringIO()
     with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(buffer):
         env.setenv(*SECRET)
-        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2"])
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2",
+                           *submissions.sandbox_args()])
     print(buffer.getvalue())
     assert code == 0, buffer.getvalue()
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
@@ -379,7 +431,8 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
     assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
     names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
     assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
-    assert not names & {"INSTRUCTOR_API_TOKEN", "PWD", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+    # (PWD may be there: bubblewrap sets it to the job's folder, where the kernel runs)
+    assert not names & {"INSTRUCTOR_API_TOKEN", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
 
 
 @pytest.mark.slow

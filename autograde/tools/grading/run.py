@@ -4,6 +4,7 @@ over their time, and why a run failed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ from autograde.tools.grading.find import read_notebook
 from autograde.tools.grading.processes import nbgrader, run_logged, tool_env
 from autograde.tools.grading.records import CellResult, Submission
 from autograde.tools.grading.review import suspicious
+from autograde.tools.grading.sandbox import Box
 
 
 def _verdict(cell: dict) -> str:
@@ -64,9 +66,11 @@ def _diagnose(log_text: str, timeout: int) -> tuple[str, str]:
                                + (ANSI.sub("", errors[0].split("]", 1)[-1].strip()) if errors else last))
 
 
-def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None) -> Path | None:
-    """Autograde one submission in a private course directory; return that directory
-    (its gradebook holds the grades) or None if the file is not a notebook."""
+def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None,
+                  box: Box | None = None) -> Path | None:
+    """Autograde one submission in a private course directory (in `box`, a sandbox, unless
+    None); return that directory (its gradebook holds the grades) or None if the file is not
+    a notebook."""
     start = time.monotonic()
     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
     master_sub = course.root / "submitted" / sub.student / sub.assignment
@@ -90,8 +94,9 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
-    code, _ = run_logged(nbgrader("autograde", sub.assignment, "--student", sub.student, "--force"),
-                         sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
+    cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
+    with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
+        code, _ = run_logged(cmd, sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:
