@@ -297,6 +297,13 @@ def debug_print_to_stderr(source: str) -> str:
     return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
 
 
+def stderr_bound_early(source: str) -> str:
+    """A debug print to a stderr imported before the check runs: out of the check's reach."""
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"from sys import stderr\n{first}\n    print('DEBUG to the stderr I imported', file=stderr)\n{rest}"
+
+
 def interrupted(source: str) -> str:
     first, rest = source.split("\n", 1)
     assert first.startswith("def lstm("), first
@@ -332,6 +339,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
         "fay": {file: submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(ENV_PROBE))},
         "ivan": {file: student(lstm=interrupted)},
+        "gil": {file: student(lstm=stderr_bound_early)},
     }
 
 
@@ -433,6 +441,16 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
     assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
     # (PWD may be there: bubblewrap sets it to the job's folder, where the kernel runs)
     assert not names & {"INSTRUCTOR_API_TOKEN", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+
+
+@pytest.mark.slow
+def test_a_check_that_lost_its_points_to_stderr_says_so_in_the_report(honest):
+    """A stderr the student bound before the check ran (`from sys import stderr`) escapes the
+    check's redirection, and nbgrader takes the points: the report says why, not the ✓."""
+    _, rows, report = honest
+    assert float(rows["gil"]["check_lstm_forward"]) == 0
+    assert ("check_lstm_forward 0/3: wrote to stderr, which nbgrader scores 0: DEBUG to the stderr I imported"
+            in report), report
 
 
 @pytest.mark.slow

@@ -22,8 +22,9 @@ from autograde.tools.grading.sandbox import Box
 
 
 def _verdict(cell: dict) -> str:
-    """The first line a graded cell printed: its ✓, its ✗ and what is wrong, or the error."""
-    errors, texts = [], []
+    """The first line a graded cell printed: its ✓, its ✗ and what is wrong, or the error;
+    or, when it wrote to stderr, that: nbgrader scores such a cell 0 even after a ✓."""
+    errors, texts, stderr = [], [], []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "error":
@@ -38,9 +39,11 @@ def _verdict(cell: dict) -> str:
         elif kind == "stream":
             text = ANSI.sub("", "".join(out.get("text", "")) if isinstance(out.get("text"), list)
                             else out.get("text", "")).strip()
-            if text:
-                texts.append(("stderr: " if out.get("name") == "stderr" else "") + text.splitlines()[0])
-    return (errors or texts or [""])[0]
+            if text and out.get("name") == "stderr":
+                stderr.append(f"wrote to stderr, which nbgrader scores 0: {text.splitlines()[0]}")
+            elif text:
+                texts.append(text.splitlines()[0])
+    return (errors or stderr or texts or [""])[0]
 
 
 def _timed_out_cells(nb: dict) -> list[str]:
