@@ -321,7 +321,8 @@ PAGE_PROBES = [
     nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
                               "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"),
     nbformat.v4.new_code_cell('print("x" * 60_000_000)'),
-    nbformat.v4.new_code_cell('import os, autograde\nprint("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
+    nbformat.v4.new_code_cell('import os, autograde\n'
+                              'print("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
 ]
 
 
@@ -426,7 +427,8 @@ def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
     for who in ("eve", "Zoe", "dan"):
         html = page(out, who)
         assert not [p for p in paths if p in html], who
-    assert "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>" in feedback(out, "eve")
+    shown = "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>"
+    assert shown in feedback(out, "eve")
 
 
 @pytest.mark.slow

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from autograde.tools.common import kernel_env
 
-
 # What nbgrader, and so the student's kernel, keeps of the instructor's environment: where
 # libraries are (PYTHONPATH, LD_LIBRARY_PATH: a CUDA installation may need it), the language,
 # the time zone, the choice of GPU, and the course's own RNN_COURSE_* variables. Nothing else:

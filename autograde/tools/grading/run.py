@@ -49,7 +49,8 @@ def _verdict(cell: dict) -> str:
 def _timed_out_cells(nb: dict) -> list[str]:
     labels = []
     for index, cell in enumerate(nb.get("cells", [])):
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []) if o.get("output_type") == "error"):
+        outputs = cell.get("outputs", [])
+        if any(o.get("ename") == "CellTimeoutError" for o in outputs if o.get("output_type") == "error"):
             meta = cell.get("metadata", {}).get("nbgrader", {})
             labels.append(meta.get("grade_id") or f"cell {index}")
     return labels
@@ -91,6 +92,7 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
 
     sandbox = Path(tempfile.mkdtemp(prefix=f"rnn-course-grade-{sub.student}-"))
     write_config(sandbox, course.timeout)
+    assert course.template_db is not None, "grade() makes the template gradebook before any submission"
     shutil.copyfile(course.template_db, sandbox / "gradebook.db")
     target = sandbox / "submitted" / sub.student / sub.assignment
     target.mkdir(parents=True)

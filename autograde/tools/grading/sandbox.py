@@ -74,7 +74,7 @@ class Box:
     slots: queue.Queue = field(default_factory=queue.Queue)
 
     @classmethod
-    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path]) -> "Box":
+    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path]) -> Box:
         box = cls(limits, hidden)
         for i in range(jobs):
             box.slots.put(FIRST_UID + i)
@@ -84,7 +84,8 @@ class Box:
     def mode(self) -> str:
         who = (f"each job as a uid of its own ({FIRST_UID}..)" if self.as_root
                else f"as {os.environ.get('USER') or os.geteuid()}, in a user namespace")
-        memory = f"{self.limits.memory_bytes / GIB:g} GiB of address space" if self.limits.memory_bytes else "no memory limit (GPU)"
+        memory = (f"{self.limits.memory_bytes / GIB:g} GiB of address space" if self.limits.memory_bytes
+                  else "no memory limit (GPU)")
         return (f"sandboxed: bubblewrap, no network, read-only system, solutions hidden, {who}; "
                 f"limits: {self.limits.cpu_seconds} s of CPU, {memory}")
 
