@@ -11,6 +11,7 @@ import ast
 import contextlib
 import csv
 import io
+import os
 import re
 import sys
 import tempfile
@@ -59,6 +60,27 @@ except Exception as exc:
     print("PROBE gradebook:", exc)
 """
 
+# Tries to read the solutions, write into the repository and reach the network.
+ESCAPE = f"""
+import os, socket
+print("ESCAPE uid:", os.getuid())
+try:
+    open({str(ROOT / "solutions" / f"{NAME}.ipynb")!r}).read(10)
+    print("ESCAPE read the solutions")
+except OSError as exc:
+    print("ESCAPE cannot read the solutions:", type(exc).__name__)
+try:
+    open({str(ROOT / "escape.txt")!r}, "w").write("x")
+    print("ESCAPE wrote into the repository")
+except OSError as exc:
+    print("ESCAPE cannot write into the repository:", type(exc).__name__)
+try:
+    socket.create_connection(("1.1.1.1", 80), timeout=3)
+    print("ESCAPE reached the network")
+except OSError as exc:
+    print("ESCAPE no network:", type(exc).__name__)
+"""
+
 PATCH = """
 import autograde.lstm_scratch
 autograde.lstm_scratch.check_lstm_forward = lambda lstm: print("looks fine")
@@ -78,6 +100,7 @@ def sample_class() -> dict[str, nbformat.NotebookNode]:
         "mallory_probe": student(c01=lambda s: s + "\n" + PROBE, lstm=forget_gate_dropped),
         # nbgrader runs the checks in the student's kernel: a check the student replaces passes
         "oscar_patches": student(lstm=lambda s: forget_gate_dropped(s) + PATCH),
+        "trudy_escapes": student(fill=False, c01=lambda s: s + "\n" + ESCAPE),
     }
 
 
@@ -99,7 +122,7 @@ def batch(tmp_path_factory):
     start = time.monotonic()
     with contextlib.redirect_stdout(buffer):
         code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--timeout", str(CELL_TIMEOUT),
-                           "--jobs", "2"])
+                           "--jobs", "2", *submissions.sandbox_args()])
     seconds = time.monotonic() - start
     print(buffer.getvalue())  # shown by pytest when a test fails (or with -s)
     assert code == 0, buffer.getvalue()
@@ -124,7 +147,7 @@ def lost(row: dict[str, str]) -> set[str]:
 @pytest.mark.slow
 def test_every_submission_has_a_row_out_of_15(grades):
     assert set(grades) == {"alice", "grace_notjson", *sample_class()}
-    assert len(grades) == 10
+    assert len(grades) == 11
     for row in grades.values():
         assert row["assignment"] == NAME and row["max_score"] == "15"
         assert float(row["score"]) == sum(float(row[g]) for g in POINTS)
@@ -236,6 +259,34 @@ def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
         assert not re.search(rf"^{honest} .*\[REVIEW\]", report, flags=re.M), honest
 
 
+@pytest.mark.slow
+def test_student_code_runs_in_a_sandbox(batch, grades):
+    """Where this machine can sandbox (bubblewrap), the student's code cannot read the solutions,
+    write into the repository or reach the network, and runs as a uid of its own."""
+    if submissions.sandbox_args():
+        pytest.skip("no sandbox on this machine: graded with --insecure")
+    out = batch[1]
+    nb = nbformat.read(out / "autograded" / "trudy_escapes" / NAME / f"{NAME}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream")
+    assert "ESCAPE cannot read the solutions: FileNotFoundError" in printed, printed
+    assert "ESCAPE cannot write into the repository" in printed, printed
+    assert "ESCAPE no network" in printed, printed
+    assert not (ROOT / "escape.txt").exists()
+    uid = int(re.search(r"ESCAPE uid: (\d+)", printed)[1])
+    assert uid != os.getuid() or os.getuid() != 0, uid
+    report = (out / "report.txt").read_text(encoding="utf-8")
+    assert "Students' code ran sandboxed: bubblewrap" in report
+
+
+def test_without_a_sandbox_grading_refuses_unless_insecure(tmp_path, monkeypatch, capsys):
+    _write(tmp_path / "subs" / "ann.ipynb")
+    monkeypatch.setenv("PATH", str(tmp_path))  # a machine without bubblewrap
+    assert grade.main([str(tmp_path / "subs"), "--assignment", NAME, "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot sandbox the students' code: `bwrap` is not installed" in err and "--insecure" in err
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------
 # Honest students the grader must not wrong: a second batch, in folders as a class hands them in
 
@@ -244,6 +295,13 @@ def debug_print_to_stderr(source: str) -> str:
     first, rest = source.split("\n", 1)
     assert first.startswith("def lstm("), first
     return f"{first}\n    import sys; print('DEBUG lstm was called', file=sys.stderr)\n{rest}"
+
+
+def stderr_bound_early(source: str) -> str:
+    """A debug print to a stderr imported before the check runs: out of the check's reach."""
+    first, rest = source.split("\n", 1)
+    assert first.startswith("def lstm("), first
+    return f"from sys import stderr\n{first}\n    print('DEBUG to the stderr I imported', file=stderr)\n{rest}"
 
 
 def interrupted(source: str) -> str:
@@ -263,7 +321,8 @@ PAGE_PROBES = [
     nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
                               "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"),
     nbformat.v4.new_code_cell('print("x" * 60_000_000)'),
-    nbformat.v4.new_code_cell('import os, autograde\nprint("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
+    nbformat.v4.new_code_cell('import os, autograde\n'
+                              'print("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
 ]
 
 
@@ -281,6 +340,7 @@ def honest_class() -> dict[str, dict[str, nbformat.NotebookNode]]:
         "eve": {file: submissions.with_cells(student(fill=False), *PAGE_PROBES)},
         "fay": {file: submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(ENV_PROBE))},
         "ivan": {file: student(lstm=interrupted)},
+        "gil": {file: student(lstm=stderr_bound_early)},
     }
 
 
@@ -297,7 +357,8 @@ def honest(tmp_path_factory):
     buffer = io.StringIO()
     with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(buffer):
         env.setenv(*SECRET)
-        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2"])
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2",
+                           *submissions.sandbox_args()])
     print(buffer.getvalue())
     assert code == 0, buffer.getvalue()
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
@@ -366,7 +427,8 @@ def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
     for who in ("eve", "Zoe", "dan"):
         html = page(out, who)
         assert not [p for p in paths if p in html], who
-    assert "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>" in feedback(out, "eve")
+    shown = "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>"
+    assert shown in feedback(out, "eve")
 
 
 @pytest.mark.slow
@@ -379,7 +441,18 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
     assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
     names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
     assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
-    assert not names & {"INSTRUCTOR_API_TOKEN", "PWD", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+    # (PWD may be there: bubblewrap sets it to the job's folder, where the kernel runs)
+    assert not names & {"INSTRUCTOR_API_TOKEN", "OLDPWD", "VIRTUAL_ENV", "SSH_AUTH_SOCK"}, names
+
+
+@pytest.mark.slow
+def test_a_check_that_lost_its_points_to_stderr_says_so_in_the_report(honest):
+    """A stderr the student bound before the check ran (`from sys import stderr`) escapes the
+    check's redirection, and nbgrader takes the points: the report says why, not the ✓."""
+    _, rows, report = honest
+    assert float(rows["gil"]["check_lstm_forward"]) == 0
+    assert ("check_lstm_forward 0/3: wrote to stderr, which nbgrader scores 0: DEBUG to the stderr I imported"
+            in report), report
 
 
 @pytest.mark.slow

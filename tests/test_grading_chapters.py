@@ -57,7 +57,7 @@ def graded(tmp_path_factory):
     out = base / "grading"
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer):
-        code = grade.main([str(subs), "--out", str(out), "--jobs", "2"])
+        code = grade.main([str(subs), "--out", str(out), "--jobs", "2", *submissions.sandbox_args()])
     print(buffer.getvalue())
     assert code == 0, buffer.getvalue()
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:

@@ -1,6 +1,7 @@
 """`rnn-course grade SUBMISSIONS`: autograde a folder of submitted notebooks with nbgrader.
 
     rnn-course grade SUBMISSIONS [--assignment NAME] [--out DIR] [--timeout S] [--deadline S] [--jobs N]
+                                 [--insecure]
 
 SUBMISSIONS holds one notebook per student, either as `<student>/<notebook>.ipynb` or as
 `<student>.ipynb` (then --assignment names the chapter; with one solution notebook it is
@@ -34,10 +35,11 @@ package, sys.modules, builtins, nbgrader or the gradebook are flagged [REVIEW] i
 nbgrader runs the check cells in the student's kernel, so code that patches `autograde`
 could pass them.
 
-This keeps honest mistakes and casual tampering away from the grades; it is not a sandbox.
-The student's code runs as you: it can read or write any file you can (the repository's
-solutions/ included). For submissions you do not trust, run this command in a container or
-as a user who cannot read solutions/.
+That private `nbgrader autograde` runs in a sandbox (grading/sandbox.py: bubblewrap, no
+network, solutions/ and the course directory hidden, one writable folder, a uid of its own per
+job when run as root, CPU, memory, file, process and open-file limits). Where no sandbox works,
+grading refuses to start unless --insecure is given; then the student's code runs as you and
+can read or write any file you can. The report says which it was.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ from autograde.tools.grading.find import find_submissions
 from autograde.tools.grading.records import CellResult, Submission, UsageError, fmt
 from autograde.tools.grading.report import export_csv, generate_feedback, report
 from autograde.tools.grading.run import autograde_one
+from autograde.tools.grading.sandbox import MEMORY, Box, Limits, has_gpu, problem
 
 DEFAULT_OUT = "grading"
 DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s on a laptop
@@ -65,8 +68,9 @@ DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: int = DEFAULT_TIMEOUT,
           deadline: float = DEFAULT_DEADLINE, jobs: int = 1, solutions: Path | None = None,
-          echo=print) -> tuple[list[Submission], Course]:
-    """Grade every submission in `submissions` into the course directory `out`."""
+          echo=print, insecure: bool = False) -> tuple[list[Submission], Course]:
+    """Grade every submission in `submissions` into the course directory `out`, each in a
+    sandbox (autograde/tools/grading/sandbox.py); with `insecure`, without one where none works."""
     use_this_python_for_tools()
     solutions = Path(solutions or find_root() / "solutions").resolve()
     assignments = [p.stem for p in solution_paths(solutions)]
@@ -79,15 +83,26 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
     if not subs:
         raise UsageError(f"no submissions found in {submissions}.")
     used = sorted({s.assignment for s in subs}, key=assignments.index)
+    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+    limits = Limits(cpu_seconds=int(deadline * (threads or os.cpu_count() or 1)),
+                    memory_bytes=None if has_gpu() else MEMORY)
+    box, sandboxing = None, "NOT sandboxed (--insecure): as your user, with your files"
+    why_not = problem(limits)
+    if why_not is None:
+        box = Box.for_batch(jobs, limits, hidden=[solutions, out])
+        sandboxing = box.mode
+    elif not insecure:
+        raise UsageError(f"cannot sandbox the students' code: {why_not}.\nFix that, or pass --insecure to "
+                         "grade without a sandbox (the students' code then runs as you, and can read and "
+                         "write whatever you can).")
     t0 = time.monotonic()
     course = prepare_course(out, solutions, used, timeout)
     echo(f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
-         f" with {jobs} job(s), {timeout} s per cell")
-    threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
+         f" with {jobs} job(s), {timeout} s per cell; {sandboxing}")
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(autograde_one, s, course, deadline, threads): s for s in subs}
+            futures = {pool.submit(autograde_one, s, course, deadline, threads, box): s for s in subs}
             for future in as_completed(futures):
                 sub = futures[future]
                 try:
@@ -104,7 +119,7 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
                      f" {sub.seconds:6.1f} s  {sub.status}")
     problems = generate_feedback(course, used)
     export_csv(course, out / "grades.csv")
-    text = report(subs, ignored, problems, course)
+    text = report(subs, ignored, problems, course, sandboxing)
     (out / "report.txt").write_text(text, encoding="utf-8")
     return subs, course
 
@@ -122,11 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 4),
                         help="submissions graded at once (default: a quarter of the CPU cores)")
     parser.add_argument("--solutions", type=Path, help="the solution notebooks (default: <repo>/solutions)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="where no sandbox works (no bubblewrap, no user namespaces), grade without one: "
+                             "the students' code then runs as you")
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
         subs, course = grade(args.submissions, args.out, args.assignment, args.timeout, args.deadline,
-                             max(1, args.jobs), args.solutions)
+                             max(1, args.jobs), args.solutions, insecure=args.insecure)
     except (UsageError, CourseNotFound) as exc:
         print(f"rnn-course grade: {exc}", file=sys.stderr)
         return 2

@@ -38,8 +38,8 @@ SAFE_ATTRIBUTES = {"*": ["class", "id", "title", "align"], "a": ["href", "title"
 def instructor_paths(course: Path) -> list[tuple[str, str]]:
     """[(regex, placeholder)] for the paths of this machine a page must not show, longest first."""
     repo = Path(__file__).resolve().parents[3]
-    places = {"<grading>": [course], "<course repository>": [repo], "<python>": [Path(sys.prefix), Path(sys.base_prefix)],
-              "~": [Path.home()]}
+    places = {"<grading>": [course], "<course repository>": [repo],
+              "<python>": [Path(sys.prefix), Path(sys.base_prefix)], "~": [Path.home()]}
     pairs = [(re.escape(str(Path(tempfile.gettempdir()).resolve())) + "/" + re.escape(JOB_PREFIX) + r"[^/\s'\"]*",
               "<job>")]
     if str(Path(tempfile.gettempdir())) != str(Path(tempfile.gettempdir()).resolve()):
@@ -58,7 +58,7 @@ class FeedbackOutputs(Preprocessor):
     """Cut every output to size and replace this machine's paths in it (see the module)."""
 
     enabled = Bool(True)  # nbconvert's preprocessors are off unless enabled
-    replacements = List(help="[regex, placeholder] pairs applied in turn to every output's text").tag(config=True)
+    replacements: List = List(help="[regex, placeholder] pairs applied in turn to every output's text").tag(config=True)
     max_output_chars = Integer(200_000, help="characters one output may show").tag(config=True)
     max_notebook_chars = Integer(3_000_000, help="characters all outputs of a notebook may show").tag(config=True)
 

@@ -48,7 +48,7 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
     only = wanted[0] if len(wanted) == 1 else None
     found: list[Submission] = []
     ignored: list[str] = []
-    taken: dict[tuple[str, str], Path] = {}
+    taken: dict[tuple[str, str], Path | None] = {}
 
     def add(name: str, a: str, path: Path | None, note: str | None = None) -> Submission | None:
         sid = student_id(name)
@@ -78,7 +78,7 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
         elif entry.is_dir():
             notebooks = sorted(p for p in entry.rglob("*.ipynb")
                                if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("."))
-            named = {}
+            named: dict[str, list[Path]] = {}
             for p in notebooks:
                 named.setdefault(p.stem, []).append(p)
             graded, subs = [], []
@@ -94,7 +94,8 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
                     add(entry.name, only, notebooks[0],
                         f"graded {notebooks[0].relative_to(entry)} as {only}.ipynb (the only notebook handed in)")
                 else:
-                    what = f"{len(notebooks)} notebooks, none named {only}.ipynb ({listed})" if notebooks else "no notebook"
+                    what = (f"{len(notebooks)} notebooks, none named {only}.ipynb ({listed})" if notebooks
+                            else "no notebook")
                     add(entry.name, only, None, f"{entry}/ has {what}")
             elif not graded:
                 ignored.append(f"{entry}/: no notebook named after an assignment ({', '.join(wanted)})"

@@ -56,7 +56,8 @@ def _result_text(sub: Submission) -> str:
     return "lost " + ", ".join(f"{c.grade_id} ({fmt(c.max_points - c.points)})" for c in lost) + review
 
 
-def report(subs: list[Submission], ignored: list[str], problems: list[str], course: Course) -> str:
+def report(subs: list[Submission], ignored: list[str], problems: list[str], course: Course,
+           sandboxing: str = "") -> str:
     rows = [("student", "assignment", "score", "seconds", "result")]
     for s in subs:
         rows.append((s.student, s.assignment, f"{fmt(s.score)}/{fmt(s.max_score)}", f"{s.seconds:.1f}",
@@ -85,6 +86,8 @@ def report(subs: list[Submission], ignored: list[str], problems: list[str], cour
         lines += ["", "Details:", *details]
     if ignored or problems:
         lines += ["", "Not graded / problems:", *[f"  - {x}" for x in ignored + problems]]
+    if sandboxing:
+        lines += ["", f"Students' code ran {sandboxing}."]
     lines += ["", f"Gradebook: {course.db}", f"Grades: {course.root / 'grades.csv'}",
               f"Feedback: {course.root / 'feedback'}/<student>/<assignment>/<assignment>.html"]
     return "\n".join(lines) + "\n"

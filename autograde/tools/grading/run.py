@@ -4,6 +4,7 @@ over their time, and why a run failed."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
@@ -17,11 +18,13 @@ from autograde.tools.grading.find import read_notebook
 from autograde.tools.grading.processes import nbgrader, run_logged, tool_env
 from autograde.tools.grading.records import CellResult, Submission
 from autograde.tools.grading.review import suspicious
+from autograde.tools.grading.sandbox import Box
 
 
 def _verdict(cell: dict) -> str:
-    """The first line a graded cell printed: its ✓, its ✗ and what is wrong, or the error."""
-    errors, texts = [], []
+    """The first line a graded cell printed: its ✓, its ✗ and what is wrong, or the error;
+    or, when it wrote to stderr, that: nbgrader scores such a cell 0 even after a ✓."""
+    errors, texts, stderr = [], [], []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "error":
@@ -36,15 +39,18 @@ def _verdict(cell: dict) -> str:
         elif kind == "stream":
             text = ANSI.sub("", "".join(out.get("text", "")) if isinstance(out.get("text"), list)
                             else out.get("text", "")).strip()
-            if text:
-                texts.append(("stderr: " if out.get("name") == "stderr" else "") + text.splitlines()[0])
-    return (errors or texts or [""])[0]
+            if text and out.get("name") == "stderr":
+                stderr.append(f"wrote to stderr, which nbgrader scores 0: {text.splitlines()[0]}")
+            elif text:
+                texts.append(text.splitlines()[0])
+    return (errors or stderr or texts or [""])[0]
 
 
 def _timed_out_cells(nb: dict) -> list[str]:
     labels = []
     for index, cell in enumerate(nb.get("cells", [])):
-        if any(o.get("ename") == "CellTimeoutError" for o in cell.get("outputs", []) if o.get("output_type") == "error"):
+        outputs = cell.get("outputs", [])
+        if any(o.get("ename") == "CellTimeoutError" for o in outputs if o.get("output_type") == "error"):
             meta = cell.get("metadata", {}).get("nbgrader", {})
             labels.append(meta.get("grade_id") or f"cell {index}")
     return labels
@@ -64,9 +70,11 @@ def _diagnose(log_text: str, timeout: int) -> tuple[str, str]:
                                + (ANSI.sub("", errors[0].split("]", 1)[-1].strip()) if errors else last))
 
 
-def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None) -> Path | None:
-    """Autograde one submission in a private course directory; return that directory
-    (its gradebook holds the grades) or None if the file is not a notebook."""
+def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None,
+                  box: Box | None = None) -> Path | None:
+    """Autograde one submission in a private course directory (in `box`, a sandbox, unless
+    None); return that directory (its gradebook holds the grades) or None if the file is not
+    a notebook."""
     start = time.monotonic()
     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
     master_sub = course.root / "submitted" / sub.student / sub.assignment
@@ -84,14 +92,16 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
 
     sandbox = Path(tempfile.mkdtemp(prefix=f"rnn-course-grade-{sub.student}-"))
     write_config(sandbox, course.timeout)
+    assert course.template_db is not None, "grade() makes the template gradebook before any submission"
     shutil.copyfile(course.template_db, sandbox / "gradebook.db")
     target = sandbox / "submitted" / sub.student / sub.assignment
     target.mkdir(parents=True)
     sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
-    code, _ = run_logged(nbgrader("autograde", sub.assignment, "--student", sub.student, "--force"),
-                         sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
+    cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
+    with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
+        code, _ = run_logged(cmd, sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:

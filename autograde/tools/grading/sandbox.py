@@ -1,0 +1,177 @@
+"""Running one submission's `nbgrader autograde` in a sandbox.
+
+The student's code runs in the kernel nbgrader starts, so nbgrader itself runs inside:
+
+- bubblewrap (bwrap): no network (the kernel still talks to nbgrader over loopback), its own
+  process tree (--die-with-parent: nothing outlives it or the deadline), a private /tmp, the
+  system, Python and the course's packages read-only, the solutions and the course directory
+  hidden, and one folder writable: the job's own;
+- as an unprivileged uid of its own per parallel slot (setpriv: no capabilities, no groups, no
+  new privileges; RLIMIT_NPROC counts processes per real uid, so two slots never share one),
+  when grading runs as root; otherwise as the grader's own uid, in a user namespace;
+- under prlimit's limits: CPU time, memory (address space; CPU mode only, as CUDA maps far more
+  than it uses), file size, processes (with a uid of its own) and open files.
+
+As root, bwrap sets the sandbox up and setpriv drops to the slot's uid inside it: bwrap entered
+as that uid could not mount a Python installed under a folder only root may enter (pyenv's
+/root/.pyenv, /root being mode 700), and the sandbox needs the very Python that grades.
+
+Where bwrap or user namespaces are missing, `problem()` says why, and grading refuses to start
+unless the instructor passes --insecure (then the report says the submissions ran unsandboxed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+FIRST_UID = 61000  # slot i runs as uid FIRST_UID + i: ids no account on a usual system has
+SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
+GIB = 1 << 30
+MEMORY = 16 * GIB  # address space: a kernel that has imported torch and d2l maps about 4 GiB
+
+
+@dataclass(frozen=True)
+class Limits:
+    cpu_seconds: int
+    memory_bytes: int | None  # RLIMIT_AS; None on a machine with a GPU
+    file_bytes: int = 4 * GIB  # an autograded notebook with a 60 MB output is far below
+    processes: int = 4096  # threads count too: torch starts one per core, jupyter a few
+    open_files: int = 4096
+
+
+def has_gpu() -> bool:
+    return Path("/dev/nvidiactl").exists()
+
+
+def _readable_roots() -> list[Path]:
+    """What the sandbox must read besides the system: this Python's installation, its
+    environment, and every folder on its path (the course's package, PYTHONPATH)."""
+    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    roots.update(Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir())
+    keep: list[Path] = []
+    for root in sorted(roots, key=lambda p: len(p.parts)):
+        inside = any(root.is_relative_to(k) for k in keep) or any(root.is_relative_to(s) for s in SYSTEM)
+        if not inside and root != Path("/"):
+            keep.append(root)
+    return keep
+
+
+@dataclass
+class Box:
+    """How submissions are sandboxed in this batch; `mode` says it in words for the report."""
+
+    limits: Limits
+    hidden: list[Path]  # covered by an empty folder: the solutions, the course directory
+    as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
+    slots: queue.Queue = field(default_factory=queue.Queue)
+
+    @classmethod
+    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path]) -> Box:
+        box = cls(limits, hidden)
+        for i in range(jobs):
+            box.slots.put(FIRST_UID + i)
+        return box
+
+    @property
+    def mode(self) -> str:
+        who = (f"each job as a uid of its own ({FIRST_UID}..)" if self.as_root
+               else f"as {os.environ.get('USER') or os.geteuid()}, in a user namespace")
+        memory = (f"{self.limits.memory_bytes / GIB:g} GiB of address space" if self.limits.memory_bytes
+                  else "no memory limit (GPU)")
+        return (f"sandboxed: bubblewrap, no network, read-only system, solutions hidden, {who}; "
+                f"limits: {self.limits.cpu_seconds} s of CPU, {memory}")
+
+    @contextlib.contextmanager
+    def wrapping(self, cmd: list[str], job: Path):
+        """`cmd` as it runs in the sandbox with `job` its only writable folder (and its
+        working directory), for as long as the slot's uid is taken."""
+        uid = self.slots.get() if self.as_root else None
+        try:
+            if uid is not None:
+                _hand_over(job, uid)
+            yield self._command(cmd, Path(job).resolve(), uid)
+        finally:
+            if uid is not None:
+                self.slots.put(uid)
+
+    def _command(self, cmd: list[str], job: Path, uid: int | None) -> list[str]:
+        if uid is not None:  # privileged bwrap, no user namespace: the uid is a real one
+            box = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                   "--unshare-cgroup-try"]
+        else:
+            box = ["bwrap", "--unshare-all"]
+        box += ["--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
+                "--perms", "1777", "--tmpfs", "/tmp"]
+        for system in SYSTEM:
+            if Path(system).is_symlink():
+                box += ["--symlink", os.readlink(system), system]
+            elif Path(system).is_dir():
+                box += ["--ro-bind", system, system]
+        roots = _readable_roots()
+        made: set[Path] = set()
+        for root in roots:
+            for parent in reversed(root.parents):
+                if parent != Path("/") and parent not in made:
+                    box += ["--perms", "0755", "--dir", str(parent)]  # bwrap's own are 0700
+                    made.add(parent)
+            box += ["--ro-bind", str(root), str(root)]
+        for path in self.hidden:
+            path = Path(path).resolve()
+            if path.is_dir() and any(path.is_relative_to(r) for r in roots):
+                box += ["--tmpfs", str(path)]
+        for gpu in sorted(Path("/dev").glob("nvidia*")):
+            box += ["--dev-bind", str(gpu), str(gpu)]
+        if has_gpu():
+            box += ["--ro-bind", "/sys", "/sys"]  # CUDA finds its devices there
+        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student", "--"]
+        inner: list[str] = []
+        if uid is not None:
+            inner += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
+                      "--inh-caps=-all", "--bounding-set=-all"]
+        limits = self.limits
+        inner += ["prlimit", f"--cpu={limits.cpu_seconds}", f"--fsize={limits.file_bytes}",
+                  f"--nofile={limits.open_files}"]
+        if uid is not None:
+            inner.append(f"--nproc={limits.processes}")  # per real uid: only with a uid of its own
+        if limits.memory_bytes:
+            inner.append(f"--as={limits.memory_bytes}")
+        # The job's folder is the slot uid's (mode 700): only that uid may enter it.
+        return box + inner + ["--", "env", f"--chdir={job}", *cmd]
+
+
+def _hand_over(job: Path, uid: int) -> None:
+    """Make the job's folder the slot uid's: nbgrader writes its gradebook and notebooks there."""
+    for folder, dirs, files in os.walk(job):
+        os.chown(folder, uid, uid)
+        for name in dirs + files:
+            os.chown(os.path.join(folder, name), uid, uid, follow_symlinks=False)
+
+
+def problem(limits: Limits) -> str | None:
+    """None if a sandbox works here (Python starts in it), else why not and what to do."""
+    for tool in ("bwrap", "setpriv", "prlimit", "env"):
+        if shutil.which(tool) is None:
+            package = "bubblewrap" if tool == "bwrap" else "util-linux" if tool != "env" else "coreutils"
+            return f"`{tool}` is not installed (Debian/Ubuntu: apt-get install {package})"
+    box = Box.for_batch(1, limits, [])
+    with tempfile.TemporaryDirectory(prefix="rnn-course-grade-probe-") as job:
+        with box.wrapping([sys.executable, "-c", "import nbgrader, autograde"], Path(job)) as cmd:
+            try:
+                probe = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                return f"the sandbox did not start: {exc}"
+    if probe.returncode != 0:
+        why = (probe.stderr.strip().splitlines() or ["no message"])[-1]
+        hint = ("are user namespaces enabled? (/proc/sys/kernel/unprivileged_userns_clone, "
+                "/proc/sys/user/max_user_namespaces)" if not box.as_root
+                else f"can uid {FIRST_UID} read {sys.base_prefix} and {sys.prefix}?")
+        return f"Python does not start in the sandbox ({why}); {hint}"
+    return None
