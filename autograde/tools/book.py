@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import difflib
+import os
 import re
 import shutil
 import subprocess
