@@ -615,8 +615,8 @@ def mathjax_folder() -> Path:
     from importlib import metadata
 
     try:
-        folder = Path(metadata.distribution("django-static-mathjax")
-                      .locate_file("mathjax/static/mathjax/es5"))
+        folder = Path(str(metadata.distribution("django-static-mathjax")
+                          .locate_file("mathjax/static/mathjax/es5")))
     except metadata.PackageNotFoundError:
         folder = None
     if folder is None or not (folder / "tex-chtml.js").is_file():
