@@ -30,6 +30,7 @@ from typing import NamedTuple
 from autograde.tools.grading.course import Course, rmtree
 from autograde.tools.grading.records import CellResult, Submission
 from autograde.tools.grading.run import autograde_one
+from autograde.tools.grading.sandbox import Box
 
 
 class Outcome(NamedTuple):
@@ -39,8 +40,9 @@ class Outcome(NamedTuple):
 
 
 def grade_group(subs: list[Submission], course: Course, deadline: float, threads: int | None,
-                results: Path | None = None) -> list[Outcome]:
-    """Grade `subs` one after the other, each as the local path grades one.
+                box: Box | None = None, results: Path | None = None) -> list[Outcome]:
+    """Grade `subs` one after the other, each as the local path grades one (in `box`, the
+    sandbox, unless None).
 
     With `results` (a folder on a filesystem the instructor's machine sees), each submission's
     outcome is written there as soon as it is graded, as plain data (`result_folder`): what
@@ -51,7 +53,7 @@ def grade_group(subs: list[Submission], course: Course, deadline: float, threads
     outcomes = []
     for sub in subs:
         try:
-            sandbox = autograde_one(sub, course, deadline, threads)
+            sandbox = autograde_one(sub, course, deadline, threads, box)
             outcome = Outcome(sub, sandbox)
         except Exception as exc:  # one submission never stops its group
             outcome = Outcome(sub, None, f"{type(exc).__name__}: {exc}")
@@ -139,7 +141,7 @@ class Executor(ABC):
         return type(self).__name__
 
     @abstractmethod
-    def submit(self, groups: list[list[Submission]], course: Course, deadline: float) -> None:
+    def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None:
         ...
 
     @abstractmethod
@@ -150,10 +152,12 @@ class Executor(ABC):
     def close(self) -> None:
         """Stop whatever is still running or queued."""
 
-    def grade(self, subs: list[Submission], course: Course, deadline: float) -> Iterator[Outcome]:
-        """One Outcome per submission of `subs` (the instructor's own objects, updated)."""
+    def grade(self, subs: list[Submission], course: Course, deadline: float,
+              box: Box | None = None) -> Iterator[Outcome]:
+        """One Outcome per submission of `subs` (the instructor's own objects, updated), each
+        graded in `box` (the sandbox) unless None."""
         groups = self.group(subs)
-        self.submit(groups, course, deadline)
+        self.submit(groups, course, deadline, box)
         for index, result in self.finished():
             group = groups[index]
             if isinstance(result, str) or len(result) != len(group):
@@ -184,9 +188,9 @@ class LocalExecutor(Executor):
     def describe(self) -> str:
         return f"{self.jobs} job(s)"
 
-    def submit(self, groups: list[list[Submission]], course: Course, deadline: float) -> None:
+    def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.jobs)
-        self._futures = {self._pool.submit(grade_group, g, course, deadline, self.threads): i
+        self._futures = {self._pool.submit(grade_group, g, course, deadline, self.threads, box): i
                          for i, g in enumerate(groups)}
 
     def finished(self) -> Iterator[tuple[int, list[Outcome] | str]]:
