@@ -53,8 +53,9 @@ def _node_resources() -> tuple[int, int]:
 class SlurmCluster:
     """One node called `localhost` in partition `debug`, run by root from `base`."""
 
-    def __init__(self, base: Path, start_timeout: float = 60.0) -> None:
+    def __init__(self, base: Path, start_timeout: float = 60.0, settings: dict[str, str] | None = None) -> None:
         self.base = Path(base)
+        self.settings = settings or {}  # slurm.conf lines replaced (a test of a daemon that fails)
         self.start_timeout = start_timeout
         self.conf = self.base / "etc" / "slurm.conf"
         self.logs = self.base / "log"
@@ -156,6 +157,10 @@ InactiveLimit=0
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 """, encoding="utf-8")
+        if self.settings:
+            lines = [f"{k}={self.settings[k]}" if (k := line.split("=", 1)[0]) in self.settings else line
+                     for line in self.conf.read_text(encoding="utf-8").splitlines()]
+            self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def _daemon(self, name: str, cmd: list[str]) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -200,7 +205,10 @@ PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
     def stop(self) -> None:
         """Cancel every job, then stop slurmd, slurmctld and munged (by their pid files)."""
         if os.environ.get("SLURM_CONF") == str(self.conf) and self._alive("slurmctld"):
-            subprocess.run(["scancel", "--full", "--user", "root"], capture_output=True, timeout=30)
+            try:  # (a controller that is dying as this runs would keep scancel retrying)
+                subprocess.run(["scancel", "--full", "--user", "root"], capture_output=True, timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
         for name in ("slurmd", "slurmctld", "munged"):
             pid = self._pid(name)
             if pid is None:

@@ -147,6 +147,17 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
           f"after sbatch")
 
 
+def test_a_slurm_that_cannot_start_says_why_from_its_daemons_log(tmp_path):
+    if SlurmCluster.why_not():
+        pytest.skip(SlurmCluster.why_not())
+    cluster = SlurmCluster(tmp_path, settings={"SelectType": "select/no_such_plugin"})
+    with pytest.raises(SlurmUnavailable, match=r"slurmc?t?l?d (did not start|exited)") as info:
+        cluster.start()
+    assert "no_such_plugin" in str(info.value), str(info.value)  # the end of slurmctld's log
+    assert os.environ.get("SLURM_CONF") != str(cluster.conf)  # everything stopped, the environment restored
+    assert not cluster._alive("munged")
+
+
 # -- the interface, without Slurm -------------------------------------------------------------
 
 
