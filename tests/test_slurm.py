@@ -246,3 +246,44 @@ def test_an_outcome_comes_back_as_plain_data_onto_the_instructors_record(tmp_pat
     record.write_text(record.read_text().replace('"seconds": 12.5', '"seconds": "12.5"'))
     assert read_back(Submission("ann", NAME, None), tmp_path / "results" / "ann") is None
     assert read_back(Submission("bo", NAME, None), tmp_path / "results" / "bo") is None
+
+
+class FakeJob:
+    """What SlurmExecutor reads of a submitit job: its id and its files."""
+
+    def __init__(self, folder: Path, job_id: str, ended: bool) -> None:
+        self.job_id = job_id
+        self.paths = argparse.Namespace(result_pickle=folder / f"{job_id}_0_result.pkl",
+                                        stderr=folder / f"{job_id}_0_log.err", stdout=folder / f"{job_id}_0_log.out")
+        if ended:
+            self.paths.result_pickle.write_bytes(b"never read")
+        self.paths.stderr.write_text("Traceback ...\nMemoryError\n")
+
+
+def slurm_with(tmp_path: Path, ended: bool, **options) -> tuple[SlurmExecutor, list[Submission]]:
+    ex = SlurmExecutor(tmp_path / "slurm", SlurmOptions(poll=0.01, **options))
+    ex.results.mkdir(parents=True)
+    subs = [Submission(n, NAME, None) for n in ("ann", "ben")]
+    ex.groups, ex.jobs = [subs], [FakeJob(ex.folder, "9_0", ended)]
+    done = Submission("ann", NAME, None, status="graded", seconds=3.0)
+    send_back(Outcome(done, None), ex.results / f"ann.{NAME}")
+    return ex, subs
+
+
+def test_a_task_that_ended_early_keeps_what_it_graded_and_fails_the_rest(tmp_path):
+    ex, (ann, ben) = slurm_with(tmp_path, ended=True)
+    [(index, outcomes)] = list(ex.finished())
+    assert index == 0 and [o.sub for o in outcomes] == [ann, ben]
+    assert outcomes[0].failure is None and ann.status == "graded" and ann.seconds == 3.0
+    assert outcomes[1].failure.startswith("the Slurm task 9_0 stopped before grading this submission")
+    assert "MemoryError" in outcomes[1].failure
+
+
+def test_a_controller_that_never_answers_is_given_up_on(tmp_path, monkeypatch):
+    from autograde.tools.grading import slurm
+
+    monkeypatch.setattr(slurm, "_in_queue", lambda array_id: None)
+    ex, (ann, ben) = slurm_with(tmp_path, ended=False, unanswered=0.05)
+    [(index, outcomes)] = list(ex.finished())
+    assert outcomes[0].failure is None and ann.status == "graded"
+    assert "has not answered squeue" in outcomes[1].failure

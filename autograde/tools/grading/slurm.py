@@ -42,6 +42,7 @@ class SlurmOptions:
     extra: dict[str, str] = field(default_factory=dict)  # any other sbatch option: account=..., qos=...
     poll: float = 5.0  # seconds between looks at the queue
     grace: float = 30.0  # seconds a finished task's result may take to appear on the shared filesystem
+    unanswered: float = 1800.0  # seconds without an answer from squeue before the tasks left are given up
 
 
 def parse_extra(items: list[str] | None) -> dict[str, str]:
@@ -194,6 +195,7 @@ class SlurmExecutor(Executor):
         o = self.options
         pending = dict(enumerate(self.jobs))
         gone_since: dict[int, float] = {}
+        answered = time.monotonic()
         while pending:
             for i, job in list(pending.items()):
                 if job.paths.result_pickle.exists():  # the task ran to its end (its function returned or raised)
@@ -203,6 +205,16 @@ class SlurmExecutor(Executor):
                 break
             queued = _in_queue(self.array_id)
             now = time.monotonic()
+            if queued is not None:
+                answered = now
+            elif now - answered > o.unanswered:  # the controller is gone: do not wait for ever
+                why = (f"Slurm's controller has not answered squeue for {o.unanswered / 60:g} min; "
+                       f"the task was given up (scancel {self.array_id} if it is still there)")
+                for i in list(pending):
+                    del pending[i]
+                    yield i, [read_back(s, result_folder(self.results, s)) or Outcome(s, None, why)
+                              for s in self.groups[i]]
+                break
             for i, job in list(pending.items()):
                 if queued is None or str(job.job_id) in queued:
                     gone_since.pop(i, None)
