@@ -15,6 +15,8 @@ import io
 import os
 import re
 import stat
+import subprocess
+import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -41,20 +43,19 @@ from submissions import replacing
 NAME = "lstm-scratch"
 CELL_TIMEOUT = 60
 
-# The student's code kills the process that runs its Slurm task (its kernel's nearest ancestor
-# started by submitit), as an out-of-memory kill or a lost node would: the task ends without a
-# result. Outside a Slurm task it finds no such ancestor and does nothing.
-KILL_THE_TASK = """
-import os, signal
-pid = os.getpid()
-while pid > 1:
-    with open(f"/proc/{pid}/stat") as fh:
-        pid = int(fh.read().rsplit(")", 1)[1].split()[1])
-    with open(f"/proc/{pid}/cmdline", "rb") as fh:
-        if b"submitit" in fh.read():
-            os.kill(pid, signal.SIGKILL)
-            break
-"""
+# A notebook that keeps its task busy (a cell that sleeps past the cell timeout), long enough
+# for the test to cancel that task while it grades it.
+SLOW = "import time\ntime.sleep(300)\n"
+
+
+def cancel_task_when(ready: Path, executor: SlurmExecutor, index: int, stop: threading.Event) -> None:
+    """scancel array task `index` as soon as `ready` exists, as an administrator, an
+    out-of-memory kill or a lost node would end it. (Student code cannot: the sandbox's own
+    PID namespace hides the task's processes from it.)"""
+    while not stop.wait(0.2):
+        if ready.exists() and executor.jobs:
+            subprocess.run(["scancel", f"{executor.array_id}_{index}"], capture_output=True, timeout=30)
+            return
 
 
 def sample_class(folder: Path) -> Path:
@@ -101,14 +102,21 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
     local, local_s = run_grade(subs, tmp_path / "local", LocalExecutor(jobs=2))
     local_rows = read_grades(tmp_path / "local")
 
-    # Two array tasks of two submissions: [alice, bob_forget] and [carol_broken, zed_kills_task];
-    # zed's code kills the second task after carol's notebook was graded.
-    nbformat.write(submissions.student(NAME, c02=lambda s: KILL_THE_TASK + s), subs / "zed_kills_task.ipynb")
+    # Two array tasks of two submissions: [alice, bob_forget] and [carol_broken, zed_cancelled];
+    # the second task is cancelled once carol's notebook is graded, while it grades zed's.
+    nbformat.write(submissions.student(NAME, c02=lambda s: SLOW + s), subs / "zed_cancelled.ipynb")
     executor = SlurmExecutor(tmp_path / "slurm-out" / "slurm",
                              SlurmOptions(per_task=2, cpus_per_task=1, time=15, poll=1, grace=3))
-    remote, remote_s = run_grade(subs, tmp_path / "slurm-out", executor)
+    stop = threading.Event()
+    canceller = threading.Thread(target=cancel_task_when, daemon=True, args=(
+        executor.results / f"carol_broken.{NAME}" / "outcome.json", executor, 1, stop))
+    canceller.start()
+    try:
+        remote, remote_s = run_grade(subs, tmp_path / "slurm-out", executor)
+    finally:
+        stop.set()
     rows = read_grades(tmp_path / "slurm-out")
-    if any(s.status == "grader error" and s.student != "zed_kills_task" for s in remote.values()):
+    if any(s.status == "grader error" and s.student != "zed_cancelled" for s in remote.values()):
         print(cluster.logs_tail())
 
     # the same grades, check by check, as the local executor gives for the same folder
@@ -125,11 +133,12 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
 
     # the task that died: the submission it was grading is reported, with the task and its state;
     # the one it had finished (carol's, compared above) is kept
-    zed = remote["zed_kills_task"]
-    assert zed.status == "grader error" and rows["zed_kills_task"]["score"] == "0"
-    assert re.search(r"the Slurm task \d+_1 ended without a result \(JobState", zed.reason), zed.reason
+    zed = remote["zed_cancelled"]
+    assert zed.status == "grader error" and rows["zed_cancelled"]["score"] == "0"
+    assert re.search(r"the Slurm task \d+_1 (was stopped \(SIGTERM|ended without a result \(JobState CANCELLED)",
+                     zed.reason), zed.reason
     report = (tmp_path / "slurm-out" / "report.txt").read_text(encoding="utf-8")
-    assert "zed_kills_task" in report and "the Slurm task" in report
+    assert "zed_cancelled" in report and "the Slurm task" in report
 
     # the instructor's folder: submitit's pickles and logs, mode 700; the results were merged and removed
     folder = tmp_path / "slurm-out" / "slurm"
@@ -170,7 +179,7 @@ class FakeGroups(Executor):
     def group(self, subs):
         return [subs[i:i + 2] for i in range(0, len(subs), 2)]
 
-    def submit(self, groups, course, deadline):
+    def submit(self, groups, course, deadline, box):
         self.groups = groups
 
     def finished(self):
@@ -287,3 +296,28 @@ def test_a_controller_that_never_answers_is_given_up_on(tmp_path, monkeypatch):
     [(index, outcomes)] = list(ex.finished())
     assert outcomes[0].failure is None and ann.status == "graded"
     assert "has not answered squeue" in outcomes[1].failure
+
+
+def test_what_is_graded_after_the_task_is_told_to_stop_is_the_graders_failure(tmp_path, monkeypatch):
+    from autograde.tools.grading import executors
+
+    told: list[str] = []
+    started: list[str] = []
+
+    def fake_autograde_one(sub, course, deadline, threads, box):
+        started.append(sub.student)
+        sub.status = "nbgrader failed" if told else "graded"  # as nbgrader killed by the SIGTERM
+        if sub.student == "b":
+            told.append("SIGTERM")
+        folder = tmp_path / sub.student
+        folder.mkdir()
+        return folder
+
+    monkeypatch.setattr(executors, "autograde_one", fake_autograde_one)
+    subs = [Submission(n, NAME, None) for n in ("a", "b", "c")]
+    outcomes = executors.grade_group(subs, None, 10, None, None, tmp_path / "results",
+                                     stopped=lambda: "stopped by Slurm" if told else None)
+    assert started == ["a", "b"]  # c never started
+    assert [o.failure for o in outcomes] == [None, "stopped by Slurm", "stopped by Slurm"]
+    assert not (tmp_path / "b").exists()
+    assert read_back(Submission("b", NAME, None), tmp_path / "results" / f"b.{NAME}").failure == "stopped by Slurm"

@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import fields
 from pathlib import Path
@@ -40,7 +40,8 @@ class Outcome(NamedTuple):
 
 
 def grade_group(subs: list[Submission], course: Course, deadline: float, threads: int | None,
-                box: Box | None = None, results: Path | None = None) -> list[Outcome]:
+                box: Box | None = None, results: Path | None = None,
+                stopped: Callable[[], str | None] | None = None) -> list[Outcome]:
     """Grade `subs` one after the other, each as the local path grades one (in `box`, the
     sandbox, unless None).
 
@@ -49,14 +50,25 @@ def grade_group(subs: list[Submission], course: Course, deadline: float, threads
     merge() needs of its private course directory (its gradebook and autograded/) and an
     outcome.json; the private directory, in this machine's temporary folder, is removed. A task
     killed half-way through its group has then lost only the submissions it had not finished.
+
+    `stopped()` says why the group is being stopped (a Slurm task's SIGTERM), or None: a
+    submission graded while it was is not the student's failure but the grader's, and the
+    submissions after it are not started.
     """
     outcomes = []
     for sub in subs:
-        try:
-            sandbox = autograde_one(sub, course, deadline, threads, box)
-            outcome = Outcome(sub, sandbox)
-        except Exception as exc:  # one submission never stops its group
-            outcome = Outcome(sub, None, f"{type(exc).__name__}: {exc}")
+        why = stopped() if stopped else None
+        if why is None:
+            try:
+                sandbox = autograde_one(sub, course, deadline, threads, box)
+                outcome = Outcome(sub, sandbox)
+            except Exception as exc:  # one submission never stops its group
+                outcome = Outcome(sub, None, f"{type(exc).__name__}: {exc}")
+            why = stopped() if stopped else None
+            if why is not None and outcome.sandbox is not None:
+                rmtree(outcome.sandbox)  # whatever nbgrader made of it while it was being killed
+        if why is not None:
+            outcome = Outcome(sub, None, why)
         if results is not None:
             outcome = send_back(outcome, result_folder(results, sub))
         outcomes.append(outcome)

@@ -6,8 +6,9 @@ report stay in the instructor's process, which only waits.
 What must be shared between the machine where `rnn-course grade` runs and the nodes: this
 repository with its .venv (the same Python runs the tasks), the submissions folder and the
 course directory (--out). Each submission is still graded in a private directory in the node's
-own temporary folder; only its gradebook and autograded/ notebook come back, through
-<out>/slurm/results/, and merge() reads them there as it reads a local private directory.
+own temporary folder, in a sandbox the node makes itself (grade_on_node); only its gradebook,
+its autograded/ notebook and an outcome.json come back, through <out>/slurm/results/, and
+merge() reads them there as it reads a local private directory.
 
 A task that dies (killed, out of memory, past --time, its node lost) leaves no result: its
 submissions are reported as not graded, with the task's state and log, and the batch goes on.
@@ -15,8 +16,10 @@ submissions are reported as not graded, with the task's state and log, and the b
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -73,7 +76,25 @@ def grade_on_node(subs: list[Submission], course: Course, deadline: float, threa
         # As root (a cluster whose tasks run as root), a uid of its own per array task: two
         # tasks on one node never share one (RLIMIT_NPROC, the job folders).
         box.slots.put(FIRST_UID + int(os.environ.get("SLURM_ARRAY_TASK_ID", "0")) % 1000)
-    return grade_group(subs, course, deadline, threads, box, results)
+    # Slurm ends a task (scancel, past --time, preemption) with SIGTERM to all its processes,
+    # nbgrader and the kernel included, then SIGKILL: what is graded after the SIGTERM is the
+    # grader's failure, not the student's.
+    task = f"{os.environ.get('SLURM_ARRAY_JOB_ID', '?')}_{os.environ.get('SLURM_ARRAY_TASK_ID', '?')}"
+    terms: list[int] = []
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum, frame):
+        terms.append(signum)
+        if callable(previous):
+            previous(signum, frame)  # submitit's own handler
+
+    def stopped() -> str | None:
+        return (f"the Slurm task {task} was stopped (SIGTERM: cancelled, past its --time or preempted) "
+                "while grading this submission or before it") if terms else None
+
+    with contextlib.suppress(ValueError):  # not in the main thread: no handler, only SIGKILL tells
+        signal.signal(signal.SIGTERM, on_term)
+    return grade_group(subs, course, deadline, threads, box, results, stopped)
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
