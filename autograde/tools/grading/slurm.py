@@ -253,7 +253,10 @@ class SlurmExecutor(Executor):
         did not finish fails with what Slurm and the task's log say."""
         outcomes, why = [], None
         for sub in self.groups[i]:
-            outcome = read_back(sub, result_folder(self.results, sub))
+            folder = result_folder(self.results, sub)
+            outcome = read_back(sub, folder)
+            if outcome is not None and outcome.sandbox is None:
+                rmtree(folder)  # only its outcome.json: nothing for merge() to read and remove
             if outcome is None:
                 why = why or self._failure(job, ended)
                 outcome = Outcome(sub, None, why)
