@@ -49,17 +49,17 @@ import os
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.generate import solution_paths, use_this_python_for_tools
 from autograde.tools.grading.course import Course, make_template_db, merge, prepare_course
+from autograde.tools.grading.executors import Executor, LocalExecutor
 from autograde.tools.grading.find import find_submissions
 from autograde.tools.grading.records import CellResult, Submission, UsageError, fmt
 from autograde.tools.grading.report import export_csv, generate_feedback, report
-from autograde.tools.grading.run import autograde_one
 from autograde.tools.grading.sandbox import MEMORY, Box, Limits, has_gpu, problem
+from autograde.tools.grading.slurm import add_executor_arguments, executor_from
 
 DEFAULT_OUT = "grading"
 DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s on a laptop
@@ -68,7 +68,7 @@ DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: int = DEFAULT_TIMEOUT,
           deadline: float = DEFAULT_DEADLINE, jobs: int = 1, solutions: Path | None = None,
-          echo=print, insecure: bool = False) -> tuple[list[Submission], Course]:
+          echo=print, insecure: bool = False, executor: Executor | None = None) -> tuple[list[Submission], Course]:
     """Grade every submission in `submissions` into the course directory `out`, each in a
     sandbox (autograde/tools/grading/sandbox.py); with `insecure`, without one where none works."""
     use_this_python_for_tools()
@@ -97,19 +97,15 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
                          "write whatever you can).")
     t0 = time.monotonic()
     course = prepare_course(out, solutions, used, timeout)
+    executor = executor or LocalExecutor(jobs)  # or a SlurmExecutor: autograde/tools/grading/executors.py
     echo(f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
-         f" with {jobs} job(s), {timeout} s per cell; {sandboxing}")
+         f" with {executor.describe()}, {timeout} s per cell; {sandboxing}")
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(autograde_one, s, course, deadline, threads, box): s for s in subs}
-            for future in as_completed(futures):
-                sub = futures[future]
-                try:
-                    sandbox = future.result()
-                except Exception as exc:  # never let one submission stop the batch
-                    sandbox = None
-                    sub.status, sub.reason = "grader error", f"{type(exc).__name__}: {exc}"
+        with executor:
+            for sub, sandbox, failure in executor.grade(subs, course, deadline, box):
+                if failure is not None:  # never let one submission stop the batch
+                    sub.status, sub.reason = "grader error", failure
                     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
                 try:
                     merge(sub, course, sandbox)
@@ -140,11 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--insecure", action="store_true",
                         help="where no sandbox works (no bubblewrap, no user namespaces), grade without one: "
                              "the students' code then runs as you")
+    add_executor_arguments(parser)
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
         subs, course = grade(args.submissions, args.out, args.assignment, args.timeout, args.deadline,
-                             max(1, args.jobs), args.solutions, insecure=args.insecure)
+                             max(1, args.jobs), args.solutions, insecure=args.insecure,
+                             executor=executor_from(args))
     except (UsageError, CourseNotFound) as exc:
         print(f"rnn-course grade: {exc}", file=sys.stderr)
         return 2
