@@ -23,7 +23,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from slurm_cluster import SlurmCluster, SlurmUnavailable
 
 from autograde.tools import grade
 from autograde.tools.grading.course import Course
@@ -38,6 +37,7 @@ from autograde.tools.grading.slurm import (
 )
 
 import submissions
+from slurm_cluster import SlurmCluster, SlurmUnavailable
 from submissions import replacing
 
 NAME = "lstm-scratch"
