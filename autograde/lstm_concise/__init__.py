@@ -424,12 +424,11 @@ def check_run_step_by_step(run_step_by_step) -> None:
 # nn.Module exercises: the student's class, built here, with the reference's weights as data
 
 
-def _module_args(reference_cls, ctor, inputs, seed):
-    """(constructor arguments, weights, inputs, loss weights) in float64: plain data for the probe."""
+def _weights(layers: list[nn.Module], seed: int) -> modules.Weights:
+    """The weights, as plain data, of torch.nn layers drawn with a seed (float64): no course code."""
     with quiet(), torch.random.fork_rng():
         torch.manual_seed(seed)
-        weights = modules.weights_by_kind(reference_cls(*ctor).double())
-    return ctor, weights, inputs
+        return modules.weights_by_kind(nn.ModuleList([layer() for layer in layers]).double())
 
 
 def _to(weights, device, dtype):
@@ -476,7 +475,8 @@ def _stacked_case(sizes, seed) -> engine.Case:
     def make(device, dtype):
         dtype = dtype or torch.float64
         gen = torch.Generator().manual_seed(200 + seed)
-        ctor, weights, _ = _module_args(stacked.TorchStacked, (input_size, hidden), (), 200 + seed)
+        ctor = (input_size, hidden)
+        weights = _weights([lambda: nn.LSTM(input_size, hidden, num_layers=2, bidirectional=True)], 200 + seed)
         x = torch.randn(steps, batch, input_size, generator=gen, dtype=torch.float64)
         loss_weights = tuple(torch.randn(shape, generator=gen, dtype=torch.float64)
                              for shape in ((steps, batch, 2 * hidden), (4, batch, hidden), (4, batch, hidden)))
@@ -591,7 +591,9 @@ def _classifier_case(sizes, seed) -> engine.Case:
     def make(device, dtype):
         dtype = dtype or torch.float64
         gen = torch.Generator().manual_seed(300 + seed)
-        ctor, weights, _ = _module_args(classifier.Classifier, (vocab, hidden, classes), (), 300 + seed)
+        ctor = (vocab, hidden, classes)
+        weights = _weights([lambda: nn.LSTM(vocab, hidden, batch_first=True), lambda: nn.Linear(hidden, classes)],
+                           300 + seed)
         tokens = torch.randint(vocab, (batch, steps), generator=gen)
         x = nn.functional.one_hot(tokens, vocab).to(torch.float64)
         loss_weights = (torch.randn(batch, classes, generator=gen, dtype=torch.float64),)
