@@ -20,7 +20,7 @@ import pytest
 import torch
 from torch import nn
 
-from autograde import course, engine, modules
+from autograde import course, modules
 from autograde import lstm_concise as checks
 from autograde.lstm_concise import classifier, features, shapes, stacked, stepping, task
 from autograde.lstm_concise.figures import accuracy_by_length, stacked_bidirectional
@@ -195,10 +195,12 @@ BUGS = {
                             "weight_hr, the projection"),
     "weight_hh as square": ("lstm_num_parameters", [("G * inputs + G * H_out", "G * inputs + G * hidden_size")],
                             "weight_hh is counted as (4*hidden_size, hidden_size)"),
-    "output[-1]": ("last_step_features", [("    if bidirectional:\n", "    return output[-1]\n    if bidirectional:\n")],
+    "output[-1]": ("last_step_features", [("    if bidirectional:\n",
+                                            "    return output[-1]\n    if bidirectional:\n")],
                    "the batch and time axes are confused"),
     "output's last step, right axis": ("last_step_features", [
-        ("    if bidirectional:\n", "    return output[:, -1] if batch_first else output[-1]\n    if bidirectional:\n")],
+        ("    if bidirectional:\n",
+         "    return output[:, -1] if batch_first else output[-1]\n    if bidirectional:\n")],
         "holds the backward direction at its FIRST step"),
     "directions swapped": ("last_step_features", [("torch.cat([h_n[-2], h_n[-1]], dim=1)",
                                                    "torch.cat([h_n[-1], h_n[-2]], dim=1)")],
@@ -216,7 +218,8 @@ BUGS = {
     "time always dim 0": ("run_step_by_step", [("time_dim = 1 if lstm.batch_first else 0", "time_dim = 0")],
                           "the steps are taken along the wrong axis"),
     "first step's state": ("run_step_by_step", [
-        ("        outputs.append(out)\n", "        outputs.append(out)\n        if t == 0:\n            first = state\n"),
+        ("        outputs.append(out)\n",
+         "        outputs.append(out)\n        if t == 0:\n            first = state\n"),
         ("torch.cat(outputs, dim=time_dim), state", "torch.cat(outputs, dim=time_dim), first")],
         "the returned state is the first step's"),
     "backward not reversed back": ("StackedBiLSTM", [("backward_h[t] = h", "backward_h[L - 1 - t] = h")],
@@ -230,7 +233,8 @@ BUGS = {
         ("            c_n.append(c)\n            h = c = x.new_zeros(N, self.hidden_size)\n            backward_h",
          "            c_n.append(c)\n            backward_h")], "the two directions' states are mixed"),
     "h_n direction by direction": ("StackedBiLSTM", [
-        ("(torch.stack(h_n), torch.stack(c_n))", "(torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))")],
+        ("(torch.stack(h_n), torch.stack(c_n))",
+         "(torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))")],
         "h_n and c_n are in the wrong order"),
     "first step read": ("ManyToOne", [("output[:, -1]", "output[:, 0]")], "reads the FIRST step's features"),
     "not batch-first": ("ManyToOne", [("nn.LSTM(vocab_size, hidden_size, batch_first=True)",

@@ -13,12 +13,11 @@ import numbers
 import torch
 from torch import nn
 
-from autograde import engine, modules
+from autograde import budget, engine, modules
 from autograde.devices import FLOAT32_TOL
+from autograde.lstm_concise import classifier, stacked, stepping, task
 from autograde.lstm_concise import features as feats
 from autograde.lstm_concise import shapes as sh
-from autograde import budget
-from autograde.lstm_concise import classifier, stacked, stepping, task
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed, quiet
 
@@ -568,7 +567,8 @@ STACKED_MISTAKES = (
 STACKED_BILSTM = engine.Exercise(
     label=EX5, name="StackedBiLSTM", reference=stacked.TorchStacked, cases=_stacked_cases,
     same=_same_stacked(FLOAT64_TOL), explain=_explain_stacked, mistakes=STACKED_MISTAKES, run=_run_stacked,
-    read=_read_stacked, meta_inputs="the model and its input", meta_allowed=BUILDING, same_float32=_same_stacked(FLOAT32_TOL))
+    read=_read_stacked, meta_inputs="the model and its input", meta_allowed=BUILDING,
+    same_float32=_same_stacked(FLOAT32_TOL))
 
 
 def check_stacked_bilstm(StackedBiLSTM) -> None:
