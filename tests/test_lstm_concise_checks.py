@@ -443,7 +443,8 @@ def test_the_solution_runs_top_to_bottom_and_shows_what_the_prose_says(tmp_path)
     assert "same last output: True" in text and "same final state: True" in text
     assert "output, h_n, c_n equal: True True True" in text
     assert "num_layers greater than 1" in text and "proj_size has to be smaller than hidden_size" in text
-    images = sum("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    images = sum(bool({"image/png", "image/svg+xml"} & set(o.get("data", {}))) for c in nb.cells
+                 if c.cell_type == "code" for o in c.outputs)
     assert images >= 3  # the stacked figure, the accuracy plot, d2l's perplexity curve
 
 
