@@ -418,8 +418,9 @@ def test_the_stacked_figure_rejects_bad_arguments(bad, error):
 
 
 def test_the_accuracy_figure_has_one_line_per_model():
-    fig = accuracy_by_length((5, 10), {"nn.RNN": [1.0, 0.3], "nn.LSTM": [1.0, 1.0]})
-    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["nn.RNN", "nn.LSTM"]
+    fig = accuracy_by_length((5, 10), {"nn.RNN": [1.0, 0.3], "nn.LSTM": [1.0, 1.0]}, chance=0.25)
+    assert [line.get_label() for line in fig.axes[0].get_lines()][:2] == ["nn.RNN", "nn.LSTM"]
+    assert "chance" in [t.get_text() for t in fig.axes[0].texts]
     plt.close(fig)
 
 

@@ -71,13 +71,17 @@ def stacked_bidirectional(steps: int = 3) -> Figure:
     return fig
 
 
-def accuracy_by_length(lengths, results: dict[str, list[float]]) -> Figure:
-    """Test accuracy (0 to 1) against sequence length, one line per model name in `results`."""
+def accuracy_by_length(lengths, results: dict[str, list[float]], chance: float | None = None) -> Figure:
+    """Test accuracy (0 to 1) against sequence length, one line per model name in `results`; a dashed
+    line at `chance`, the accuracy of a guess."""
     styles = {"nn.RNN": ("#c92a2a", "s"), "nn.LSTM": (HIDDEN_COLOR, "o")}
     fig, ax = plt.subplots(figsize=(6.4, 3.4), layout="constrained")
     for name, accuracies in results.items():
         color, marker = styles.get(name, (NOTE_COLOR, "^"))
         ax.plot(list(lengths), accuracies, marker=marker, color=color, linewidth=2, label=name)
+    if chance is not None:
+        ax.axhline(chance, color=NOTE_COLOR, linestyle="--", linewidth=1)
+        ax.text(max(lengths), chance + 0.03, "chance", ha="right", fontsize=11, color=NOTE_COLOR)
     ax.set_xlabel("sequence length (steps between the token and the answer)", fontsize=11)
     ax.set_ylabel("test accuracy", fontsize=11)
     ax.set_ylim(0, 1.05)
