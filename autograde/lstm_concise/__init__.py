@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import numbers
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -423,7 +424,7 @@ def check_run_step_by_step(run_step_by_step) -> None:
 # nn.Module exercises: the student's class, built here, with the reference's weights as data
 
 
-def _weights(layers: list[nn.Module], seed: int) -> modules.Weights:
+def _weights(layers: list[Callable[[], nn.Module]], seed: int) -> modules.Weights:
     """The weights, as plain data, of torch.nn layers drawn with a seed (float64): no course code."""
     with quiet(), torch.random.fork_rng():
         torch.manual_seed(seed)
