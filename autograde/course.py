@@ -125,6 +125,24 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("to_torch_layout", check_to_torch_layout=2),
         ),
     ),
+    Chapter(
+        slug="lstm-concise",
+        title="The concise API: nn.LSTM inside out",
+        package="autograde.lstm_concise",
+        summary=(
+            "every argument and shape of `nn.LSTM` (what `h_n` holds, why `output[-1]` misleads with two "
+            "directions), a sequence fed step by step, a stacked bidirectional LSTM from `nn.LSTMCell`s, a "
+            "many-to-one classifier that beats `nn.RNN` on long memories, and d2l's 2-layer LSTM language model"
+        ),
+        exercises=(
+            exercise("lstm_output_shapes", check_lstm_output_shapes=2),
+            exercise("lstm_num_parameters", check_lstm_num_parameters=2),
+            exercise("last_step_features", check_last_step_features=3),
+            exercise("run_step_by_step", check_run_step_by_step=3),
+            exercise("StackedBiLSTM", check_stacked_bilstm=4),
+            exercise("ManyToOne", check_many_to_one=2, check_many_to_one_training=2),
+        ),
+    ),
 )
 
 
