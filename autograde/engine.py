@@ -98,6 +98,8 @@ def plain(x: Any) -> Any:
         return x.detach().cpu() if x.device.type != "meta" else torch.empty(x.shape, dtype=x.dtype, device="meta")
     if x is None or type(x) in (bool, int, float, str):
         return x
+    if isinstance(x, torch.Size):  # a shape is a tuple of ints
+        return tuple(int(n) for n in x)
     if type(x) in (list, tuple):
         return type(x)(plain(v) for v in x)
     if type(x) is dict and all(type(k) in (str, int) for k in x):
@@ -267,9 +269,10 @@ def name_checks(namespace: dict) -> None:
             value.__name__ = name
 
 
-def exercise_check(ex: Exercise, what: str, doc: str = "") -> Check:
-    """The check of an `Exercise`; `what` says on the ✓ line what was compared."""
-    return Check(lambda fn: probe(ex, fn), lambda seen: judge(ex, seen, what), doc)
+def exercise_check(ex: Exercise, what: str | Callable[[], str], doc: str = "") -> Check:
+    """The check of an `Exercise`; `what` (or what it returns, when the ✓ line depends on the
+    training budget) says on the ✓ line what was compared."""
+    return Check(lambda fn: probe(ex, fn), lambda seen: judge(ex, seen, what() if callable(what) else what), doc)
 
 
 def checks_in_turn(*parts: Check, doc: str = "") -> Check:

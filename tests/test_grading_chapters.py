@@ -30,6 +30,9 @@ BUGS = {
                     "W_hh is transposed"),
     "gru": ("gru", replacing("H = Z * H + (1 - Z) * H_tilde", "H = (1 - Z) * H + Z * H_tilde"),
             {"check_gru_forward", "check_gru_gradients"}, "the update gate is reversed"),
+    "lstm-concise": ("last_step_features", replacing("torch.cat([h_n[-2], h_n[-1]], dim=1)",
+                                                     "torch.cat([h_n[-1], h_n[-2]], dim=1)"),
+                     {"check_last_step_features"}, "the two directions are swapped"),
 }
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 

@@ -121,11 +121,10 @@ OUTPUT_SHAPES = engine.Exercise(
     explain=_explain_shapes, mistakes=SHAPE_MISTAKES, read=_read_shapes, meta=False)
 
 
-def check_lstm_output_shapes(lstm_output_shapes) -> None:
-    """Exercise 1: the shapes of output, h_n and c_n against a real nn.LSTM's."""
-    engine.check(OUTPUT_SHAPES, lstm_output_shapes,
-                 f"output, h_n and c_n have a real nn.LSTM's shapes in {len(_shape_configs())} configurations "
-                 "(three layouts, 1 to 3 layers, one or two directions, with and without proj_size)")
+check_lstm_output_shapes = engine.exercise_check(
+    OUTPUT_SHAPES, f"output, h_n and c_n have a real nn.LSTM's shapes in {len(_shape_configs())} configurations "
+                 "(three layouts, 1 to 3 layers, one or two directions, with and without proj_size)",
+    "Exercise 1: the shapes of output, h_n and c_n against a real nn.LSTM's.")
 
 
 # ---------------------------------------------------------------------------
@@ -198,11 +197,10 @@ NUM_PARAMETERS = engine.Exercise(
     explain=_explain_count, mistakes=COUNT_MISTAKES, read=_read_count, meta=False)
 
 
-def check_lstm_num_parameters(lstm_num_parameters) -> None:
-    """Exercise 2: sum(p.numel() for p in nn.LSTM(...).parameters())."""
-    engine.check(NUM_PARAMETERS, lstm_num_parameters,
-                 f"the count of a real nn.LSTM's parameters in {len(_count_configs())} configurations (1 to 3 layers, "
-                 "one or two directions, with and without proj_size and biases)")
+check_lstm_num_parameters = engine.exercise_check(
+    NUM_PARAMETERS, f"the count of a real nn.LSTM's parameters in {len(_count_configs())} configurations "
+                    "(1 to 3 layers, one or two directions, with and without proj_size and biases)",
+    "Exercise 2: sum(p.numel() for p in nn.LSTM(...).parameters()).")
 
 
 # ---------------------------------------------------------------------------
@@ -298,12 +296,11 @@ LAST_STEP_FEATURES = engine.Exercise(
     same_float32=lambda a, b: engine.close(a, b, FLOAT32_TOL))
 
 
-def check_last_step_features(last_step_features) -> None:
-    """Exercise 3: (N, D*H_out), the last layer's final states, against h_n of real nn.LSTMs."""
-    engine.check(LAST_STEP_FEATURES, last_step_features,
-                 f"the last layer's final states, forward then backward, as h_n of {len(FEATURE_CONFIGS)} real "
+check_last_step_features = engine.exercise_check(
+    LAST_STEP_FEATURES, f"the last layer's final states, forward then backward, as h_n of {len(FEATURE_CONFIGS)} real "
                  "nn.LSTMs holds them (1 to 3 layers, one or two directions, both layouts, with and without "
-                 "proj_size)")
+                 "proj_size)",
+    "Exercise 3: (N, D*H_out), the last layer's final states, against h_n of real nn.LSTMs.")
 
 
 # ---------------------------------------------------------------------------
@@ -413,11 +410,10 @@ RUN_STEP_BY_STEP = engine.Exercise(
     read=lambda got, case: got, meta_inputs="the LSTM and its inputs", same_float32=_same_steps(FLOAT32_TOL))
 
 
-def check_run_step_by_step(run_step_by_step) -> None:
-    """Exercise 4: output, (h_n, c_n) and the weights' gradients equal lstm(x, state)'s."""
-    engine.check(RUN_STEP_BY_STEP, run_step_by_step,
-                 f"output, h_n, c_n and every weight's gradient equal lstm(x, state)'s for {len(STEP_CONFIGS)} LSTMs "
-                 "(1 to 3 layers, both layouts, state=None and a given state)")
+check_run_step_by_step = engine.exercise_check(
+    RUN_STEP_BY_STEP, f"output, h_n, c_n and every weight's gradient equal lstm(x, state)'s for "
+                      f"{len(STEP_CONFIGS)} LSTMs (1 to 3 layers, both layouts, state=None and a given state)",
+    "Exercise 4: output, (h_n, c_n) and the weights' gradients equal lstm(x, state)'s.")
 
 
 # ---------------------------------------------------------------------------
@@ -572,11 +568,10 @@ STACKED_BILSTM = engine.Exercise(
     same_float32=_same_stacked(FLOAT32_TOL))
 
 
-def check_stacked_bilstm(StackedBiLSTM) -> None:
-    """Exercise 5: outputs, h_n, c_n and gradients equal nn.LSTM(num_layers=2, bidirectional=True)'s."""
-    engine.check(STACKED_BILSTM, StackedBiLSTM,
-                 f"output, h_n, c_n and every weight's gradient equal nn.LSTM(num_layers=2, bidirectional=True)'s "
-                 f"with the same weights ({len(STACKED_CASES)} sizes, float64)")
+check_stacked_bilstm = engine.exercise_check(
+    STACKED_BILSTM, f"output, h_n, c_n and every weight's gradient equal nn.LSTM(num_layers=2, bidirectional=True)'s "
+                 f"with the same weights ({len(STACKED_CASES)} sizes, float64)",
+    "Exercise 5: outputs, h_n, c_n and gradients equal nn.LSTM(num_layers=2, bidirectional=True)'s.")
 
 
 # ---------------------------------------------------------------------------
@@ -661,11 +656,10 @@ MANY_TO_ONE = engine.Exercise(
     same_float32=_same_classifier(FLOAT32_TOL))
 
 
-def check_many_to_one(ManyToOne) -> None:
-    """Exercise 6: the scores and gradients equal an nn.LSTM then nn.Linear read at the last step."""
-    engine.check(MANY_TO_ONE, ManyToOne,
-                 f"scores (N, num_classes) and every weight's gradient equal an nn.LSTM then nn.Linear on the last "
-                 f"step's features ({len(CLASSIFIER_CASES)} sizes, float64)")
+check_many_to_one = engine.exercise_check(
+    MANY_TO_ONE, f"scores (N, num_classes) and every weight's gradient equal an nn.LSTM then nn.Linear on the last "
+                 f"step's features ({len(CLASSIFIER_CASES)} sizes, float64)",
+    "Exercise 6: the scores and gradients equal an nn.LSTM then nn.Linear read at the last step.")
 
 
 # The training check: the student's class, trained by the course's loop on the marker task.
@@ -713,9 +707,15 @@ MANY_TO_ONE_TRAINING = engine.Exercise(
     explain=_explain_training, run=_run_training, read=lambda got, case: float(got), meta=False)
 
 
-def check_many_to_one_training(ManyToOne) -> None:
-    """Exercise 6: the class, trained by the course's loop, names the marker well above chance."""
+def _training_what() -> str:
     setting = training_setting()
-    engine.check(MANY_TO_ONE_TRAINING, ManyToOne,
-                 f"trained for {setting['steps']} steps on sequences of length {setting['length']}, it names the "
-                 f"marker in at least {setting['bar']:.0%} of 1000 test sequences")
+    return (f"trained for {setting['steps']} steps on sequences of length {setting['length']}, it names the marker "
+            f"in at least {setting['bar']:.0%} of 1000 test sequences")
+
+
+check_many_to_one_training = engine.exercise_check(
+    MANY_TO_ONE_TRAINING, _training_what,
+    "Exercise 6: the class, trained by the course's loop, names the marker well above chance.")
+
+
+engine.name_checks(globals())
