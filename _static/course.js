@@ -1,6 +1,9 @@
 // The course's script, on top of sphinx-book-theme (see course.css).
 // - the site's title in the sidebar, the one piece of the theme's page outside any landmark
 //   (axe-core's "region" rule), becomes a navigation landmark;
+// - a control whose spoken name differs from its visible text (the theme's search button, the
+//   "Show code cell source" toggles) is named by its visible text (axe-core's
+//   label-content-name-mismatch), so that a voice user can say what they see;
 // - every figure of a notebook's outputs opens full size in a new tab on click;
 // - a display equation or a table that is wider than its column becomes a scrolling box that
 //   the keyboard can reach (tabindex) and that a screen reader can name.
@@ -10,6 +13,10 @@ document.addEventListener("DOMContentLoaded", () => {
       item.setAttribute("role", "navigation");
       item.setAttribute("aria-label", "Course home");
     }
+  }
+  for (const control of document.querySelectorAll(
+      'summary[aria-label="Toggle hidden content"], button.search-button-field[aria-label]')) {
+    control.removeAttribute("aria-label");
   }
   for (const img of document.querySelectorAll(".bd-article .cell_output img")) {
     if (img.closest("a")) continue;

@@ -233,7 +233,9 @@ def audit(book, browser, docname: str, width: str) -> dict:  # noqa: F811
         # resolves an @import against the wrong folder (a 404 that no reader's browser makes).
         result["errors"] = (visit.page_errors + visit.console_errors + visit.local_failures)
         result["external"] = list(visit.external)
-        axe = Axe().run(page)
+        # axe-core's default rules, and label-content-name-mismatch (marked experimental): a
+        # control whose spoken name is not its visible text
+        axe = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
         result["axe"] = [{"id": v["id"], "help": v["help"],
                           "targets": [", ".join(map(str, n["target"])) for n in v["nodes"]]}
                          for v in axe.response["violations"]]

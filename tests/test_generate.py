@@ -150,8 +150,8 @@ def test_check_names_what_differs_is_missing_or_extra(tmp_path, capsys):
     # a maintainer edits a test cell of the solution and forgets to regenerate
     path = solutions / f"{NAME}.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
-    nb["cells"][23]["source"] = ["from autograde.lstm_scratch import check_lstm_forward\n",
-                                 "check_lstm_forward(lstm)  # edited"]
+    by_id(nb, "check_lstm_forward")["source"] = ["from autograde.lstm_scratch import check_lstm_forward\n",
+                                                 "check_lstm_forward(lstm)  # edited"]
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     shutil.copyfile(path, solutions / "new-chapter.ipynb")  # a new solution, never generated
     shutil.copyfile(chapters / f"{NAME}.ipynb", chapters / "orphan.ipynb")  # its solution was deleted
