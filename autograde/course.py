@@ -143,6 +143,21 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("ManyToOne", check_many_to_one=2, check_many_to_one_training=2),
         ),
     ),
+    Chapter(
+        slug="embeddings-captions",
+        title="Embeddings and an LSTM that writes captions",
+        package="autograde.embeddings_captions",
+        summary=(
+            "`nn.Embedding` as a one-hot product and its options (`padding_idx`, `max_norm`); the image-captioning "
+            "decoder `DecoderRNN` (teacher forcing, greedy `sample`), trained with a small CNN on pictures the "
+            "course draws and scored with BLEU-4 against a baseline that never sees them"
+        ),
+        exercises=(
+            exercise("embed_by_matmul", check_embed_by_matmul=2),
+            exercise("caption_embedding", check_caption_embedding=2),
+            exercise("DecoderRNN", check_decoder_forward=3, check_decoder_sample=2),
+        ),
+    ),
 )
 
 
