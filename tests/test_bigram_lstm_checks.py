@@ -19,6 +19,7 @@ from autograde import bigram_lstm as checks
 from autograde import devices
 from autograde.bigram_lstm import cell, model, text
 from autograde.verdict import CheckFailed
+
 from conftest import ROOT
 from notebooks import execute, grade_id, outputs_text
 from planting import named, passes, solution, verdict
@@ -90,6 +91,16 @@ def test_the_graders_scratch_lstm_equals_nn_lstm(case):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", checks.LSTMP_CASES)
+def test_the_graders_scratch_lstmp_equals_nn_lstm_with_proj_size(case):
+    X, state, params, _ = checks._cell_case(*case).make(torch.device("cpu"), None)
+    assert len(params) == 3 and state[0].shape[1] < state[1].shape[1]  # a real projection: P < N
+    Y, (H, C) = cell.scratch_lstm(X, state, params)
+    Y_t, (H_t, C_t) = cell.torch_lstm(X, state, params)
+    for a, b in ((Y, Y_t), (H, H_t), (C, C_t)):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+
+
 def test_the_nn_lstm_weights_follow_the_fused_layout():
     """nn.LSTM loaded with `torch_weights` as a state dict computes what scratch_lstm computes."""
     D, H = 3, 4
@@ -140,6 +151,7 @@ BY_HAND = """mask = (torch.rand_like({x}) >= self.dropout).to({x}.dtype)
 
 b1, b2, b3 = checks.check_bigram_batches, checks.check_fused_lstm_forward, checks.check_fused_lstm_gradients
 b4 = checks.check_dropout
+b5, b6 = checks.check_lstmp_forward, checks.check_lstmp_gradients
 
 BUGS = {
     # Exercise 1
@@ -184,6 +196,21 @@ BUGS = {
     "gradient cut": ("fused_lstm", [("outputs.append(H)", "outputs.append(H)\n        H, C = H.detach(), C.detach()")],
                      b3, "the gradient is cut between time steps: H and C are detached"),
     "forward wrong, so no gradients": ("fused_lstm", [(HIDDEN, "H = O * C")], b3, "the forward pass is not right yet"),
+    # Exercise 4
+    "LSTMP: no tanh": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr", "H = (O * C) @ W_hr")], b5,
+                       "the tanh in h = (O * tanh(C)) @ W_hr is missing"),
+    "LSTMP: forget gate missing": ("lstmp", [("C = F * C + I * torch.tanh(z[:, 3 * n:])",
+                                              "C = C + I * torch.tanh(z[:, 3 * n:])")], b5, "forget gate is missing"),
+    "LSTMP: rows [h, x]": ("lstmp", [("torch.cat([x, H], dim=1)", "torch.cat([H, x], dim=1)")], b5,
+                           "W's rows are read as [h, x]"),
+    "LSTMP: Y unprojected": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr",
+                                        "h = O * torch.tanh(C)\n        H = h @ W_hr"),
+                                       ("outputs.append(H)", "outputs.append(h)")], b5,
+                             "Y holds the projected hidden states"),
+    "LSTMP: projection missing": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr", "H = O * torch.tanh(C)")], b5,
+                                  "raised RuntimeError"),
+    "LSTMP: gradient cut": ("lstmp", [("outputs.append(H)", "outputs.append(H)\n        H = H.detach()")], b6,
+                            "the gradient is cut between time steps: H is detached"),
     # Exercise 3
     "recurrent dropout": ("BigramLSTM", [("Y, state = fused_lstm(X, state, [self.W, self.b])", RECURRENT)], b4,
                           "the state carried from step to step is dropped out"),
@@ -274,6 +301,19 @@ def lstm_with_the_input_part_first(X, state, params):
     return torch.stack(Y), (H, C)
 
 
+def lstmp_with_nn_linear_layout(X, state, params):
+    """Another student: the projection as F.linear with W_hr transposed, gates split with torch.split."""
+    W, b, W_hr = params
+    H, C = state
+    Y = []
+    for x in X:
+        i, f, o, g = torch.split(torch.cat([x, H], dim=1) @ W + b, C.shape[1], dim=1)
+        C = f.sigmoid() * C + i.sigmoid() * g.tanh()
+        H = F.linear(o.sigmoid() * C.tanh(), W_hr.T)
+        Y.append(H)
+    return torch.stack(Y), (H, C)
+
+
 def model_with_modules(fused):
     class WithModules(nn.Module):
         def __init__(self, vocab_size, embed_size, num_hiddens, dropout=0.0):
@@ -316,8 +356,9 @@ def model_by_hand(fused):
 @pytest.mark.parametrize("check, fn", [
     (b1, batches_as_a_class), (b2, lstm_with_the_input_part_first), (b3, lstm_with_the_input_part_first),
     (b4, model_with_modules(cell.scratch_lstm)), (b4, model_by_hand(cell.scratch_lstm)),
+    (b5, lstmp_with_nn_linear_layout), (b6, lstmp_with_nn_linear_layout),
 ], ids=["generator as a class", "input part first", "its gradients", "nn.Dropout modules",
-        "dropout by hand around nn.LSTM"])
+        "dropout by hand around nn.LSTM", "LSTMP with F.linear", "LSTMP's gradients"])
 def test_a_correct_solution_written_differently_passes(check, fn, capsys):
     passes([check], fn, capsys)
 
@@ -358,7 +399,7 @@ def test_the_dropout_fingerprint_holds_for_many_masks():
 
 @pytest.mark.parametrize("exercise, fn", [
     (checks.BATCHES, "bigram_batches"), (checks.FORWARD, "fused_lstm"), (checks.GRADIENTS, "fused_lstm"),
-    (checks.DROPOUT, "BigramLSTM"),
+    (checks.DROPOUT, "BigramLSTM"), (checks.LSTMP_FORWARD, "lstmp"), (checks.LSTMP_GRADIENTS, "lstmp"),
 ])
 def test_what_run_returns_round_trips_torch_save_with_weights_only(exercise, fn, tmp_path):
     case = exercise.cases()[0]
@@ -374,7 +415,7 @@ def stand_in(monkeypatch):
 
 
 @pytest.mark.parametrize("grade_id_, check", [("bigram_batches", b1), ("fused_lstm", b2), ("fused_lstm", b3),
-                                              ("BigramLSTM", b4)])
+                                              ("BigramLSTM", b4), ("lstmp", b5), ("lstmp", b6)])
 def test_the_solution_passes_in_float32_on_the_accelerator_stand_in(stand_in, grade_id_, check, capsys):
     check(define(grade_id_))
     out = capsys.readouterr().out
@@ -412,10 +453,10 @@ def test_the_solution_runs_top_to_bottom_and_compares_three_models(tmp_path):
               if o.output_type == "error"]
     assert errors == []
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 4 and all(outputs_text(c).startswith("\u2713") for c in graded), \
+    assert len(graded) == 6 and all(outputs_text(c).startswith("\u2713") for c in graded), \
         [(grade_id(c), outputs_text(c)) for c in graded]
     text_out = "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
-    for name in ("character LSTM", "bigram LSTM", "bigram LSTM, dropout 0.5"):
+    for name in ("character LSTM", "bigram LSTM", "bigram LSTM, dropout 0.3"):
         assert f"\n{name} " in "\n" + text_out
     assert text_out.count(" tokens/sec on ") == 3
     assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
@@ -432,9 +473,9 @@ def test_the_student_notebook_runs_to_its_stubs_and_each_check_says_what_to_do(t
     assert not [i for i, c in enumerate(nb.cells[:first_stub]) if c.cell_type == "code"
                 for o in c.outputs if o.output_type == "error"]
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 4
-    for cell in graded:
-        (error,) = [o for o in cell.outputs if o.output_type == "error"]
+    assert len(graded) == 6
+    for check_cell in graded:
+        (error,) = [o for o in check_cell.outputs if o.output_type == "error"]
         assert len(error.traceback) == 2
         assert error.traceback[0].startswith("\u2717") and "is not implemented yet" in error.traceback[0]
         assert "replace `raise NotImplementedError()`" in error.traceback[1]
@@ -446,4 +487,4 @@ def test_the_chapter_quotes_no_perplexity_the_run_does_not_print():
     nb = nbformat.read(ROOT / "solutions" / f"{SLUG}.ipynb", as_version=4)
     prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     quoted = set(re.findall(r"\b\d+\.\d+\b", prose))
-    assert quoted <= {"4.25", "0.5", "0.2", "1409.2329"}, quoted  # the last: Zaremba et al.'s arXiv number
+    assert quoted <= {"4.25", "0.5", "0.3", "0.2", "1409.2329"}, quoted  # the last: Zaremba et al.'s arXiv number

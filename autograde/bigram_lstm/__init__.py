@@ -15,7 +15,8 @@ from autograde.devices import FLOAT32_TOL
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed
 
-__all__ = ["check_bigram_batches", "check_fused_lstm_forward", "check_fused_lstm_gradients", "check_dropout"]
+__all__ = ["check_bigram_batches", "check_fused_lstm_forward", "check_fused_lstm_gradients", "check_dropout",
+           "check_lstmp_forward", "check_lstmp_gradients"]
 
 # ---------------------------------------------------------------------------
 # Exercise 1: batches of bigram ids
@@ -147,61 +148,72 @@ FLOAT64_TOL = dict(rtol=1e-7, atol=1e-9)
 CELL_CASES = ((5, 3, 4, 6, 0), (1, 2, 7, 3, 1), (6, 2, 5, 5, 2))  # T, B, D, H, seed: D != H shows the rows' order
 
 
-def _cell_case(T: int, B: int, D: int, H: int, seed: int) -> engine.Case:
+def _cell_case(T: int, B: int, D: int, H: int, seed: int, P: int | None = None) -> engine.Case:
+    """Inputs, state, weights and loss weights; with P, an LSTMP's: H memory units projected to P."""
     gen = torch.Generator().manual_seed(seed)
+    R = H if P is None else P  # the size of the state h that W's last rows read
     X = torch.randn(T, B, D, generator=gen, dtype=torch.float64)
-    state = tuple(torch.randn(B, H, generator=gen, dtype=torch.float64) for _ in range(2))
-    params = [torch.randn(D + H, 4 * H, generator=gen, dtype=torch.float64) * 0.5,
+    state = (torch.randn(B, R, generator=gen, dtype=torch.float64), torch.randn(B, H, generator=gen,
+                                                                                dtype=torch.float64))
+    params = [torch.randn(D + R, 4 * H, generator=gen, dtype=torch.float64) * 0.5,
               torch.randn(4 * H, generator=gen, dtype=torch.float64) * 0.5]
-    weights = [torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in ((T, B, H), (B, H), (B, H))]
+    if P is not None:
+        params.append(torch.randn(H, P, generator=gen, dtype=torch.float64) * 0.7)
+    weights = [torch.randn(*shape, generator=gen, dtype=torch.float64) for shape in ((T, B, R), (B, R), (B, H))]
 
     def make(device, dtype):
         def move(t):
             return t.to(device, dtype or t.dtype)
         return move(X), tuple(move(s) for s in state), [move(p) for p in params], [move(w) for w in weights]
-    return engine.Case(f"for T={T} steps, B={B}, D={D} inputs, H={H} hidden", make)
+    sizes = f"H={H} hidden" if P is None else f"H={H} memory units projected to P={P}"
+    return engine.Case(f"for T={T} steps, B={B}, D={D} inputs, {sizes}", make)
 
 
 def _cell_cases() -> list[engine.Case]:
     return [_cell_case(*c) for c in CELL_CASES]
 
 
-def _forward(f, args, grads: bool) -> dict:
+def _forward(f, args, grads: bool, label: str = EX2, name: str = "fused_lstm") -> dict:
     # The engine diagnoses under torch.no_grad(); gradients are what this run compares, so it turns them back on.
     with torch.enable_grad() if grads else torch.no_grad():
-        return _run_lstm(f, args, grads)
+        return _run_lstm(f, args, grads, label, name)
 
 
-def _run_lstm(f, args, grads: bool) -> dict:
+def _run_lstm(f, args, grads: bool, label: str, name: str) -> dict:
     X, state, params, weights = args
     leaves = [t.detach().clone().requires_grad_(grads) for t in (X, *state, *params)]
-    X, H0, C0, W, b = leaves
-    out = f(X, (H0, C0), [W, b])
+    X, H0, C0 = leaves[:3]
+    out = f(X, (H0, C0), leaves[3:])
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor)
             and isinstance(out[1], (tuple, list)) and len(out[1]) == 2
             and all(isinstance(s, torch.Tensor) for s in out[1])):
-        raise CheckFailed(EX2, "`fused_lstm` must return a pair (Y, (H, C)) of tensors.",
+        raise CheckFailed(label, f"`{name}` must return a pair (Y, (H, C)) of tensors.",
                           "end with `return torch.stack(outputs), (H, C)`.")
     Y, (H, C) = out
-    T, B, H_size = X.shape[0], X.shape[1], H0.shape[1]
+    T, B, H_size, N = X.shape[0], X.shape[1], H0.shape[1], C0.shape[1]
+    projected = len(leaves) == 6
     if tuple(Y.shape) != (T, B, H_size):
         hint = "stack the steps' hidden states: torch.stack(outputs) (not torch.cat)." \
             if tuple(Y.shape) == (T * B, H_size) else None
-        raise CheckFailed(EX2, f"Y has shape {tuple(Y.shape)}; with T={T} steps, B={B}, H={H_size} it is (T, B, H) = "
-                          f"({T}, {B}, {H_size}), like nn.LSTM's output.", hint)
-    for name, s in (("H", H), ("C", C)):
-        if tuple(s.shape) != (B, H_size):
-            raise CheckFailed(EX2, f"the returned {name} has shape {tuple(s.shape)}; expected (B, H) = ({B}, {H_size}).")
+        if projected and tuple(Y.shape) == (T, B, N):
+            hint = "Y holds the projected hidden states: h = (O * tanh(C)) @ W_hr at each step."
+        size = "P" if projected else "H"
+        raise CheckFailed(label, f"Y has shape {tuple(Y.shape)}; with T={T} steps, B={B}, {size}={H_size} it is "
+                          f"(T, B, {size}) = ({T}, {B}, {H_size}), like nn.LSTM's output.", hint)
+    for state_name, s, size in (("H", H, H_size), ("C", C, N)):
+        if tuple(s.shape) != (B, size):
+            raise CheckFailed(label, f"the returned {state_name} has shape {tuple(s.shape)}; expected ({B}, {size}).",
+                              "return (H, C): the (projected) hidden state first, then the memory.")
         if s.dtype != X.dtype or Y.dtype != X.dtype:
-            raise CheckFailed(EX2, f"the results are {Y.dtype} although the inputs are {X.dtype}.",
+            raise CheckFailed(label, f"the results are {Y.dtype} although the inputs are {X.dtype}.",
                               "make new tensors like the inputs (torch.zeros_like, dtype=...).")
     result = {"Y": Y.detach(), "H": H.detach(), "C": C.detach()}
     if grads:
         if Y.requires_grad:
             loss = sum((t * w.to(t.device, t.dtype)).sum() for t, w in zip((Y, H, C), weights) if t.requires_grad)
             loss.backward()
-        result["grads"] = {name: None if t.grad is None else t.grad.detach()
-                           for name, t in zip(("X", "H0", "C0", "W", "b"), leaves)}
+        result["grads"] = {leaf_name: None if t.grad is None else t.grad.detach()
+                           for leaf_name, t in zip(("X", "H0", "C0", "W", "b", "W_hr"), leaves)}
     return result
 
 
@@ -255,49 +267,54 @@ GRADIENT_MISTAKES = (
 )
 
 
-def _explain_forward(case: engine.Case, got, want) -> CheckFailed:
-    if _close(got["Y"], want["Y"], FLOAT64_TOL):
-        bad = [k for k in ("H", "C") if not _close(got[k], want[k], FLOAT64_TOL)]
-        return CheckFailed(EX2, f"{case.label}, Y matches nn.LSTM but the returned {' and '.join(bad)} does not.",
-                           "return the H and C of the last time step.")
-    steps = [t for t in range(want["Y"].shape[0]) if not _close(got["Y"][t], want["Y"][t], FLOAT64_TOL)]
-    hint = ("step 0 is right and a later one is not: look at how H and C are carried." if steps[0] > 0 else
-            "the first step is already wrong: compare each gate with its equation.")
-    return CheckFailed(EX2, f"{case.label}, Y differs from nn.LSTM with the same weights, first at step {steps[0]}.",
-                       hint)
+def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, truth: str, first: str):
+    """The forward and the gradient exercise of an LSTM function in the form (X, state, params)."""
+
+    def explain_forward(case: engine.Case, got, want) -> CheckFailed:
+        if _close(got["Y"], want["Y"], FLOAT64_TOL):
+            bad = [k for k in ("H", "C") if not _close(got[k], want[k], FLOAT64_TOL)]
+            return CheckFailed(label, f"{case.label}, Y matches {truth} but the returned {' and '.join(bad)} does "
+                               "not.", "return the H and C of the last time step.")
+        steps = [t for t in range(want["Y"].shape[0]) if not _close(got["Y"][t], want["Y"][t], FLOAT64_TOL)]
+        hint = ("step 0 is right and a later one is not: look at how H and C are carried." if steps[0] > 0 else
+                "the first step is already wrong: compare each gate with its equation.")
+        return CheckFailed(label, f"{case.label}, Y differs from {truth} with the same weights, first at step "
+                           f"{steps[0]}.", hint)
+
+    def explain_gradients(case: engine.Case, got, want) -> CheckFailed:
+        for leaf, w in want["grads"].items():
+            g = got["grads"][leaf]
+            if w is not None and g is None:
+                return CheckFailed(label, f"{case.label}, no gradient reached {leaf}.",
+                                   "use every input through operations autograd can follow (no .detach(), .data).")
+            if w is not None and not _close(g, w, FLOAT64_TOL):
+                return CheckFailed(label, f"{case.label}, the outputs are right but the gradient of {leaf} differs "
+                                   f"from {truth}'s.", "something between the steps stops or changes the gradient "
+                                   "(an in-place operation, .detach(), .data?).")
+        return CheckFailed(label, f"{case.label}, the gradients differ from {truth}'s.")
+
+    def forward_first(fn, case: engine.Case, got, want) -> CheckFailed | None:
+        """The gradient check: a wrong forward pass is the forward check's business."""
+        if _same_forward(got, want):
+            return None
+        return CheckFailed(label, f"{case.label}, the forward pass is not right yet, so the gradients cannot be "
+                           "compared.", f"run {first} first: it names the mistake.")
+
+    forward = engine.Exercise(
+        label=label, name=name, reference=cell.torch_lstm, cases=cases, same=_same_forward,
+        explain=explain_forward, mistakes=mistakes, run=lambda f, args: _forward(f, args, False, label, name),
+        meta_inputs="the inputs, the state and the weights", meta_allowed=(),  # nothing needs to leave the device
+        same_float32=lambda a, b: _same_forward(a, b, FLOAT32_TOL))
+    gradients = engine.Exercise(
+        label=label, name=name, reference=cell.torch_lstm, cases=cases, same=_same_gradients,
+        explain=explain_gradients, mistakes=gradient_mistakes, run=lambda f, args: _forward(f, args, True, label, name),
+        suspect=forward_first, combine=False, meta=False,
+        same_float32=lambda a, b: _same_gradients(a, b, FLOAT32_TOL))
+    return forward, gradients
 
 
-def _explain_gradients(case: engine.Case, got, want) -> CheckFailed:
-    for name, w in want["grads"].items():
-        g = got["grads"][name]
-        if w is not None and g is None:
-            return CheckFailed(EX2, f"{case.label}, no gradient reached {name}.",
-                               "use every input through operations autograd can follow (no .detach(), .data).")
-        if w is not None and not _close(g, w, FLOAT64_TOL):
-            return CheckFailed(EX2, f"{case.label}, the outputs are right but the gradient of {name} differs from "
-                               "nn.LSTM's.", "something between the steps stops or changes the gradient (an "
-                               "in-place operation, .detach(), .data?).")
-    return CheckFailed(EX2, f"{case.label}, the gradients differ from nn.LSTM's.")
-
-
-def _forward_first(fn, case: engine.Case, got, want) -> CheckFailed | None:
-    """The gradient check: a wrong forward pass is the forward check's business."""
-    if _same_forward(got, want):
-        return None
-    return CheckFailed(EX2, f"{case.label}, the forward pass is not right yet, so the gradients cannot be compared.",
-                       "run check_fused_lstm_forward first: it names the mistake.")
-
-
-FORWARD = engine.Exercise(
-    label=EX2, name="fused_lstm", reference=cell.torch_lstm, cases=_cell_cases, same=_same_forward,
-    explain=_explain_forward, mistakes=CELL_MISTAKES, run=lambda f, args: _forward(f, args, grads=False),
-    meta_inputs="the inputs, the state and the weights", meta_allowed=(),  # nothing needs to leave the device
-    same_float32=lambda a, b: _same_forward(a, b, FLOAT32_TOL))
-GRADIENTS = engine.Exercise(
-    label=EX2, name="fused_lstm", reference=cell.torch_lstm, cases=_cell_cases, same=_same_gradients,
-    explain=_explain_gradients, mistakes=GRADIENT_MISTAKES, run=lambda f, args: _forward(f, args, grads=True),
-    suspect=_forward_first, combine=False, meta=False,
-    same_float32=lambda a, b: _same_gradients(a, b, FLOAT32_TOL))
+FORWARD, GRADIENTS = _lstm_exercises(EX2, "fused_lstm", _cell_cases, CELL_MISTAKES, GRADIENT_MISTAKES, "nn.LSTM",
+                                     "check_fused_lstm_forward")
 
 
 def check_fused_lstm_forward(fused_lstm) -> None:
@@ -367,7 +384,8 @@ _WORDS = {
 def _explain_dropout(case: engine.Case, got, want) -> CheckFailed:
     if got.get("scale") == "unknown":
         return CheckFailed(EX3, f"{case.label}, the classifier could not be found: the model needs one nn.Linear "
-                           "from the hidden state to the vocabulary.", "keep the layers the skeleton's __init__ builds.")
+                           "from the hidden state to the vocabulary.",
+                           "keep the layers the skeleton's __init__ builds.")
     key = next(k for k in want if got.get(k) != want[k])
     return CheckFailed(EX3, f"{case.label}, {_WORDS[key]}.", "dropout on the embeddings and on the LSTM's outputs, "
                        "in training only: F.dropout(x, self.dropout, self.training).")
@@ -383,3 +401,36 @@ def check_dropout(BigramLSTM) -> None:
     """Exercise 3: dropout on the non-recurrent connections only, in training only, rescaled."""
     engine.check(DROPOUT, BigramLSTM, "dropout acts on the embeddings and on the LSTM's outputs, never on the state "
                  "between steps, only in training, and rescales what it keeps by 1 / (1 - p)")
+
+
+# ---------------------------------------------------------------------------
+# Exercise 4: an LSTM with a projection (LSTMP)
+
+EX4 = "Exercise 4 (lstmp)"
+LSTMP_CASES = ((5, 3, 4, 6, 0, 3), (1, 2, 7, 5, 1, 2), (4, 2, 3, 4, 2, 3))  # T, B, D, H, seed, P
+
+
+def _lstmp_cases() -> list[engine.Case]:
+    return [_cell_case(*c) for c in LSTMP_CASES]
+
+
+_NOT_FOR_LSTMP = ("the returned state is (C, H)", "Y holds the memory C")  # shapes differ: caught before
+LSTMP_MISTAKES = tuple(m for m in CELL_MISTAKES if not m.problem.startswith(_NOT_FOR_LSTMP)) + (
+    _flaw("the tanh in h = (O * tanh(C)) @ W_hr is missing.",
+          "h = (O * tanh(C)) @ W_hr.", h_act="none"),
+)
+LSTMP_MISTAKES = tuple(m for m in LSTMP_MISTAKES if m.problem != "the tanh in H = O * tanh(C) is missing.")
+LSTMP_FORWARD, LSTMP_GRADIENTS = _lstm_exercises(EX4, "lstmp", _lstmp_cases, LSTMP_MISTAKES, GRADIENT_MISTAKES,
+                                                 "nn.LSTM(proj_size=P)", "check_lstmp_forward")
+
+
+def check_lstmp_forward(lstmp) -> None:
+    """Exercise 4: Y and the last (h, C) against nn.LSTM(proj_size=P) with the same weights."""
+    engine.check(LSTMP_FORWARD, lstmp, f"Y and the last (H, C) match nn.LSTM(proj_size=P) with the same weights "
+                 f"({len(LSTMP_CASES)} shapes and seeds, float64)")
+
+
+def check_lstmp_gradients(lstmp) -> None:
+    """Exercise 4: the gradients of X, the initial state, W, b and W_hr against nn.LSTM(proj_size=P)'s."""
+    engine.check(LSTMP_GRADIENTS, lstmp, "the gradients of X, the initial (H, C), W, b and W_hr match "
+                 f"nn.LSTM(proj_size=P)'s ({len(LSTMP_CASES)} shapes and seeds, float64)")

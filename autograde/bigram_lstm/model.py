@@ -36,7 +36,7 @@ from torch import nn
 from autograde.bigram_lstm.cell import scratch_lstm
 from autograde.verdict import CheckFailed
 
-TOL = dict(rtol=1e-9, atol=1e-10)  # float64, the same weights: only dropout may make a difference
+TOL: dict = dict(rtol=1e-9, atol=1e-10)  # float64, the same weights: only dropout may make a difference
 
 
 class BigramLSTM(nn.Module):

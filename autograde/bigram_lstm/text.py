@@ -72,7 +72,7 @@ def bigram_batches(ids, batch_size: int, num_unrollings: int, *, carry: bool | s
         cursors = (cursors + stride) % n
         return out
 
-    last = step() if carry else None  # carry="lost": drawn, then never used
+    last = step() if carry else torch.empty(0)  # carry="lost": drawn, then never used
     while True:
         steps = [last] + [step() for _ in range(num_unrollings)] if carry is True else \
             [step() for _ in range(num_unrollings + 1)]
