@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 from autograde import bigram_lstm as checks
 from autograde import devices
-from autograde.bigram_lstm import cell, model, text
+from autograde.bigram_lstm import cell, model, peephole, text
 from autograde.verdict import CheckFailed
 
 from conftest import ROOT
@@ -101,6 +101,22 @@ def test_the_graders_scratch_lstmp_equals_nn_lstm_with_proj_size(case):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
+@pytest.mark.parametrize("case", checks.PEEPHOLE_CASES)
+def test_the_graders_peephole_lstm_is_nn_lstm_when_its_peepholes_are_zero(case):
+    (D, H), X, state, weights, _ = checks._peephole_case(*case).make(torch.device("cpu"), None)
+    reference = peephole.PeepholeLSTM(D, H).double()
+    with torch.no_grad():
+        reference.W.copy_(weights["W"])
+        reference.b.copy_(weights["b"])
+    Y, (h, c) = reference(X, state)
+    Y_t, (h_t, c_t) = cell.torch_lstm(X, state, [weights["W"], weights["b"]])
+    for a, b in ((Y, Y_t), (h, h_t), (c, c_t)):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    with torch.no_grad():
+        reference.w_co.copy_(weights["peep"][2])  # and with a peephole, it is not
+    assert not torch.allclose(reference(X, state)[0], Y_t)
+
+
 def test_the_nn_lstm_weights_follow_the_fused_layout():
     """nn.LSTM loaded with `torch_weights` as a state dict computes what scratch_lstm computes."""
     D, H = 3, 4
@@ -152,6 +168,7 @@ BY_HAND = """mask = (torch.rand_like({x}) >= self.dropout).to({x}.dtype)
 b1, b2, b3 = checks.check_bigram_batches, checks.check_fused_lstm_forward, checks.check_fused_lstm_gradients
 b4 = checks.check_dropout
 b5, b6 = checks.check_lstmp_forward, checks.check_lstmp_gradients
+b7 = checks.check_peephole
 
 BUGS = {
     # Exercise 1
@@ -211,6 +228,21 @@ BUGS = {
                                   "raised RuntimeError"),
     "LSTMP: gradient cut": ("lstmp", [("outputs.append(H)", "outputs.append(H)\n        H = H.detach()")], b6,
                             "the gradient is cut between time steps: H is detached"),
+    # Exercise 5
+    "output gate peeks at C_{t-1}": ("PeepholeLSTM", [
+        ("            C = F * C + I * torch.tanh(z[:, 3 * n:])\n", ""),
+        ("            H = O * torch.tanh(C)", "            C = F * C + I * torch.tanh(z[:, 3 * n:])\n"
+                                            "            H = O * torch.tanh(C)")], b7,
+        "the output gate peeks at the previous memory C_{t-1}"),
+    "full peephole matrices": ("PeepholeLSTM", [("torch.zeros(num_hiddens))", "torch.zeros(num_hiddens, num_hiddens))"),
+                                                ("self.w_ci * C", "C @ self.w_ci"), ("self.w_cf * C", "C @ self.w_cf"),
+                                                ("self.w_co * C", "C @ self.w_co")], b7,
+                               "the peepholes are full (H, H) matrices"),
+    "no peephole on O": ("PeepholeLSTM", [(" + self.w_co * C)", ")")], b7, "the output gate has no peephole"),
+    "peepholes unused": ("PeepholeLSTM", [(" + self.w_ci * C)", ")"), (" + self.w_cf * C)", ")"),
+                                          (" + self.w_co * C)", ")")], b7, "the peepholes are missing"),
+    "peepholes of another shape": ("PeepholeLSTM", [("torch.zeros(num_hiddens))", "torch.zeros(1, num_hiddens))")],
+                                   b7, "the peepholes are three vectors of H"),
     # Exercise 3
     "recurrent dropout": ("BigramLSTM", [("Y, state = fused_lstm(X, state, [self.W, self.b])", RECURRENT)], b4,
                           "the state carried from step to step is dropped out"),
@@ -314,6 +346,26 @@ def lstmp_with_nn_linear_layout(X, state, params):
     return torch.stack(Y), (H, C)
 
 
+class PeepholesStacked(nn.Module):
+    """Another student: the three peepholes in one (3, H) parameter, other names, gates by chunk."""
+
+    def __init__(self, input_size, num_hiddens):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(input_size + num_hiddens, 4 * num_hiddens) * 0.1)
+        self.bias = nn.Parameter(torch.zeros(4 * num_hiddens))
+        self.peep = nn.Parameter(torch.zeros(3, num_hiddens))
+
+    def forward(self, X, state):
+        h, c = state
+        ys = []
+        for x in X:
+            i, f, o, g = (torch.cat([x, h], 1) @ self.weight + self.bias).chunk(4, dim=1)
+            c = torch.sigmoid(f + self.peep[1] * c) * c + torch.sigmoid(i + self.peep[0] * c) * torch.tanh(g)
+            h = torch.sigmoid(o + self.peep[2] * c) * torch.tanh(c)
+            ys.append(h)
+        return torch.stack(ys), (h, c)
+
+
 def model_with_modules(fused):
     class WithModules(nn.Module):
         def __init__(self, vocab_size, embed_size, num_hiddens, dropout=0.0):
@@ -356,9 +408,9 @@ def model_by_hand(fused):
 @pytest.mark.parametrize("check, fn", [
     (b1, batches_as_a_class), (b2, lstm_with_the_input_part_first), (b3, lstm_with_the_input_part_first),
     (b4, model_with_modules(cell.scratch_lstm)), (b4, model_by_hand(cell.scratch_lstm)),
-    (b5, lstmp_with_nn_linear_layout), (b6, lstmp_with_nn_linear_layout),
+    (b5, lstmp_with_nn_linear_layout), (b6, lstmp_with_nn_linear_layout), (b7, PeepholesStacked),
 ], ids=["generator as a class", "input part first", "its gradients", "nn.Dropout modules",
-        "dropout by hand around nn.LSTM", "LSTMP with F.linear", "LSTMP's gradients"])
+        "dropout by hand around nn.LSTM", "LSTMP with F.linear", "LSTMP's gradients", "peepholes as one (3, H)"])
 def test_a_correct_solution_written_differently_passes(check, fn, capsys):
     passes([check], fn, capsys)
 
@@ -400,6 +452,7 @@ def test_the_dropout_fingerprint_holds_for_many_masks():
 @pytest.mark.parametrize("exercise, fn", [
     (checks.BATCHES, "bigram_batches"), (checks.FORWARD, "fused_lstm"), (checks.GRADIENTS, "fused_lstm"),
     (checks.DROPOUT, "BigramLSTM"), (checks.LSTMP_FORWARD, "lstmp"), (checks.LSTMP_GRADIENTS, "lstmp"),
+    (checks.PEEPHOLE, "PeepholeLSTM"),
 ])
 def test_what_run_returns_round_trips_torch_save_with_weights_only(exercise, fn, tmp_path):
     case = exercise.cases()[0]
@@ -415,7 +468,8 @@ def stand_in(monkeypatch):
 
 
 @pytest.mark.parametrize("grade_id_, check", [("bigram_batches", b1), ("fused_lstm", b2), ("fused_lstm", b3),
-                                              ("BigramLSTM", b4), ("lstmp", b5), ("lstmp", b6)])
+                                              ("BigramLSTM", b4), ("lstmp", b5), ("lstmp", b6),
+                                              ("PeepholeLSTM", b7)])
 def test_the_solution_passes_in_float32_on_the_accelerator_stand_in(stand_in, grade_id_, check, capsys):
     check(define(grade_id_))
     out = capsys.readouterr().out
@@ -453,7 +507,7 @@ def test_the_solution_runs_top_to_bottom_and_compares_three_models(tmp_path):
               if o.output_type == "error"]
     assert errors == []
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 6 and all(outputs_text(c).startswith("\u2713") for c in graded), \
+    assert len(graded) == 7 and all(outputs_text(c).startswith("\u2713") for c in graded), \
         [(grade_id(c), outputs_text(c)) for c in graded]
     text_out = "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
     for name in ("character LSTM", "bigram LSTM", "bigram LSTM, dropout 0.3"):
@@ -473,7 +527,7 @@ def test_the_student_notebook_runs_to_its_stubs_and_each_check_says_what_to_do(t
     assert not [i for i, c in enumerate(nb.cells[:first_stub]) if c.cell_type == "code"
                 for o in c.outputs if o.output_type == "error"]
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 6
+    assert len(graded) == 7
     for check_cell in graded:
         (error,) = [o for o in check_cell.outputs if o.output_type == "error"]
         assert len(error.traceback) == 2

@@ -10,13 +10,13 @@ from __future__ import annotations
 import torch
 
 from autograde import engine
-from autograde.bigram_lstm import cell, model, text
+from autograde.bigram_lstm import cell, model, peephole, text
 from autograde.devices import FLOAT32_TOL
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed
 
 __all__ = ["check_bigram_batches", "check_fused_lstm_forward", "check_fused_lstm_gradients", "check_dropout",
-           "check_lstmp_forward", "check_lstmp_gradients"]
+           "check_lstmp_forward", "check_lstmp_gradients", "check_peephole"]
 
 # ---------------------------------------------------------------------------
 # Exercise 1: batches of bigram ids
@@ -434,3 +434,67 @@ def check_lstmp_gradients(lstmp) -> None:
     """Exercise 4: the gradients of X, the initial state, W, b and W_hr against nn.LSTM(proj_size=P)'s."""
     engine.check(LSTMP_GRADIENTS, lstmp, "the gradients of X, the initial (H, C), W, b and W_hr match "
                  f"nn.LSTM(proj_size=P)'s ({len(LSTMP_CASES)} shapes and seeds, float64)")
+
+
+# ---------------------------------------------------------------------------
+# Exercise 5: peephole connections
+
+EX5 = "Exercise 5 (PeepholeLSTM)"
+PEEPHOLE_CASES = ((5, 3, 4, 6, 0), (3, 2, 5, 3, 1))  # T, B, D, H, seed
+
+
+def _peephole_case(T: int, B: int, D: int, H: int, seed: int) -> engine.Case:
+    gen = torch.Generator().manual_seed(seed)
+
+    def randn(*shape, scale=1.0):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+
+    X, state = randn(T, B, D), (randn(B, H), randn(B, H))
+    weights = {"W": randn(D + H, 4 * H, scale=0.5), "b": randn(4 * H, scale=0.5), "peep": randn(3, H)}
+    loss = (randn(T, B, H), randn(B, H), randn(B, H))
+    return engine.Case(f"for T={T} steps, B={B}, D={D} inputs, H={H} hidden", lambda device, dtype: (
+        (D, H), X.clone(), tuple(s.clone() for s in state), {k: v.clone() for k, v in weights.items()}, loss),
+        on_devices=False)
+
+
+def _same_peephole(got, want) -> bool:
+    return got["peepholes"] == want["peepholes"] and _same_forward(got, want) and all(
+        (g is None) == (w is None) and (w is None or _close(g, w, FLOAT64_TOL))
+        for g, w in zip(got["grads"].values(), want["grads"].values()))
+
+
+def _explain_peephole(case: engine.Case, got, want) -> CheckFailed:
+    if not _same_forward(got, want):
+        steps = [t for t in range(want["Y"].shape[0]) if not _close(got["Y"][t], want["Y"][t], FLOAT64_TOL)]
+        where = f"first at step {steps[0]}" if steps else "in the returned state"
+        return CheckFailed(EX5, f"{case.label}, the outputs differ from the reference's with the same weights, "
+                           f"{where}.", "I and F look at C_{t-1}, O at the new C_t, each through w * C (one weight "
+                           "per unit).")
+    leaf = next(k for k, w in want["grads"].items() if w is not None and not (
+        got["grads"][k] is not None and _close(got["grads"][k], w, FLOAT64_TOL)))
+    return CheckFailed(EX5, f"{case.label}, the outputs are right but the gradient of {leaf} differs.",
+                       "something stops or changes the gradient (.detach(), .data, an in-place operation?).")
+
+
+PEEPHOLE_MISTAKES = (
+    mistake(peephole.PeepholeLSTM, "the output gate peeks at the previous memory C_{t-1}; it looks at the new C_t.",
+            "update the memory first, then O = sigmoid(z_O + w_co * C) with the new C.", o_peek="old"),
+    mistake(peephole.PeepholeLSTM, "the peepholes are full (H, H) matrices; in the paper each unit sees only its "
+            "own cell: one weight per unit, a vector of H values.", "nn.Parameter(torch.zeros(num_hiddens)) and "
+            "w * C (element-wise), not C @ M.", full=True),
+    mistake(peephole.PeepholeLSTM, "the output gate has no peephole.", "O = sigmoid(z_O + w_co * C), with the new C.",
+            peep="if"),
+    mistake(peephole.PeepholeLSTM, "the peepholes are missing: no gate looks at the memory.",
+            "add w_ci * C_{t-1} to I's block, w_cf * C_{t-1} to F's, and w_co * C_t to O's.", peep=""),
+)
+
+PEEPHOLE = engine.Exercise(
+    label=EX5, name="PeepholeLSTM", reference=peephole.PeepholeLSTM,
+    cases=lambda: [_peephole_case(*c) for c in PEEPHOLE_CASES], same=_same_peephole, explain=_explain_peephole,
+    mistakes=PEEPHOLE_MISTAKES, run=lambda cls, args: peephole.run(cls, args, EX5), meta=False)
+
+
+def check_peephole(PeepholeLSTM) -> None:
+    """Exercise 5: outputs, state and gradients against the course's peephole LSTM, peepholes as vectors."""
+    engine.check(PEEPHOLE, PeepholeLSTM, "outputs, state and gradients match the course's peephole LSTM with the "
+                 f"same weights ({len(PEEPHOLE_CASES)} shapes and seeds, float64), one peephole weight per unit")
