@@ -134,10 +134,9 @@ BATCHES = engine.Exercise(
     meta=False)  # a data pipeline on the CPU: the training loop moves each batch to the model's device
 
 
-def check_bigram_batches(bigram_batches) -> None:
-    """Exercise 1: the same batches as the reference, wrap-around included."""
-    engine.check(BATCHES, bigram_batches, f"the same batches as the reference on {len(_batch_cases())} texts "
-                 "(cursors wrapping past the end of each)")
+check_bigram_batches = engine.exercise_check(
+    BATCHES, f"the same batches as the reference on {len(_batch_cases())} texts (cursors wrapping past the end of "
+    "each)", "Exercise 1: the same batches as the reference, wrap-around included.")
 
 
 # ---------------------------------------------------------------------------
@@ -293,7 +292,7 @@ def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, t
                                    "(an in-place operation, .detach(), .data?).")
         return CheckFailed(label, f"{case.label}, the gradients differ from {truth}'s.")
 
-    def forward_first(fn, case: engine.Case, got, want) -> CheckFailed | None:
+    def forward_first(case: engine.Case, got, want, observed) -> CheckFailed | None:
         """The gradient check: a wrong forward pass is the forward check's business."""
         if _same_forward(got, want):
             return None
@@ -317,16 +316,12 @@ FORWARD, GRADIENTS = _lstm_exercises(EX2, "fused_lstm", _cell_cases, CELL_MISTAK
                                      "check_fused_lstm_forward")
 
 
-def check_fused_lstm_forward(fused_lstm) -> None:
-    """Exercise 2: Y and the last (H, C) against nn.LSTM with the same weights."""
-    engine.check(FORWARD, fused_lstm, f"Y and the last (H, C) match nn.LSTM with the same weights ({len(CELL_CASES)} "
-                 "shapes and seeds, float64)")
-
-
-def check_fused_lstm_gradients(fused_lstm) -> None:
-    """Exercise 2: the gradients of X, the initial state, W and b against nn.LSTM's."""
-    engine.check(GRADIENTS, fused_lstm, "the gradients of X, the initial (H, C), W and b match nn.LSTM's "
-                 f"({len(CELL_CASES)} shapes and seeds, float64)")
+check_fused_lstm_forward = engine.exercise_check(
+    FORWARD, f"Y and the last (H, C) match nn.LSTM with the same weights ({len(CELL_CASES)} shapes and seeds, "
+    "float64)", "Exercise 2: Y and the last (H, C) against nn.LSTM with the same weights.")
+check_fused_lstm_gradients = engine.exercise_check(
+    GRADIENTS, f"the gradients of X, the initial (H, C), W and b match nn.LSTM's ({len(CELL_CASES)} shapes and "
+    "seeds, float64)", "Exercise 2: the gradients of X, the initial state, W and b against nn.LSTM's.")
 
 
 # ---------------------------------------------------------------------------
@@ -397,10 +392,10 @@ DROPOUT = engine.Exercise(
     run=lambda cls, args: model.fingerprint(cls, args, EX3), meta=False)
 
 
-def check_dropout(BigramLSTM) -> None:
-    """Exercise 3: dropout on the non-recurrent connections only, in training only, rescaled."""
-    engine.check(DROPOUT, BigramLSTM, "dropout acts on the embeddings and on the LSTM's outputs, never on the state "
-                 "between steps, only in training, and rescales what it keeps by 1 / (1 - p)")
+check_dropout = engine.exercise_check(
+    DROPOUT, "dropout acts on the embeddings and on the LSTM's outputs, never on the state between steps, only in "
+    "training, and rescales what it keeps by 1 / (1 - p)",
+    "Exercise 3: dropout on the non-recurrent connections only, in training only, rescaled.")
 
 
 # ---------------------------------------------------------------------------
@@ -424,16 +419,13 @@ LSTMP_FORWARD, LSTMP_GRADIENTS = _lstm_exercises(EX4, "lstmp", _lstmp_cases, LST
                                                  "nn.LSTM(proj_size=P)", "check_lstmp_forward")
 
 
-def check_lstmp_forward(lstmp) -> None:
-    """Exercise 4: Y and the last (h, C) against nn.LSTM(proj_size=P) with the same weights."""
-    engine.check(LSTMP_FORWARD, lstmp, f"Y and the last (H, C) match nn.LSTM(proj_size=P) with the same weights "
-                 f"({len(LSTMP_CASES)} shapes and seeds, float64)")
-
-
-def check_lstmp_gradients(lstmp) -> None:
-    """Exercise 4: the gradients of X, the initial state, W, b and W_hr against nn.LSTM(proj_size=P)'s."""
-    engine.check(LSTMP_GRADIENTS, lstmp, "the gradients of X, the initial (H, C), W, b and W_hr match "
-                 f"nn.LSTM(proj_size=P)'s ({len(LSTMP_CASES)} shapes and seeds, float64)")
+check_lstmp_forward = engine.exercise_check(
+    LSTMP_FORWARD, f"Y and the last (H, C) match nn.LSTM(proj_size=P) with the same weights ({len(LSTMP_CASES)} "
+    "shapes and seeds, float64)", "Exercise 4: Y and the last (H, C) against nn.LSTM(proj_size=P), same weights.")
+check_lstmp_gradients = engine.exercise_check(
+    LSTMP_GRADIENTS, "the gradients of X, the initial (H, C), W, b and W_hr match nn.LSTM(proj_size=P)'s "
+    f"({len(LSTMP_CASES)} shapes and seeds, float64)",
+    "Exercise 4: the gradients of X, the initial state, W, b and W_hr against nn.LSTM(proj_size=P)'s.")
 
 
 # ---------------------------------------------------------------------------
@@ -494,7 +486,10 @@ PEEPHOLE = engine.Exercise(
     mistakes=PEEPHOLE_MISTAKES, run=lambda cls, args: peephole.run(cls, args, EX5), meta=False)
 
 
-def check_peephole(PeepholeLSTM) -> None:
-    """Exercise 5: outputs, state and gradients against the course's peephole LSTM, peepholes as vectors."""
-    engine.check(PEEPHOLE, PeepholeLSTM, "outputs, state and gradients match the course's peephole LSTM with the "
-                 f"same weights ({len(PEEPHOLE_CASES)} shapes and seeds, float64), one peephole weight per unit")
+check_peephole = engine.exercise_check(
+    PEEPHOLE, "outputs, state and gradients match the course's peephole LSTM with the same weights "
+    f"({len(PEEPHOLE_CASES)} shapes and seeds, float64), one peephole weight per unit",
+    "Exercise 5: outputs, state and gradients against the course's peephole LSTM, peepholes as vectors.")
+
+
+engine.name_checks(globals())
