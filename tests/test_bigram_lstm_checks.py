@@ -542,3 +542,32 @@ def test_the_chapter_quotes_no_perplexity_the_run_does_not_print():
     prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
     quoted = set(re.findall(r"\b\d+\.\d+\b", prose))
     assert quoted <= {"4.25", "0.5", "0.3", "0.2", "1409.2329"}, quoted  # the last: Zaremba et al.'s arXiv number
+
+
+# ---------------------------------------------------------------------------
+# Probe and judge apart, as the grader runs them
+
+
+@pytest.mark.parametrize("grade_id_, name", [
+    ("bigram_batches", "check_bigram_batches"), ("fused_lstm", "check_fused_lstm_forward"),
+    ("fused_lstm", "check_fused_lstm_gradients"), ("BigramLSTM", "check_dropout"), ("lstmp", "check_lstmp_forward"),
+    ("lstmp", "check_lstmp_gradients"), ("PeepholeLSTM", "check_peephole"),
+])
+def test_the_judge_alone_gives_the_verdict_on_a_record(grade_id_, name, tmp_path, monkeypatch, capsys):
+    from autograde import probing
+
+    monkeypatch.setenv(probing.RECORDS, str(tmp_path))
+    probing.record("autograde.bigram_lstm", name, define(grade_id_))
+    right = probing.verdict("autograde.bigram_lstm", name, tmp_path / f"{name}.pt")
+    assert right.passed, right.text
+    probing.record("autograde.bigram_lstm", name, BUGS_BY_CHECK[name])
+    wrong = probing.verdict("autograde.bigram_lstm", name, tmp_path / f"{name}.pt")
+    assert not wrong.passed and "\u2717" in wrong.text
+
+
+def _first_bug(check):
+    grade_id_, edits, _, _ = next(bug for bug in BUGS.values() if bug[2] is check)
+    return plant(grade_id_, *edits)
+
+
+BUGS_BY_CHECK = {name: _first_bug(getattr(checks, name)) for name in checks.__all__}
