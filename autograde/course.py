@@ -158,6 +158,23 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("DecoderRNN", check_decoder_forward=3, check_decoder_sample=2),
         ),
     ),
+    Chapter(
+        slug="bigram-lstm",
+        title="A bigram LSTM with embeddings and dropout",
+        package="autograde.bigram_lstm",
+        summary=(
+            "batches of bigram ids, an LSTM with one fused gate product fed by an embedding, dropout on the "
+            "non-recurrent connections only, an LSTM with a projection (LSTMP) and one with peepholes; a character "
+            "LSTM, a bigram LSTM and a bigram LSTM with dropout compared in perplexity per character"
+        ),
+        exercises=(
+            exercise("bigram_batches", check_bigram_batches=3),
+            exercise("fused_lstm", check_fused_lstm_forward=3, check_fused_lstm_gradients=2),
+            exercise("BigramLSTM", check_dropout=3),
+            exercise("lstmp", check_lstmp_forward=2, check_lstmp_gradients=1),
+            exercise("PeepholeLSTM", check_peephole=3),
+        ),
+    ),
 )
 
 
