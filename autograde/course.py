@@ -48,6 +48,9 @@ class Chapter:
     package: str  # the check package the check cells import from
     summary: str  # what the reader builds, one line, for the README and the introduction
     exercises: tuple[Exercise, ...]
+    # Whether it trains d2l's character models with d2l.train_ch8 (each such cell declares one of d2l's
+    # rows for the reference-results page); a chapter that trains models of its own reports them itself.
+    trains_d2l: bool = True
 
     @property
     def docname(self) -> str:
@@ -157,6 +160,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("caption_embedding", check_caption_embedding=2),
             exercise("DecoderRNN", check_decoder_forward=3, check_decoder_sample=2),
         ),
+        trains_d2l=False,
     ),
     Chapter(
         slug="bigram-lstm",
@@ -174,6 +178,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("lstmp", check_lstmp_forward=2, check_lstmp_gradients=1),
             exercise("PeepholeLSTM", check_peephole=3),
         ),
+        trains_d2l=False,
     ),
 )
 

@@ -75,7 +75,7 @@ class Exercise:
     combine: bool = True  # try pairs of mistakes too
     meta_inputs: str = "every input"  # for the verdict: what was put on `meta`
     meta_hint: str = "compute on the inputs' device; never write 'cpu' or .cuda()."
-    meta_allowed: tuple[str, ...] = ("_to_copy",)  # e.g. handing a number back to the CPU
+    meta_allowed: tuple[str, ...] = ()  # operations that may leave `meta`, e.g. ("_to_copy",) to hand a number back
     meta: bool = True  # False: the exercise cannot run on `meta` at all (e.g. it needs values)
     same_float32: Callable[[Any, Any], bool] | None = None  # on the accelerator; default: `same`
 
@@ -198,7 +198,7 @@ def judge_case(ex: Exercise, case: Case, record: dict) -> None:
     problem = ex.suspect(case, got, want, unplain(record["observed"]))
     if problem is not None:
         raise problem
-    with quiet(), torch.no_grad():
+    with quiet():  # gradients stay on: a mistake may show only in them
         found = diagnose(ex.mistakes, lambda m: ex.same(got, ex.read(_reference(ex, m.plant, case.make(CPU, None)),
                                                                       case)), ex.combine)
     if found is not None:

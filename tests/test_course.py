@@ -141,10 +141,10 @@ def test_every_training_cell_declares_one_of_d2ls_results_with_d2ls_recipe():
         # the results table has one row per model and variant: a second would silently replace the first
         assert key not in seen, f"{key} is declared by {seen.get(key)} and {ch.slug}"
         seen[key] = ch.slug
-    assert set(seen.values()) == set(CHAPTERS)
+    assert set(seen.values()) == {ch.slug for ch in course.CHAPTERS if ch.trains_d2l}
 
 
-@pytest.mark.parametrize("slug", CHAPTERS)
+@pytest.mark.parametrize("slug", [ch.slug for ch in course.CHAPTERS if ch.trains_d2l])
 def test_the_first_training_cell_sets_d2ls_epochs_through_the_budget(slug):
     first = next(cell for ch, cell in _training_cells() if ch.slug == slug)
     lr = first.metadata["rnn_course"]["result"]["lr"]  # d2l's own learning rate for that row

@@ -33,6 +33,10 @@ BUGS = {
     "lstm-concise": ("last_step_features", replacing("torch.cat([h_n[-2], h_n[-1]], dim=1)",
                                                      "torch.cat([h_n[-1], h_n[-2]], dim=1)"),
                      {"check_last_step_features"}, "the two directions are swapped"),
+    "embeddings-captions": ("DecoderRNN", replacing("self.embed(captions[:, :-1])", "self.embed(captions)"),
+                            {"check_decoder_forward"}, "the last caption token is not dropped"),
+    "bigram-lstm": ("fused_lstm", replacing("H = O * torch.tanh(C)", "H = O * C"),
+                    {"check_fused_lstm_forward", "check_fused_lstm_gradients"}, "the tanh in H = O * tanh(C) is missing"),
 }
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 

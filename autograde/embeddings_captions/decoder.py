@@ -216,9 +216,10 @@ FORWARD = engine.Exercise(
     same_float32=lambda a, b: _forward_same(a, b, engine.FLOAT32_TOL))
 
 
-def check_forward(cls) -> None:
-    engine.check(FORWARD, cls, f"forward's scores and the gradient of every weight and of the features match the "
-                 f"reference's with the same weights ({len(FORWARD_SIZES)} sizes, one and two layers)")
+check_forward = engine.exercise_check(
+    FORWARD, f"forward's scores and the gradient of every weight and of the features match the "
+                 f"reference's with the same weights ({len(FORWARD_SIZES)} sizes, one and two layers)",
+    "Exercise 3: DecoderRNN.forward (teacher forcing) against the reference with the same weights.")
 
 
 # ---------------------------------------------------------------------------
@@ -314,11 +315,18 @@ def _sample_same(got, want) -> bool:
     return got == want
 
 
-def _sampled(cls, case: Case, got, want) -> CheckFailed | None:
-    """Greedy decoding gives the same ids every time; sampling from the softmax does not."""
+def _again(cls, case: Case, args) -> list:
+    """Two more runs with other seeds (the probe's side): greedy decoding gives the same ids every time."""
+    runs = []
     for seed in (1, 2):
         with calling(LABEL, NAME):
-            again = _sample_run(cls, case.make(engine.CPU, None), seed=seed)
+            runs.append(_sample_run(cls, case.make(engine.CPU, None), seed=seed))
+    return runs
+
+
+def _sampled(case: Case, got, want, runs: list) -> CheckFailed | None:
+    """Greedy decoding gives the same ids every time; sampling from the softmax does not."""
+    for again in runs:
         if again != got:
             return CheckFailed(LABEL, f"{case.label}, two runs of sample gave different ids ({got['ids']} and "
                                f"{again['ids']}): the next word is drawn at random instead of chosen greedily.",
@@ -347,10 +355,11 @@ def _sample_explain(case: Case, got, want) -> CheckFailed:
 
 SAMPLE = engine.Exercise(
     label=LABEL, name=NAME, reference=Reference, cases=_sample_cases, same=_sample_same, explain=_sample_explain,
-    mistakes=SAMPLE_MISTAKES, run=_sample_run, suspect=_sampled,
+    mistakes=SAMPLE_MISTAKES, run=_sample_run, observe=_again, suspect=_sampled,
     meta=False)  # greedy decoding reads values (argmax, <end>): the accelerator path checks the device instead
 
 
-def check_sample(cls) -> None:
-    engine.check(SAMPLE, cls, f"sample returns the same token ids as the reference for {len(SAMPLE_PROMPTS)} "
-                 "images (stopping at <end> or at max_len, with and without a given state)")
+check_sample = engine.exercise_check(
+    SAMPLE, f"sample returns the same token ids as the reference for {len(SAMPLE_PROMPTS)} "
+                 "images (stopping at <end> or at max_len, with and without a given state)",
+    "Exercise 3: DecoderRNN.sample (greedy) against the reference with the same weights.")

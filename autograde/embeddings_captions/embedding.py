@@ -147,9 +147,10 @@ EMBED = engine.Exercise(
     meta_inputs="the ids and weight", same_float32=lambda a, b: _embed_same(a, b, engine.FLOAT32_TOL))
 
 
-def check_embed_by_matmul(embed_by_matmul) -> None:
-    engine.check(EMBED, embed_by_matmul, f"the same embeddings as nn.Embedding for {len(_embed_cases())} shapes of "
-                 "ids (0-d to 3-d) and the same gradient for weight")
+check_embed_by_matmul = engine.exercise_check(
+    EMBED, f"the same embeddings as nn.Embedding for {len(_embed_cases())} shapes of "
+                 "ids (0-d to 3-d) and the same gradient for weight",
+    "Exercise 1: one-hot times weight equals nn.Embedding's lookup, values and gradient.")
 
 
 # ---------------------------------------------------------------------------
@@ -279,6 +280,7 @@ LAYER = engine.Exercise(
     meta=False, same_float32=lambda a, b: _layer_same(a, b, dict(rtol=1e-4, atol=1e-5)))
 
 
-def check_caption_embedding(caption_embedding) -> None:
-    engine.check(LAYER, caption_embedding, f"behaves like the course's nn.Embedding in {len(_layer_cases())} "
-                 "settings: its shape, the <pad> row (zero, no gradient), lookups, gradients and max_norm")
+check_caption_embedding = engine.exercise_check(
+    LAYER, f"behaves like the course's nn.Embedding in {len(_layer_cases())} "
+                 "settings: its shape, the <pad> row (zero, no gradient), lookups, gradients and max_norm",
+    "Exercise 2: the nn.Embedding with padding_idx and max_norm that a spec asks for.")

@@ -279,6 +279,7 @@ def _crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None
 CLIPPING = engine.Exercise(
     label=EXERCISE, name="grad_clipping", reference=reference, cases=_cases, same=_same_after, explain=_explain,
     mistakes=tuple(MISTAKES), run=_run, suspect=_suspect, crash=_crash, combine=False, meta_inputs="every gradient",
+    meta_allowed=("_to_copy",),  # float(norm) for the factor hands a number back to the CPU
     meta_hint="compute on the gradients' own device; never write 'cpu' or .cuda().",
     same_float32=lambda a, b: _same_loose(a, b))
 
