@@ -519,21 +519,6 @@ def test_the_solution_runs_top_to_bottom_and_compares_three_models(tmp_path):
     assert stderr == []
 
 
-@pytest.mark.slow
-def test_the_student_notebook_runs_to_its_stubs_and_each_check_says_what_to_do(tmp_path):
-    path = _alone(ROOT / "chapters" / f"{SLUG}.ipynb", tmp_path)
-    nb = execute(nbformat.read(path, as_version=4), path.parent, allow_errors=True)
-    first_stub = next(i for i, c in enumerate(nb.cells) if "raise NotImplementedError()" in c.source)
-    assert not [i for i, c in enumerate(nb.cells[:first_stub]) if c.cell_type == "code"
-                for o in c.outputs if o.output_type == "error"]
-    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 7
-    for check_cell in graded:
-        (error,) = [o for o in check_cell.outputs if o.output_type == "error"]
-        assert len(error.traceback) == 2
-        assert error.traceback[0].startswith("\u2717") and "is not implemented yet" in error.traceback[0]
-        assert "replace `raise NotImplementedError()`" in error.traceback[1]
-
 
 def test_the_chapter_quotes_no_perplexity_the_run_does_not_print():
     """The prose gives no number of its own for the three models (the run prints them); 4.25 is the
