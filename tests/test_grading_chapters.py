@@ -36,7 +36,8 @@ BUGS = {
     "embeddings-captions": ("DecoderRNN", replacing("self.embed(captions[:, :-1])", "self.embed(captions)"),
                             {"check_decoder_forward"}, "the last caption token is not dropped"),
     "bigram-lstm": ("fused_lstm", replacing("H = O * torch.tanh(C)", "H = O * C"),
-                    {"check_fused_lstm_forward", "check_fused_lstm_gradients"}, "the tanh in H = O * tanh(C) is missing"),
+                    {"check_fused_lstm_forward", "check_fused_lstm_gradients"},
+                    "the tanh in H = O * tanh(C) is missing"),
 }
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
