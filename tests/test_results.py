@@ -86,3 +86,16 @@ def test_fill_replaces_the_marker_line_only():
 def test_machine_names_the_processor_and_torch():
     words = results.machine()
     assert "core" in words and "PyTorch" in words
+
+
+def test_a_chapter_that_trains_its_own_models_hands_the_page_its_table():
+    cell = nbformat.v4.new_code_cell("glue('results_table', table)")
+    cell.outputs = [nbformat.v4.new_output(
+        "display_data", data={results.GLUE_PREFIX + "text/plain": "| model | BLEU-4 |\n|---|---|\n| ours | 0.891 |"},
+        metadata={"scrapbook": {"name": results.TABLE, "mime_prefix": results.GLUE_PREFIX}})]
+    executed = {"chapters/embeddings-captions": nbformat.v4.new_notebook(cells=[cell]),
+                "chapters/gru": nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])}
+    own = {d: ("Captions", t) for d, t in results.tables(executed).items()}
+    assert list(own) == ["chapters/embeddings-captions"]
+    page = results.render([], quick=False, run_seconds={}, where="x", own=own)
+    assert "**[Captions](chapters/embeddings-captions.ipynb)**" in page and "| ours | 0.891 |" in page

@@ -42,6 +42,7 @@ from pathlib import Path
 import nbformat
 
 from autograde import budget
+from autograde import course
 from autograde.tools import results
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.execute import ExecutionFailed, executed, mode_name
@@ -553,7 +554,9 @@ def results_table(solutions: dict[str, nbformat.NotebookNode], chapters: list[Ch
     if any(r.get("threads") == 1 for r in runs.values()):
         where += (" (the notebooks ran side by side, each kernel computing with one thread, "
                   "so the speeds here are one core's)")
-    return results.render(measured, quick, seconds, where)
+    titles = {c.docname: course.chapter(c.name).title for c in chapters}
+    own = {d: (titles[d], table) for d, table in results.tables(executed).items()}
+    return results.render(measured, quick, seconds, where, own)
 
 
 def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode],

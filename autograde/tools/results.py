@@ -119,6 +119,15 @@ def collect(executed: dict[str, nbformat.NotebookNode]) -> list[Measured]:
     return found
 
 
+TABLE = "results_table"  # the glued name under which a chapter hands the page a table of its own
+
+
+def tables(executed: dict[str, nbformat.NotebookNode]) -> dict[str, str]:
+    """{docname: Markdown table} that chapters training models of their own glued from their run
+    (`glue("results_table", ...)`): the page shows them as they were computed."""
+    return {docname: glued(nb)[TABLE] for docname, nb in executed.items() if TABLE in glued(nb)}
+
+
 def _number(x: float) -> str:
     return f"{x:,.0f}"
 
@@ -131,8 +140,10 @@ def _held_out(m: Measured) -> str:
     return f"**{m.held_out:.1f}**" if m.held_out is not None else "not measured"
 
 
-def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float], where: str) -> str:
-    """Markdown: the results table, the machine, and how long each chapter took to run."""
+def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float], where: str,
+           own: dict[str, tuple[str, str]] | None = None) -> str:
+    """Markdown: the results table, the tables of chapters that train models of their own
+    (`own`: {docname: (title, table)}), the machine, and how long each chapter took to run."""
     ours = {(m.model, m.variant): m for m in measured}
     lines = []
     if quick:
@@ -160,7 +171,9 @@ def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float],
         if (m.model, m.variant) not in listed:
             lines.append(f"| [{m.model} ({m.variant})]({m.chapter}.ipynb) | {m.hidden}, {_lr(m.lr)} | "
                          f"| **{m.perplexity:.1f}** | {_held_out(m)} | | {_number(m.tokens_per_s)} ({m.device}) |")
-    mode = "quick mode, 2 epochs per training cell" if quick else "d2l's recipe, 500 epochs per training cell"
+    for docname, (title, table) in (own or {}).items():
+        lines += ["", f"**[{title}]({docname}.ipynb)**, measured by its own notebook:", "", table.strip()]
+    mode = "quick mode, a short budget per training cell" if quick else "the full recipe of every chapter"
     lines += ["", f"Measured by this build ({mode}) on: {where}.", ""]
     if run_seconds:
         lines += ["| chapter notebook | ran top to bottom in |", "|---|---|"]
