@@ -54,6 +54,7 @@ from pathlib import Path
 
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.generate import solution_paths, use_this_python_for_tools
+from autograde.tools.grading import secure
 from autograde.tools.grading.course import Course, make_template_db, merge, prepare_course
 from autograde.tools.grading.find import find_submissions
 from autograde.tools.grading.records import CellResult, Submission, UsageError, fmt
@@ -66,11 +67,30 @@ DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s o
 DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 
+SECURE_CHECKS = ("checks judged outside the students' code (secure: probes in the sandbox, verdicts by the "
+                 "grader from their records)")
+INSECURE_CHECKS = "checks run in the students' kernels (--insecure): NOT tamper-proof"
+
+
+def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -> dict:
+    """{grade_id: (ProbeCell, Verdict)} for a finished run; each cell's verdict line for the report."""
+    if sub.status != "graded":
+        return {}
+    verdicts = secure.judge(sandbox, cells)
+    for cell in sub.cells:
+        if cell.grade_id in verdicts:
+            text = verdicts[cell.grade_id].text
+            cell.verdict = text.splitlines()[0] if text else ""
+    return {g: (cells[g], v) for g, v in verdicts.items()}
+
+
 def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: int = DEFAULT_TIMEOUT,
           deadline: float = DEFAULT_DEADLINE, jobs: int = 1, solutions: Path | None = None,
           echo=print, insecure: bool = False) -> tuple[list[Submission], Course]:
     """Grade every submission in `submissions` into the course directory `out`, each in a
-    sandbox (autograde/tools/grading/sandbox.py); with `insecure`, without one where none works."""
+    sandbox (autograde/tools/grading/sandbox.py), the checks judged outside it (grading/secure.py);
+    with `insecure`, today's nbgrader path: the checks run in the student's kernel (not
+    tamper-proof), without a sandbox where none works."""
     use_this_python_for_tools()
     solutions = Path(solutions or find_root() / "solutions").resolve()
     assignments = [p.stem for p in solution_paths(solutions)]
@@ -94,32 +114,41 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
     elif not insecure:
         raise UsageError(f"cannot sandbox the students' code: {why_not}.\nFix that, or pass --insecure to "
                          "grade without a sandbox (the students' code then runs as you, and can read and "
-                         "write whatever you can).")
+                         "write whatever you can, and the checks run in the students' kernels: not tamper-proof).")
     t0 = time.monotonic()
     course = prepare_course(out, solutions, used, timeout)
+    probes = {} if insecure else {a: secure.probe_cells(course.root / "release" / a / f"{a}.ipynb") for a in used}
+    checking = INSECURE_CHECKS if insecure else SECURE_CHECKS
     echo(f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
-         f" with {jobs} job(s), {timeout} s per cell; {sandboxing}")
+         f" with {jobs} job(s), {timeout} s per cell; {sandboxing}; {checking}")
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
+        for a, cells in probes.items():
+            secure.use_probe_cells(course.template_db, a, cells)
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = {pool.submit(autograde_one, s, course, deadline, threads, box): s for s in subs}
+            futures = {pool.submit(autograde_one, s, course, deadline, threads, box, probes.get(s.assignment)): s
+                       for s in subs}
             for future in as_completed(futures):
                 sub = futures[future]
+                judged = None
                 try:
                     sandbox = future.result()
+                    if sandbox is not None and not insecure:
+                        # Here, in this process, never in the sandbox: the judge reads the records.
+                        judged = _judge(sub, sandbox, probes[sub.assignment])
                 except Exception as exc:  # never let one submission stop the batch
                     sandbox = None
                     sub.status, sub.reason = "grader error", f"{type(exc).__name__}: {exc}"
                     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
                 try:
-                    merge(sub, course, sandbox)
+                    merge(sub, course, sandbox, judged)
                 except Exception as exc:
                     sub.status, sub.reason = "grader error", f"could not record the grades: {type(exc).__name__}: {exc}"
                 echo(f"  {sub.student:<20} {sub.assignment:<16} {fmt(sub.score):>4}/{fmt(sub.max_score):<4}"
                      f" {sub.seconds:6.1f} s  {sub.status}")
     problems = generate_feedback(course, used)
     export_csv(course, out / "grades.csv")
-    text = report(subs, ignored, problems, course, sandboxing)
+    text = report(subs, ignored, problems, course, sandboxing, checking)
     (out / "report.txt").write_text(text, encoding="utf-8")
     return subs, course
 
@@ -138,8 +167,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="submissions graded at once (default: a quarter of the CPU cores)")
     parser.add_argument("--solutions", type=Path, help="the solution notebooks (default: <repo>/solutions)")
     parser.add_argument("--insecure", action="store_true",
-                        help="where no sandbox works (no bubblewrap, no user namespaces), grade without one: "
-                             "the students' code then runs as you")
+                        help="run the checks in the students' kernels, as nbgrader does (not tamper-proof), "
+                             "and, where no sandbox works (no bubblewrap, no user namespaces), grade without "
+                             "one: the students' code then runs as you")
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
