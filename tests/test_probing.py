@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from autograde import probing
+from autograde.course import CHAPTERS
+from autograde.tools.grading import secure
+from autograde.tools.grading.records import UsageError
 
+from conftest import ROOT
 from planting import STUB, solution
 
 LSTM = solution("lstm-scratch")
@@ -89,14 +95,12 @@ def test_a_link_to_a_passing_record_is_refused(records, tmp_path_factory):
     assert not result.passed and "symbolic link" in result.text
     (records / "probes").symlink_to(elsewhere)
     assert not probing.verdict(PACKAGE, "check_lstm_forward", records / "probes" / "check_lstm_forward.pt").passed
-    import os
     os.link(elsewhere / "check_lstm_forward.pt", records / "hard.pt")
     result = probing.verdict(PACKAGE, "check_lstm_forward", records / "hard.pt")
     assert not result.passed and "hard link" in result.text
 
 
 def test_a_fifo_is_refused_without_blocking(records):
-    import os
     os.mkfifo(records / "check_lstm_forward.pt")
     result = probing.verdict(PACKAGE, "check_lstm_forward", records / "check_lstm_forward.pt")
     assert not result.passed and "not a regular file" in result.text
@@ -104,10 +108,6 @@ def test_a_fifo_is_refused_without_blocking(records):
 
 def test_every_release_check_cell_has_a_probe_cell():
     """What the grader puts in the sandbox in place of each check cell, from the course's notebooks."""
-    from autograde.course import CHAPTERS
-    from autograde.tools.grading import secure
-    from conftest import ROOT
-
     for chapter in CHAPTERS:
         cells = secure.probe_cells(ROOT / "chapters" / f"{chapter.slug}.ipynb")
         expected = {check.name: (ex.name, check.points) for ex in chapter.exercises for check in ex.checks}
@@ -121,9 +121,6 @@ def test_every_release_check_cell_has_a_probe_cell():
 
 
 def test_a_check_cell_that_is_not_a_plain_check_call_cannot_be_graded_securely():
-    from autograde.tools.grading import secure
-    from autograde.tools.grading.records import UsageError
-
     for source in ("from autograde.lstm_scratch import check_lstm_forward\ncheck_lstm_forward(lstm)\nprint(1)",
                    "import os\nos.system('x')", "from os import system\nsystem(lstm)"):
         with pytest.raises(UsageError):

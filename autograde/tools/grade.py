@@ -28,18 +28,25 @@ grades are then copied into the master gradebook with nbgrader's API. A submissi
 not a notebook, never finishes or kills its kernel gets 0 and a line in the report saying
 why, and the batch goes on.
 
-Only a run nbgrader finished is trusted (then nbgrader has written every grade over whatever
-the student's code put in that private gradebook), each grade is capped by what nbgrader's own
-rule gives the autograded notebook's cell, and changed cells that mention the grader's
-package, sys.modules, builtins, nbgrader or the gradebook are flagged [REVIEW] in the report:
-nbgrader runs the check cells in the student's kernel, so code that patches `autograde`
-could pass them.
+The checks are judged outside the student's code (grading/secure.py): in the sandbox each check
+cell, known by its grade id and the release notebook, is a probe cell that records what the
+student's function returns; this process, which never runs the student's code, judges each
+record (autograde/probing.py) and alone sets the check's points (its points when it passes, else
+0), the check cell's output in the autograded notebook (the verdict) and the master gradebook,
+from which nbgrader's feedback and grades.csv are made. Only a run nbgrader finished is graded.
+
+With --insecure the checks run in the student's kernel, as nbgrader runs them (not tamper-proof:
+an input transformer, a patched module or a fake `autograde` package can pass them): then only a
+run nbgrader finished is trusted (nbgrader has written every grade over whatever the student's
+code put in that private gradebook), each grade is capped by what nbgrader's own rule gives the
+autograded notebook's cell. In both modes, changed cells that mention the grader's package,
+sys.modules, builtins, nbgrader or the gradebook are flagged [REVIEW] in the report.
 
 That private `nbgrader autograde` runs in a sandbox (grading/sandbox.py: bubblewrap, no
 network, solutions/ and the course directory hidden, one writable folder, a uid of its own per
 job when run as root, CPU, memory, file, process and open-file limits). Where no sandbox works,
 grading refuses to start unless --insecure is given; then the student's code runs as you and
-can read or write any file you can. The report says which it was.
+can read or write any file you can. The report says which it was, and which grading mode ran.
 """
 
 from __future__ import annotations

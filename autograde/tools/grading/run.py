@@ -127,8 +127,9 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
         for cell in nb["cells"]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
             if isinstance(meta, dict) and meta.get("grade") and probes is None:
-                verdicts[meta.get("grade_id")] = _verdict(cell)
-                sub.notebook_points[meta.get("grade_id")] = _points_in_notebook(cell)
+                grade_id = str(meta.get("grade_id"))
+                verdicts[grade_id] = _verdict(cell)
+                sub.notebook_points[grade_id] = _points_in_notebook(cell)
         late = _timed_out_cells(nb)
         if late:
             sub.notes.append(f"{len(late)} cell(s) ran over {course.timeout} s and were interrupted: "
