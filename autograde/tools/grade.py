@@ -83,7 +83,9 @@ def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -
     """{grade_id: (ProbeCell, Verdict)} for a finished run; each cell's verdict line for the report."""
     if sub.status != "graded":
         return {}
+    start = time.monotonic()
     verdicts = secure.judge(sandbox, cells)
+    sub.seconds += time.monotonic() - start  # the report's seconds: the run and the judging
     for cell in sub.cells:
         if cell.grade_id in verdicts:
             text = verdicts[cell.grade_id].text
