@@ -365,8 +365,13 @@ def test_forged_passes_of_stubs_score_0(batch, grades, who):
     row = grades[who]
     assert row["score"] == "0", {g: row[g] for g in POINTS if row[g] != "0"}
     text = feedback(batch[1], who)
-    assert "\u2713 Exercise" not in text, who  # no pass shown where a check cell was
     assert "check_lstm_forward(lstm)" in text  # the course's check cell, whatever the student made of it
+    nb = nbformat.read(batch[1] / "autograded" / who / NAME / f"{NAME}.ipynb", as_version=4)
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(checks) == len(POINTS)
+    for cell in checks:  # the judge's verdict is each check cell's only output: a failure
+        assert [o.output_type for o in cell.outputs] == ["error"], (who, cell.outputs)
+        assert cell.outputs[0].traceback[0].startswith("\u2717 Exercise"), (who, cell.outputs)
 
 
 @pytest.mark.slow
