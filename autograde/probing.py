@@ -11,10 +11,12 @@ does can print a ✓ for it: the judge's own output is the verdict.
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import io
 import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +28,9 @@ from autograde.verdict import FAIL, PASS, CheckFailed
 RECORDS = "RNN_COURSE_PROBES"  # the folder a grading sandbox writes its probe records to
 _NAME = re.compile(r"^check_[a-z0-9_]+$")
 _PACKAGE = re.compile(r"^autograde\.[a-z0-9_]+$")
+# The most a record may weigh: the largest check's record (outputs and gradients of every case) is
+# well under 1 MiB; a bigger file is not the probe's, and is never read past this.
+MAX_RECORD_BYTES = 16 << 20
 
 
 def _check(package: str, name: str) -> Check:
@@ -46,6 +51,44 @@ def record(package: str, name: str, fn) -> None:
     print(f"{name}: recorded for the grader")
 
 
+def _read_record(path: Path) -> bytes:
+    """The bytes of a record the sandbox wrote, read safely: its folder and the file itself must not
+    be symbolic links (a link could point at another student's record or at the grader's files), the
+    file must be a regular file with one name (no hard link to somebody else's) of at most
+    MAX_RECORD_BYTES; nothing beyond that many bytes is read."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    folder = os.open(path.parent, flags | getattr(os, "O_DIRECTORY", 0))
+    try:
+        fd = os.open(path.name, flags | getattr(os, "O_NONBLOCK", 0), dir_fd=folder)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:  # the record is a symbolic link
+            raise ValueError("it is a symbolic link") from None
+        raise
+    finally:
+        os.close(folder)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        if info.st_nlink != 1:
+            raise ValueError("the file has other names (a hard link)")
+        if info.st_size > MAX_RECORD_BYTES:
+            raise ValueError(f"{info.st_size:,} bytes, more than the {MAX_RECORD_BYTES:,} a record may have")
+        chunks, left = [], MAX_RECORD_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+        if len(data) > MAX_RECORD_BYTES:
+            raise ValueError(f"more than the {MAX_RECORD_BYTES:,} bytes a record may have")
+        return data
+    finally:
+        os.close(fd)
+
+
 @dataclass(frozen=True)
 class Verdict:
     passed: bool
@@ -59,11 +102,15 @@ def verdict(package: str, name: str, path: Path) -> Verdict:
     or not what the check's probe writes (a forged file) both fail the check, with the reason.
     """
     label = name.removeprefix("check_")
-    if not path.is_file():
+    try:
+        raw = _read_record(Path(path))
+    except FileNotFoundError:
         return Verdict(False, f"{FAIL} {label}: the check did not run (the notebook stopped before this cell, or "
                               "the cell was removed).")
+    except (OSError, ValueError) as exc:
+        return Verdict(False, f"{FAIL} {label}: the probe's record was refused ({exc}).")
     try:
-        seen = torch.load(path, weights_only=True, map_location="cpu")
+        seen = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not a probe record
         return Verdict(False, f"{FAIL} {label}: the probe's record could not be read as plain data "
                               f"({type(exc).__name__}).")

@@ -86,9 +86,90 @@ import autograde.lstm_scratch
 autograde.lstm_scratch.check_lstm_forward = lambda lstm: print("looks fine")
 """
 
+# The forgeries that beat the checks when they ran in the student's kernel (the issue "Grading a
+# class you cannot trust"). Secure grading (the default) must give each what it earned.
+SECURE = not submissions.sandbox_args()  # without a sandbox the tests grade with --insecure
+LINGER = "rnn-course-linger-marker"  # a process a student starts and leaves running
+
+# (a) Every later cell wrapped in try/except, a fake pass printed: with the stubs, 15/15 in the kernel.
+TRANSFORMER = f"""
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)  # {LINGER}"], start_new_session=True)
+def _forgive(lines):
+    body = "".join("    " + l if l.endswith("\\n") else "    " + l + "\\n" for l in lines) or "    pass\\n"
+    return ["try:\\n", body, "except BaseException:\\n", "    print('\\u2713 Exercise: passed')\\n"]
+get_ipython().input_transformers_post.append(_forgive)
+"""
+
+# (b) A fake `autograde` package in the kernel's working folder, imported in place of the course's.
+FAKE_PACKAGE = """
+import os, pathlib, sys
+fake = pathlib.Path("autograde")
+(fake / "lstm_scratch").mkdir(parents=True, exist_ok=True)
+(fake / "__init__.py").write_text("")
+(fake / "probing.py").write_text("def record(package, name, fn):\\n    print('\\u2713 ' + name)\\n")
+(fake / "lstm_scratch" / "__init__.py").write_text(
+    "def __getattr__(name):\\n    return lambda fn: print('\\u2713 ' + name)\\n")
+for name in [m for m in sys.modules if m == "autograde" or m.startswith("autograde.")]:
+    del sys.modules[name]
+sys.path.insert(0, os.getcwd())
+"""
+
+# (c) Every comparison made in the kernel says "equal".
+ALLCLOSE = """
+import torch
+torch.allclose = lambda *args, **kwargs: True
+torch.equal = lambda *args, **kwargs: True
+"""
+
+# (d) Records written by hand after the probes ran: the solution's numbers cut to one case; a
+# pickle that would run a command in the grader if it were unpickled; a link to a file outside.
+PWNED = ROOT / "pwned-by-a-record.txt"
+FORGE = f"""
+import os, torch
+from autograde import probing
+folder = os.environ["RNN_COURSE_PROBES"]
+{submissions.solution_bodies(NAME)["lstm"]}
+seen = probing._check("autograde.lstm_scratch", "check_lstm_forward").probe(lstm)
+seen["cases"] = seen["cases"][:1]
+torch.save(seen, os.path.join(folder, "check_lstm_forward.pt"))
+class Evil:
+    def __reduce__(self):
+        return (os.system, ("touch {PWNED}",))
+torch.save({{"cases": [Evil()]}}, os.path.join(folder, "check_get_lstm_params.pt"))
+os.remove(os.path.join(folder, "check_init_lstm_state.pt"))
+os.symlink("/etc/hostname", os.path.join(folder, "check_init_lstm_state.pt"))
+print("FORGED", sorted(os.listdir(folder)))
+"""
+
+
+def fake_check_cell(source: str) -> str:
+    """(e) A check cell replaced by a printed pass (its metadata unlocked too, in `sample_class`)."""
+    return "print('\u2713 Exercise 3 (lstm): the outputs match nn.LSTM')"
+
+
+def unlocked(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            cell.metadata.nbgrader["locked"] = False
+            cell.metadata["editable"] = True
+    return nb
+
+
+def forgeries() -> dict[str, nbformat.NotebookNode]:
+    return {
+        "tina_transformer": student(fill=False, c01=lambda s: s + "\n" + TRANSFORMER),
+        "uma_fake_package": student(fill=False, c02=lambda s: s + "\n" + FAKE_PACKAGE),
+        "victor_allclose": student(lstm=forget_gate_dropped, c02=lambda s: s + "\n" + ALLCLOSE),
+        "wendy_forges": submissions.with_cells(student(fill=False), nbformat.v4.new_code_cell(FORGE)),
+        "xena_edits_check": unlocked(student(fill=False, check_lstm_forward=fake_check_cell), "check_lstm_forward"),
+    }
+
+
 def sample_class() -> dict[str, nbformat.NotebookNode]:
     """(b) .. (g) of the brief and two who try their luck; (a) alice is added in a folder."""
     return {
+        **forgeries(),
         "bob_forget": student(lstm=forget_gate_dropped),
         "carol_zerodiv": student(c02=lambda s: "1/0\n" + s),  # the imports cell raises at its top
         # gives everybody 99 in the gradebook it can see, then kills its kernel before nbgrader saves
@@ -147,7 +228,7 @@ def lost(row: dict[str, str]) -> set[str]:
 @pytest.mark.slow
 def test_every_submission_has_a_row_out_of_15(grades):
     assert set(grades) == {"alice", "grace_notjson", *sample_class()}
-    assert len(grades) == 11
+    assert len(grades) == 16
     for row in grades.values():
         assert row["assignment"] == NAME and row["max_score"] == "15"
         assert float(row["score"]) == sum(float(row[g]) for g in POINTS)
@@ -248,15 +329,93 @@ def test_the_summary_and_timing(batch, grades):
 
 @pytest.mark.slow
 def test_code_that_patches_the_checks_is_flagged_for_review(batch, grades):
-    """A known limit of nbgrader (test cells run in the student's kernel): the patched check
-    passes, so oscar keeps the forward points his LSTM does not deserve. The report says so."""
-    assert lost(grades["oscar_patches"]) == {"check_lstm_gradients"}
+    """Patching the checks in the kernel: with --insecure (checks in the student's kernel) the
+    patched check passes and oscar keeps the forward points his LSTM does not deserve; graded
+    securely, the check's judge runs in the grader and he loses them. Either way the report flags it."""
+    if SECURE:
+        assert lost(grades["oscar_patches"]) == {"check_lstm_forward", "check_lstm_gradients"}
+    else:
+        assert lost(grades["oscar_patches"]) == {"check_lstm_gradients"}
     report = (batch[1] / "report.txt").read_text(encoding="utf-8")
     assert re.search(r"oscar_patches .*\[REVIEW\]", report), report
     assert "REVIEW: lstm mentions autograde" in report
     assert "REVIEW: cell 1 mentions gradebook" in report  # mallory's probe
     for honest in ("alice", "bob_forget", "frank_edits_test", "heidi_stubs"):
         assert not re.search(rf"^{honest} .*\[REVIEW\]", report, flags=re.M), honest
+
+
+secure_only = pytest.mark.skipif(not SECURE, reason="no sandbox here: graded with --insecure, checks in the kernel")
+
+
+@pytest.mark.slow
+@secure_only
+def test_the_report_says_the_checks_were_judged_outside_the_students_code(batch):
+    report = (batch[1] / "report.txt").read_text(encoding="utf-8")
+    assert "Grading mode: checks judged outside the students' code (secure" in report
+    assert "NOT tamper-proof" not in report
+
+
+@pytest.mark.slow
+@secure_only
+@pytest.mark.parametrize("who", ["tina_transformer", "uma_fake_package", "wendy_forges", "xena_edits_check"])
+def test_forged_passes_of_stubs_score_0(batch, grades, who):
+    """(a) an input transformer that wraps every later cell in try/except, (b) a fake `autograde`
+    package in the working folder, (d) records written by hand, (e) an edited, unlocked check cell:
+    all on untouched stubs, which is what each scores."""
+    row = grades[who]
+    assert row["score"] == "0", {g: row[g] for g in POINTS if row[g] != "0"}
+    text = feedback(batch[1], who)
+    assert "check_lstm_forward(lstm)" in text  # the course's check cell, whatever the student made of it
+    nb = nbformat.read(batch[1] / "autograded" / who / NAME / f"{NAME}.ipynb", as_version=4)
+    checks = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(checks) == len(POINTS)
+    for cell in checks:  # the judge's verdict is each check cell's only output: a failure
+        assert [o.output_type for o in cell.outputs] == ["error"], (who, cell.outputs)
+        assert cell.outputs[0].traceback[0].startswith("\u2717 "), (who, cell.outputs)
+
+
+@pytest.mark.slow
+@secure_only
+def test_a_patched_allclose_fools_nothing(batch, grades):
+    """(c) torch.allclose and torch.equal patched in the kernel: the judge compares in the grader."""
+    assert lost(grades["victor_allclose"]) == {"check_lstm_forward", "check_lstm_gradients"}
+    assert "the forget gate is missing from the memory update" in feedback(batch[1], "victor_allclose")
+
+
+@pytest.mark.slow
+@secure_only
+def test_hand_written_records_earn_nothing_and_are_never_unpickled(batch, grades):
+    """(d) the solution's numbers cut to one case, a pickle that would run a command, a link."""
+    out = batch[1]
+    nb = nbformat.read(out / "autograded" / "wendy_forges" / NAME / f"{NAME}.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
+    assert "FORGED" in printed, printed  # the forgery did run, and wrote its records
+    text = feedback(out, "wendy_forges")
+    assert "not run on every case" in text
+    assert "could not be read as plain data" in text
+    assert "symbolic link" in text
+    assert not PWNED.exists()
+
+
+@pytest.mark.slow
+@secure_only
+def test_an_edited_check_cell_is_graded_by_the_courses_check(batch, grades):
+    """(e) the check cell turned into a printed pass: the course's check ran in its place."""
+    assert "`lstm` is not implemented yet" in feedback(batch[1], "xena_edits_check")
+    assert "the outputs match nn.LSTM" not in feedback(batch[1], "xena_edits_check")
+    assert grades["frank_edits_test"]["score"] == "15"
+
+
+@pytest.mark.slow
+def test_nothing_a_student_started_is_alive_after_the_batch(batch):
+    left = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if LINGER.encode() in (entry / "cmdline").read_bytes():
+                left.append(entry.name)
+        except OSError:
+            continue
+    assert not left, left
 
 
 @pytest.mark.slow
@@ -395,7 +554,8 @@ def test_a_cell_pasted_twice_is_graded_once(honest):
 def test_a_debug_print_to_stderr_in_graded_code_costs_nothing_and_is_shown(honest):
     out, rows, _ = honest
     assert rows["dan"]["score"] == "15", rows["dan"]
-    assert "DEBUG lstm was called" in feedback(out, "dan")
+    if not SECURE:  # graded securely, a check cell shows the judge's verdict only
+        assert "DEBUG lstm was called" in feedback(out, "dan")
 
 
 def page(out: Path, who: str) -> str:
@@ -448,8 +608,12 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
 @pytest.mark.slow
 def test_a_check_that_lost_its_points_to_stderr_says_so_in_the_report(honest):
     """A stderr the student bound before the check ran (`from sys import stderr`) escapes the
-    check's redirection, and nbgrader takes the points: the report says why, not the ✓."""
+    check's redirection. In the kernel (--insecure) nbgrader takes the points and the report says
+    why, not the ✓; graded securely, what a check cell printed does not count: the verdict does."""
     _, rows, report = honest
+    if SECURE:
+        assert rows["gil"]["score"] == "15", rows["gil"]
+        return
     assert float(rows["gil"]["check_lstm_forward"]) == 0
     assert ("check_lstm_forward 0/3: wrote to stderr, which nbgrader scores 0: DEBUG to the stderr I imported"
             in report), report
@@ -534,3 +698,19 @@ def test_why_a_file_is_not_a_notebook(tmp_path, text, reason):
 
 def test_a_notebook_is_accepted(tmp_path):
     assert find.read_notebook(ROOT / "chapters" / f"{NAME}.ipynb") is None
+
+
+@pytest.mark.slow
+def test_insecure_runs_the_checks_in_the_kernel_and_says_it_is_not_tamper_proof(tmp_path):
+    """--insecure is nbgrader's own path: the transformer's forged passes count there, and the
+    report says which mode ran."""
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    nbformat.write(forgeries()["tina_transformer"], subs / "tina_transformer.ipynb")
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = grade.main([str(subs), "--assignment", NAME, "--out", str(tmp_path / "out"), "--insecure"])
+    assert code == 0, buffer.getvalue()
+    report = (tmp_path / "out" / "report.txt").read_text(encoding="utf-8")
+    assert "Grading mode: checks run in the students' kernels (--insecure): NOT tamper-proof" in report
+    assert re.search(r"tina_transformer .*15/15", report), report  # the hole secure grading closes

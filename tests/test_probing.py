@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 import torch
 
 from autograde import probing
+from autograde.course import CHAPTERS
+from autograde.tools.grading import secure
+from autograde.tools.grading.records import UsageError
 
+from conftest import ROOT
 from planting import STUB, solution
 
 LSTM = solution("lstm-scratch")
@@ -68,3 +74,54 @@ def test_a_record_of_the_right_results_cut_to_one_case_does_not_pass(records):
 def test_only_course_checks_are_named(package, name, records):
     with pytest.raises(ValueError):
         probing.record(package, name, lambda: None)
+
+
+def test_a_record_over_the_size_cap_is_refused_unread(records):
+    path = records / "check_lstm_forward.pt"
+    with open(path, "wb") as fh:
+        fh.truncate(probing.MAX_RECORD_BYTES + 1)
+    result = probing.verdict(PACKAGE, "check_lstm_forward", path)
+    assert not result.passed and "refused" in result.text and "more than" in result.text
+
+
+def test_a_link_to_a_passing_record_is_refused(records, tmp_path_factory):
+    """A link (in the folder, or the folder itself) could point at another student's record."""
+    elsewhere = tmp_path_factory.mktemp("other_student")
+    torch.save(probing._check(PACKAGE, "check_lstm_forward").probe(LSTM.define("lstm")),
+               elsewhere / "check_lstm_forward.pt")
+    assert probing.verdict(PACKAGE, "check_lstm_forward", elsewhere / "check_lstm_forward.pt").passed
+    (records / "check_lstm_forward.pt").symlink_to(elsewhere / "check_lstm_forward.pt")
+    result = probing.verdict(PACKAGE, "check_lstm_forward", records / "check_lstm_forward.pt")
+    assert not result.passed and "symbolic link" in result.text
+    (records / "probes").symlink_to(elsewhere)
+    assert not probing.verdict(PACKAGE, "check_lstm_forward", records / "probes" / "check_lstm_forward.pt").passed
+    os.link(elsewhere / "check_lstm_forward.pt", records / "hard.pt")
+    result = probing.verdict(PACKAGE, "check_lstm_forward", records / "hard.pt")
+    assert not result.passed and "hard link" in result.text
+
+
+def test_a_fifo_is_refused_without_blocking(records):
+    os.mkfifo(records / "check_lstm_forward.pt")
+    result = probing.verdict(PACKAGE, "check_lstm_forward", records / "check_lstm_forward.pt")
+    assert not result.passed and "not a regular file" in result.text
+
+
+def test_every_release_check_cell_has_a_probe_cell():
+    """What the grader puts in the sandbox in place of each check cell, from the course's notebooks."""
+    for chapter in CHAPTERS:
+        cells = secure.probe_cells(ROOT / "chapters" / f"{chapter.slug}.ipynb")
+        expected = {check.name: (ex.name, check.points) for ex in chapter.exercises for check in ex.checks}
+        assert {g: (c.function, c.points) for g, c in cells.items()} == expected
+        for ex in chapter.exercises:
+            for check in ex.checks:
+                cell = cells[check.name]
+                assert cell.release_source == chapter.check_cell_source(ex, check)
+                assert cell.source == (f'from autograde.probing import record\n'
+                                       f'record("{chapter.package}", "{check.name}", {ex.name})')
+
+
+def test_a_check_cell_that_is_not_a_plain_check_call_cannot_be_graded_securely():
+    for source in ("from autograde.lstm_scratch import check_lstm_forward\ncheck_lstm_forward(lstm)\nprint(1)",
+                   "import os\nos.system('x')", "from os import system\nsystem(lstm)"):
+        with pytest.raises(UsageError):
+            secure._parse_check_cell("x", source)

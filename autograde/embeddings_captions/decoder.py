@@ -195,9 +195,9 @@ def _forward_explain(case: Case, got, want) -> CheckFailed:
         if got["features"] is None:
             return CheckFailed(LABEL, f"{case.label}, the scores are right but no gradient reaches the image "
                                "features: the encoder could not learn.", "do not detach the features.")
-        problem = modules.gradient_problem(LABEL, got["grads"], want["grads"], TOL)
-        if problem is not None:
-            return CheckFailed(LABEL, f"{case.label}, {problem.problem}", problem.hint)
+        unequal = modules.gradient_problem(LABEL, got["grads"], want["grads"], TOL)
+        if unequal is not None:
+            return CheckFailed(LABEL, f"{case.label}, {unequal.problem}", unequal.hint)
         return CheckFailed(LABEL, f"{case.label}, the scores are right but the gradient of the features differs.",
                            "something changes the gradient on its way to the features.")
     bad = next(t for t in range(T) if not engine.close(out[:, t], right[:, t], TOL))

@@ -221,7 +221,7 @@ def _layer_with_grad(f, args):
     if not isinstance(layer, nn.Embedding):
         return {"kind": type(layer).__name__}
     layer = layer.to(weight.dtype)
-    got = {"kind": "module", "shape": list(layer.weight.shape)}
+    got: dict[str, object] = {"kind": "module", "shape": list(layer.weight.shape)}
     if tuple(layer.weight.shape) != tuple(weight.shape):
         return got
     pad_row = layer.weight.detach()[pad].clone()

@@ -41,8 +41,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograde import budget
-from autograde import course
+from autograde import budget, course
 from autograde.tools import results
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.execute import ExecutionFailed, executed, mode_name

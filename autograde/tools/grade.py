@@ -28,18 +28,25 @@ grades are then copied into the master gradebook with nbgrader's API. A submissi
 not a notebook, never finishes or kills its kernel gets 0 and a line in the report saying
 why, and the batch goes on.
 
-Only a run nbgrader finished is trusted (then nbgrader has written every grade over whatever
-the student's code put in that private gradebook), each grade is capped by what nbgrader's own
-rule gives the autograded notebook's cell, and changed cells that mention the grader's
-package, sys.modules, builtins, nbgrader or the gradebook are flagged [REVIEW] in the report:
-nbgrader runs the check cells in the student's kernel, so code that patches `autograde`
-could pass them.
+The checks are judged outside the student's code (grading/secure.py): in the sandbox each check
+cell, known by its grade id and the release notebook, is a probe cell that records what the
+student's function returns; this process, which never runs the student's code, judges each
+record (autograde/probing.py) and alone sets the check's points (its points when it passes, else
+0), the check cell's output in the autograded notebook (the verdict) and the master gradebook,
+from which nbgrader's feedback and grades.csv are made. Only a run nbgrader finished is graded.
+
+With --insecure the checks run in the student's kernel, as nbgrader runs them (not tamper-proof:
+an input transformer, a patched module or a fake `autograde` package can pass them): then only a
+run nbgrader finished is trusted (nbgrader has written every grade over whatever the student's
+code put in that private gradebook), each grade is capped by what nbgrader's own rule gives the
+autograded notebook's cell. In both modes, changed cells that mention the grader's package,
+sys.modules, builtins, nbgrader or the gradebook are flagged [REVIEW] in the report.
 
 That private `nbgrader autograde` runs in a sandbox (grading/sandbox.py: bubblewrap, no
 network, solutions/ and the course directory hidden, one writable folder, a uid of its own per
 job when run as root, CPU, memory, file, process and open-file limits). Where no sandbox works,
 grading refuses to start unless --insecure is given; then the student's code runs as you and
-can read or write any file you can. The report says which it was.
+can read or write any file you can. The report says which it was, and which grading mode ran.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ from pathlib import Path
 
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.generate import solution_paths, use_this_python_for_tools
+from autograde.tools.grading import secure
 from autograde.tools.grading.course import Course, make_template_db, merge, prepare_course
 from autograde.tools.grading.executors import Executor, LocalExecutor
 from autograde.tools.grading.find import find_submissions
@@ -66,11 +74,32 @@ DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s o
 DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 
+SECURE_CHECKS = ("checks judged outside the students' code (secure: probes in the sandbox, verdicts by the "
+                 "grader from their records)")
+INSECURE_CHECKS = "checks run in the students' kernels (--insecure): NOT tamper-proof"
+
+
+def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -> dict:
+    """{grade_id: (ProbeCell, Verdict)} for a finished run; each cell's verdict line for the report."""
+    if sub.status != "graded":
+        return {}
+    start = time.monotonic()
+    verdicts = secure.judge(sandbox, cells)
+    sub.seconds += time.monotonic() - start  # the report's seconds: the run and the judging
+    for cell in sub.cells:
+        if cell.grade_id in verdicts:
+            text = verdicts[cell.grade_id].text
+            cell.verdict = text.splitlines()[0] if text else ""
+    return {g: (cells[g], v) for g, v in verdicts.items()}
+
+
 def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: int = DEFAULT_TIMEOUT,
           deadline: float = DEFAULT_DEADLINE, jobs: int = 1, solutions: Path | None = None,
           echo=print, insecure: bool = False, executor: Executor | None = None) -> tuple[list[Submission], Course]:
     """Grade every submission in `submissions` into the course directory `out`, each in a
-    sandbox (autograde/tools/grading/sandbox.py); with `insecure`, without one where none works."""
+    sandbox (autograde/tools/grading/sandbox.py), the checks judged outside it (grading/secure.py);
+    with `insecure`, today's nbgrader path: the checks run in the student's kernel (not
+    tamper-proof), without a sandbox where none works."""
     use_this_python_for_tools()
     solutions = Path(solutions or find_root() / "solutions").resolve()
     assignments = [p.stem for p in solution_paths(solutions)]
@@ -94,28 +123,40 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
     elif not insecure:
         raise UsageError(f"cannot sandbox the students' code: {why_not}.\nFix that, or pass --insecure to "
                          "grade without a sandbox (the students' code then runs as you, and can read and "
-                         "write whatever you can).")
+                         "write whatever you can, and the checks run in the students' kernels: not tamper-proof).")
     t0 = time.monotonic()
     course = prepare_course(out, solutions, used, timeout)
+    probes = {} if insecure else {a: secure.probe_cells(course.root / "release" / a / f"{a}.ipynb") for a in used}
+    course.probes = probes  # autograde_one turns the check cells of each job into these probe cells
+    checking = INSECURE_CHECKS if insecure else SECURE_CHECKS
     executor = executor or LocalExecutor(jobs)  # or a SlurmExecutor: autograde/tools/grading/executors.py
     echo(f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
-         f" with {executor.describe()}, {timeout} s per cell; {sandboxing}")
+         f" with {executor.describe()}, {timeout} s per cell; {sandboxing}; {checking}")
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
+        for a, cells in probes.items():
+            secure.use_probe_cells(course.template_db, a, cells)
         with executor:
             for sub, sandbox, failure in executor.grade(subs, course, deadline, box):
+                judged = None
+                if failure is None and sandbox is not None and not insecure:
+                    try:  # here, in this process, never in the sandbox: the judge reads the records
+                        judged = _judge(sub, sandbox, probes[sub.assignment])
+                    except Exception as exc:  # never let one submission stop the batch
+                        failure = f"{type(exc).__name__}: {exc}"
                 if failure is not None:  # never let one submission stop the batch
+                    sandbox = None
                     sub.status, sub.reason = "grader error", failure
                     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
                 try:
-                    merge(sub, course, sandbox)
+                    merge(sub, course, sandbox, judged)
                 except Exception as exc:
                     sub.status, sub.reason = "grader error", f"could not record the grades: {type(exc).__name__}: {exc}"
                 echo(f"  {sub.student:<20} {sub.assignment:<16} {fmt(sub.score):>4}/{fmt(sub.max_score):<4}"
                      f" {sub.seconds:6.1f} s  {sub.status}")
     problems = generate_feedback(course, used)
     export_csv(course, out / "grades.csv")
-    text = report(subs, ignored, problems, course, sandboxing)
+    text = report(subs, ignored, problems, course, sandboxing, checking)
     (out / "report.txt").write_text(text, encoding="utf-8")
     return subs, course
 
@@ -134,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="submissions graded at once (default: a quarter of the CPU cores)")
     parser.add_argument("--solutions", type=Path, help="the solution notebooks (default: <repo>/solutions)")
     parser.add_argument("--insecure", action="store_true",
-                        help="where no sandbox works (no bubblewrap, no user namespaces), grade without one: "
-                             "the students' code then runs as you")
+                        help="run the checks in the students' kernels, as nbgrader does (not tamper-proof), "
+                             "and, where no sandbox works (no bubblewrap, no user namespaces), grade without "
+                             "one: the students' code then runs as you")
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
     start = time.monotonic()

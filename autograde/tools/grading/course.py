@@ -10,7 +10,7 @@ import shutil
 import sqlite3
 import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde.tools.generate import COURSE_ID
@@ -27,6 +27,9 @@ class Course:
     grade_cells: dict[str, list[tuple[str, float]]]  # assignment -> [(grade_id, points)] in notebook order
     timeout: int
     template_db: Path | None = None
+    # Secure grading: assignment -> {grade id: the probe cell that replaces that check cell in a job}
+    # (autograde/tools/grading/secure.py); empty with --insecure, where the checks run as written.
+    probes: dict = field(default_factory=dict)
 
     @property
     def db(self) -> Path:
@@ -149,13 +152,22 @@ def make_template_db(course: Course, where: Path) -> Path:
     return template
 
 
-def merge(sub: Submission, course: Course, sandbox: Path | None) -> None:
+def merge(sub: Submission, course: Course, sandbox: Path | None, judged: dict | None = None) -> None:
     """Copy one submission's grades from its private gradebook into the master gradebook
-    (or record a zero), and its autograded notebook into the course's autograded/."""
+    (or record a zero), and its autograded notebook into the course's autograded/.
+
+    With `judged` (secure grading: {grade_id: (ProbeCell, Verdict)}), the private gradebook is
+    not read at all: each check scores its points when its verdict passed, else 0, and only the
+    autograded notebook is taken from the job, with each check cell's verdict as its output."""
     from nbgrader.api import MissingEntry
 
+    from autograde.tools.grading import secure
+
     scores: dict[str, float] = {}
-    if sandbox is not None and sub.status == "graded":
+    if judged is not None:
+        if sub.status == "graded":
+            scores = {g: (cell.points if verdict.passed else 0.0) for g, (cell, verdict) in judged.items()}
+    elif sandbox is not None and sub.status == "graded":
         # Only a run nbgrader finished: its SaveAutoGrades has then written every grade, over
         # whatever the student's code may have put in this private gradebook while it ran.
         with gradebook(sandbox / "gradebook.db") as gb:
@@ -176,7 +188,17 @@ def merge(sub: Submission, course: Course, sandbox: Path | None) -> None:
                 scores[name] = checked
     graded_dir = course.root / "autograded" / sub.student / sub.assignment
     rmtree(graded_dir)
-    if sandbox is not None:
+    if sandbox is not None and judged is not None:
+        made = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
+        nb = secure.read_notebook_safely(made) if sub.status == "graded" else None
+        if nb is not None:
+            cells = {g: cell for g, (cell, _) in judged.items()}
+            verdicts = {g: verdict for g, (_, verdict) in judged.items()}
+            secure.write_notebook(secure.with_verdicts(nb, cells, verdicts), graded_dir / made.name)
+        elif sub.status == "graded":
+            sub.status, sub.reason = "grader error", "the autograded notebook the sandbox wrote cannot be read"
+            scores = {}
+    elif sandbox is not None:
         made = sandbox / "autograded" / sub.student / sub.assignment
         if made.is_dir():
             shutil.copytree(made, graded_dir)

@@ -57,7 +57,7 @@ def _result_text(sub: Submission) -> str:
 
 
 def report(subs: list[Submission], ignored: list[str], problems: list[str], course: Course,
-           sandboxing: str = "") -> str:
+           sandboxing: str = "", checking: str = "") -> str:
     rows = [("student", "assignment", "score", "seconds", "result")]
     for s in subs:
         rows.append((s.student, s.assignment, f"{fmt(s.score)}/{fmt(s.max_score)}", f"{s.seconds:.1f}",
@@ -88,6 +88,8 @@ def report(subs: list[Submission], ignored: list[str], problems: list[str], cour
         lines += ["", "Not graded / problems:", *[f"  - {x}" for x in ignored + problems]]
     if sandboxing:
         lines += ["", f"Students' code ran {sandboxing}."]
+    if checking:
+        lines += [f"Grading mode: {checking}."]
     lines += ["", f"Gradebook: {course.db}", f"Grades: {course.root / 'grades.csv'}",
               f"Feedback: {course.root / 'feedback'}/<student>/<assignment>/<assignment>.html"]
     return "\n".join(lines) + "\n"

@@ -11,7 +11,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograde import probing
 from autograde.tools.common import ANSI
+from autograde.tools.grading import secure
 from autograde.tools.grading.course import Course, rmtree, write_config
 from autograde.tools.grading.deduplicate import copy_without_duplicate_ids
 from autograde.tools.grading.find import read_notebook
@@ -71,11 +73,13 @@ def _diagnose(log_text: str, timeout: int) -> tuple[str, str]:
 
 
 def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None,
-                  box: Box | None = None) -> Path | None:
+                  box: Box | None = None, probes: dict[str, secure.ProbeCell] | None = None) -> Path | None:
     """Autograde one submission in a private course directory (in `box`, a sandbox, unless
-    None); return that directory (its gradebook holds the grades) or None if the file is not
-    a notebook."""
+    None); return that directory (its gradebook holds the grades; with `probes`, secure grading,
+    its probes/ holds the records the grader judges) or None if the file is not a notebook."""
     start = time.monotonic()
+    if probes is None:  # as the executors call it: the course says whether grading is secure
+        probes = course.probes.get(sub.assignment)
     sub.cells = [CellResult(g, 0.0, p) for g, p in course.grade_cells[sub.assignment]]
     master_sub = course.root / "submitted" / sub.student / sub.assignment
     rmtree(master_sub)
@@ -97,11 +101,16 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     target = sandbox / "submitted" / sub.student / sub.assignment
     target.mkdir(parents=True)
     sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
+    env = tool_env(threads, home=sandbox)
+    env.pop(probing.RECORDS, None)
+    if probes is not None:
+        secure.write_job_copy(target / f"{sub.assignment}.ipynb", probes)
+        env[probing.RECORDS] = str(secure.prepare_job(sandbox))
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
     cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
     with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
-        code, _ = run_logged(cmd, sandbox, sub.log, tool_env(threads, home=sandbox), deadline, sandbox=sandbox)
+        code, _ = run_logged(cmd, sandbox, sub.log, env, deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:
@@ -114,19 +123,21 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     graded = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
     verdicts = {}
     sub.notebook_points = {}
-    if graded.is_file():
-        nb = json.loads(graded.read_text(encoding="utf-8"))
+    nb = secure.read_notebook_safely(graded) if probes is not None else (
+        json.loads(graded.read_text(encoding="utf-8")) if graded.is_file() else None)
+    if nb is not None:
         for cell in nb["cells"]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
-            if meta.get("grade"):
-                verdicts[meta.get("grade_id")] = _verdict(cell)
-                sub.notebook_points[meta.get("grade_id")] = _points_in_notebook(cell)
+            if isinstance(meta, dict) and meta.get("grade") and probes is None:
+                grade_id = str(meta.get("grade_id"))
+                verdicts[grade_id] = _verdict(cell)
+                sub.notebook_points[grade_id] = _points_in_notebook(cell)
         late = _timed_out_cells(nb)
         if late:
             sub.notes.append(f"{len(late)} cell(s) ran over {course.timeout} s and were interrupted: "
                              + ", ".join(late))
     missing = ("this check cell is not in the submitted notebook (deleted, or the notebook was copied "
-               "without its nbgrader metadata)") if graded.is_file() else ""
+               "without its nbgrader metadata)") if nb is not None and probes is None else ""
     sub.cells = [CellResult(g, 0.0, p, verdicts.get(g, missing)) for g, p in course.grade_cells[sub.assignment]]
     sub.flags = suspicious(sub.original, course.root / "release" / sub.assignment / f"{sub.assignment}.ipynb")
     return sandbox
