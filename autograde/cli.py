@@ -1,8 +1,8 @@
 """`rnn-course`: the maintainer's and the instructor's commands.
 
-    rnn-course generate [--check]   regenerate chapters/ from solutions/ (or only compare)
-    rnn-course grade SUBMISSIONS    autograde a folder of submitted notebooks with nbgrader
-    rnn-course book                 execute the solutions and build the website into _build/html
+rnn-course generate [--check]   regenerate chapters/ from solutions/ (or only compare)
+rnn-course grade SUBMISSIONS    autograde a folder of submitted notebooks with nbgrader
+rnn-course book                 execute the solutions and build the website into _build/html
 """
 
 from __future__ import annotations

@@ -96,10 +96,15 @@ def tensors_in(tree) -> list[torch.Tensor]:
     return list(_tensors(tree))
 
 
-def check_on_meta(exercise: str, name: str, run: Callable[[], Any], inputs: str = "every input",
-                  hint: str = "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) or "
-                              "torch.zeros_like(H); never write 'cpu' or .cuda().",
-                  allowed: tuple[str, ...] = ()) -> bool:
+def check_on_meta(
+    exercise: str,
+    name: str,
+    run: Callable[[], Any],
+    inputs: str = "every input",
+    hint: str = "make new tensors on the inputs' device, e.g. torch.zeros(..., device=X.device) or "
+    "torch.zeros_like(H); never write 'cpu' or .cuda().",
+    allowed: tuple[str, ...] = (),
+) -> bool:
     """Run the student's code (`run`, with `inputs` on `meta`); fail if it reaches for another device.
 
     True when the code ran on `meta`; False when it could not for a reason of its own (an
@@ -117,12 +122,19 @@ def check_on_meta(exercise: str, name: str, run: Callable[[], Any], inputs: str 
     foreign = [(op, where) for op, where in log.foreign if op not in allowed]
     if foreign or (failure is not None and "device" in failure.problem.lower()):
         op, where = foreign[0] if foreign else ("?", "another device")
-        raise CheckFailed(exercise, f"`{name}` hard-codes a device: with {inputs} on the `meta` device (a stand-in "
-                          f"for any GPU) it made or used a tensor on {where} (in `{op}`).", hint) from None
+        raise CheckFailed(
+            exercise,
+            f"`{name}` hard-codes a device: with {inputs} on the `meta` device (a stand-in "
+            f"for any GPU) it made or used a tensor on {where} (in `{op}`).",
+            hint,
+        ) from None
     if failure is not None:
         return False
     stray = [t for t in tensors_in(result) if t.device.type != "meta"]
     if stray:
-        raise CheckFailed(exercise, f"`{name}` returned a tensor on {stray[0].device} for inputs on another device.",
-                          "keep every result on the inputs' device.")
+        raise CheckFailed(
+            exercise,
+            f"`{name}` returned a tensor on {stray[0].device} for inputs on another device.",
+            "keep every result on the inputs' device.",
+        )
     return True

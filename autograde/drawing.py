@@ -13,7 +13,7 @@ and sets font sizes that stay legible at the size the website shows the figures.
 from __future__ import annotations
 
 import operator
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
@@ -38,8 +38,14 @@ NOTE_COLOR = "#495057"  # captions and side notes
 PLOT_COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 # Text sizes in points for plots. The website shows a plot at its own size (a 7.6-inch-wide
 # figure fills the text column at 1280 px), so 10 pt is about 13 px on screen.
-PLOT_FONT_SIZES = {"font.size": 11, "axes.titlesize": 12, "axes.labelsize": 11,
-                   "xtick.labelsize": 10, "ytick.labelsize": 10, "legend.fontsize": 10}
+PLOT_FONT_SIZES = {
+    "font.size": 11,
+    "axes.titlesize": 12,
+    "axes.labelsize": 11,
+    "xtick.labelsize": 10,
+    "ytick.labelsize": 10,
+    "legend.fontsize": 10,
+}
 # The widest a plot should be drawn, in inches: the website's text column at 1280 px.
 PLOT_MAX_WIDTH = 7.6
 

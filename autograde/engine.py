@@ -163,8 +163,9 @@ def probe(ex: Exercise, fn: Callable) -> dict:
     if ex.meta and device_cases:
         args = device_cases[0].make(META, torch.float32)  # made outside the watch: only the student's code is watched
         try:
-            seen["meta"] = check_on_meta(ex.label, ex.name, lambda: _student(ex, fn, args), ex.meta_inputs,
-                                         ex.meta_hint, ex.meta_allowed)
+            seen["meta"] = check_on_meta(
+                ex.label, ex.name, lambda: _student(ex, fn, args), ex.meta_inputs, ex.meta_hint, ex.meta_allowed
+            )
         except CheckFailed as failure:
             seen["meta"] = _failure(failure)
             return seen
@@ -199,8 +200,11 @@ def judge_case(ex: Exercise, case: Case, record: dict) -> None:
     if problem is not None:
         raise problem
     with quiet():  # gradients stay on: a mistake may show only in them
-        found = diagnose(ex.mistakes, lambda m: ex.same(got, ex.read(_reference(ex, m.plant, case.make(CPU, None)),
-                                                                      case)), ex.combine)
+        found = diagnose(
+            ex.mistakes,
+            lambda m: ex.same(got, ex.read(_reference(ex, m.plant, case.make(CPU, None)), case)),
+            ex.combine,
+        )
     if found is not None:
         raise CheckFailed(ex.label, f"{case.label}: {found.problem}", found.hint)
     raise ex.explain(case, got, want)
@@ -226,10 +230,13 @@ def judge(ex: Exercise, seen: dict, what: str) -> None:
             _raise_if_failed(ex, record)
             got = ex.read(unplain(record["got"]), case)
             if not same(got, ex.read(_reference(ex, ex.reference, case.make(CPU, None)), case)):
-                raise CheckFailed(ex.label, f"on {seen['accelerator']} in float32, {case.label}, `{ex.name}` gives a "
-                                  "different result although the CPU gives the right one.",
-                                  "make every tensor on the inputs' device (device=..., torch.zeros_like); look for "
-                                  "an operation that behaves differently in float32.")
+                raise CheckFailed(
+                    ex.label,
+                    f"on {seen['accelerator']} in float32, {case.label}, `{ex.name}` gives a "
+                    "different result although the CPU gives the right one.",
+                    "make every tensor on the inputs' device (device=..., torch.zeros_like); look for "
+                    "an operation that behaves differently in float32.",
+                )
         where = f"on the CPU and on {seen['accelerator']} (float32)"
     passed(ex.label, f"{what}, {where}.")
 
@@ -277,9 +284,11 @@ def exercise_check(ex: Exercise, what: str | Callable[[], str], doc: str = "") -
 
 def checks_in_turn(*parts: Check, doc: str = "") -> Check:
     """Several checks as one cell: the first that fails gives the verdict."""
+
     def judge_all(seen: list) -> None:
         for part, record in zip(parts, seen):
             part.judge(record)
+
     return Check(lambda fn: [part.probe(fn) for part in parts], judge_all, doc)
 
 

@@ -76,16 +76,18 @@ def pairs(mistakes: Sequence[Mistake]) -> Iterator[Mistake]:
         if merged is None or merged in (oa[1], ob[1]):  # contradictory, or one already holds the other
             continue
         hint = "; ".join(h for h in (a.hint, b.hint) if h) or None
-        yield Mistake(f"two mistakes at once: {_clause(a.problem)}; and {_clause(b.problem)}", hint,
-                      partial(oa[0], **merged))
+        yield Mistake(
+            f"two mistakes at once: {_clause(a.problem)}; and {_clause(b.problem)}", hint, partial(oa[0], **merged)
+        )
 
 
 def _clause(problem: str) -> str:
     return problem[:-1] if problem.endswith(".") else problem
 
 
-def diagnose(mistakes: Sequence[Mistake], reproduces: Callable[[Mistake], bool],
-             combine: bool = True) -> Mistake | None:
+def diagnose(
+    mistakes: Sequence[Mistake], reproduces: Callable[[Mistake], bool], combine: bool = True
+) -> Mistake | None:
     """The first mistake whose planted result `reproduces` the student's, alone, then in pairs.
 
     `reproduces(m)` runs `m.plant` on the same inputs the student's code got and compares. A

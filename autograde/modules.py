@@ -18,8 +18,16 @@ from torch import nn
 from autograde.verdict import CheckFailed
 
 # The kinds of layer a course model is made of, in the order a verdict names them.
-KINDS: tuple[type[nn.Module], ...] = (nn.Embedding, nn.LSTM, nn.GRU, nn.RNN, nn.LSTMCell, nn.GRUCell, nn.RNNCell,
-                                      nn.Linear)
+KINDS: tuple[type[nn.Module], ...] = (
+    nn.Embedding,
+    nn.LSTM,
+    nn.GRU,
+    nn.RNN,
+    nn.LSTMCell,
+    nn.GRUCell,
+    nn.RNNCell,
+    nn.Linear,
+)
 
 
 def layers(model: nn.Module, kind: type[nn.Module]) -> list[nn.Module]:
@@ -68,27 +76,39 @@ def load_weights(exercise: str, student: nn.Module, weights: Weights) -> dict[st
             cells = layers(student, nn.LSTMCell)
             per_cell = [(j, cell) for j, w in enumerate(wanted, 1) for cell in _lstm_as_cells(w)]
             if len(cells) != len(per_cell):
-                raise CheckFailed(exercise, f"your model has {len(cells)} nn.LSTMCell(s); the model asked for needs "
-                                  f"{len(per_cell)} (one per layer and direction).")
+                raise CheckFailed(
+                    exercise,
+                    f"your model has {len(cells)} nn.LSTMCell(s); the model asked for needs "
+                    f"{len(per_cell)} (one per layer and direction).",
+                )
             for i, (cell, (j, w)) in enumerate(zip(cells, per_cell)):
                 names = [n for n, _ in cell.named_parameters()]
                 shapes = {base: t for base, (_, t) in w.items()}
                 if sorted(names) != sorted(w) or any(getattr(cell, n).shape != shapes[n].shape for n in names):
-                    raise CheckFailed(exercise, f"your nn.LSTMCell number {i + 1} is {_describe(cell)}; its weights "
-                                      f"should have the shapes {_shapes(shapes)}.")
+                    raise CheckFailed(
+                        exercise,
+                        f"your nn.LSTMCell number {i + 1} is {_describe(cell)}; its weights "
+                        f"should have the shapes {_shapes(shapes)}.",
+                    )
                 # Named as the nn.LSTM's own weights, so that gradients compare by the same names.
                 pairs.extend((w[n][1], getattr(cell, n), f"nn.LSTM {j}'s {w[n][0]}") for n in names)
             continue
         if len(theirs) != len(wanted):
             have = f"{len(theirs)}" if theirs else "no"
-            raise CheckFailed(exercise, f"your model has {have} nn.{kind_name} layer(s); the model asked for has "
-                              f"{len(wanted)}.", "build the layers the exercise names, each once, in __init__.")
+            raise CheckFailed(
+                exercise,
+                f"your model has {have} nn.{kind_name} layer(s); the model asked for has {len(wanted)}.",
+                "build the layers the exercise names, each once, in __init__.",
+            )
         for i, (m, w) in enumerate(zip(theirs, wanted)):
             mine = dict(m.named_parameters())
             if mine.keys() != w.keys() or any(mine[k].shape != w[k].shape for k in w):
-                raise CheckFailed(exercise, f"your nn.{kind_name} number {i + 1} is {_describe(m)}; its weights "
-                                  f"should have the shapes {_shapes(w)}.", "check its sizes and options against "
-                                  "the exercise.")
+                raise CheckFailed(
+                    exercise,
+                    f"your nn.{kind_name} number {i + 1} is {_describe(m)}; its weights "
+                    f"should have the shapes {_shapes(w)}.",
+                    "check its sizes and options against the exercise.",
+                )
             pairs.extend((w[k], mine[k], f"nn.{kind_name} {i + 1}'s {k}") for k in w)
     with torch.no_grad():
         for source, target, _ in pairs:
@@ -112,24 +132,37 @@ def gradients(params: dict[str, nn.Parameter]) -> dict[str, torch.Tensor | None]
     return {where: None if p.grad is None else p.grad.detach().clone() for where, p in params.items()}
 
 
-def gradient_problem(exercise: str, got: dict[str, torch.Tensor | None], want: dict[str, torch.Tensor | None],
-                     tol: dict) -> CheckFailed | None:
+def gradient_problem(
+    exercise: str, got: dict[str, torch.Tensor | None], want: dict[str, torch.Tensor | None], tol: dict
+) -> CheckFailed | None:
     """The first weight whose gradient differs from the reference's, named by layer."""
     for where, truth in want.items():
         if truth is None:
             continue
         mine = got.get(where)
         if mine is None:
-            return CheckFailed(exercise, f"{where} is never used: no gradient reached it.",
-                               "every layer you build must take part in forward.")
+            return CheckFailed(
+                exercise,
+                f"{where} is never used: no gradient reached it.",
+                "every layer you build must take part in forward.",
+            )
         if mine.shape != truth.shape or not torch.allclose(mine.detach().cpu().to(truth.dtype), truth, **tol):
-            return CheckFailed(exercise, f"the outputs are right but the gradient of {where} differs.",
-                               "something stops or changes the gradient (.detach(), .data, an in-place op?).")
+            return CheckFailed(
+                exercise,
+                f"the outputs are right but the gradient of {where} differs.",
+                "something stops or changes the gradient (.detach(), .data, an in-place op?).",
+            )
     return None
 
 
-def run_model(exercise: str, model: nn.Module, weights: Weights, inputs: tuple, loss_weights: torch.Tensor | None,
-              output=lambda out: out) -> dict:
+def run_model(
+    exercise: str,
+    model: nn.Module,
+    weights: Weights,
+    inputs: tuple,
+    loss_weights: torch.Tensor | None,
+    output=lambda out: out,
+) -> dict:
     """Load `weights` into `model` (built by the caller), run it, and return plain data:
     {"output": the tensor `output` picks from what forward returned, "grads": each weight's gradient
     of sum(output * loss_weights)} (no gradients when `loss_weights` is None or the shapes differ)."""

@@ -105,15 +105,18 @@ def verdict(package: str, name: str, path: Path) -> Verdict:
     try:
         raw = _read_record(Path(path))
     except FileNotFoundError:
-        return Verdict(False, f"{FAIL} {label}: the check did not run (the notebook stopped before this cell, or "
-                              "the cell was removed).")
+        return Verdict(
+            False,
+            f"{FAIL} {label}: the check did not run (the notebook stopped before this cell, or the cell was removed).",
+        )
     except (OSError, ValueError) as exc:
         return Verdict(False, f"{FAIL} {label}: the probe's record was refused ({exc}).")
     try:
         seen = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
     except Exception as exc:  # noqa: BLE001 - whatever the file holds, it is not a probe record
-        return Verdict(False, f"{FAIL} {label}: the probe's record could not be read as plain data "
-                              f"({type(exc).__name__}).")
+        return Verdict(
+            False, f"{FAIL} {label}: the probe's record could not be read as plain data ({type(exc).__name__})."
+        )
     out = io.StringIO()
     try:
         with contextlib.redirect_stdout(out):
@@ -121,8 +124,11 @@ def verdict(package: str, name: str, path: Path) -> Verdict:
     except CheckFailed as failure:
         return Verdict(False, str(failure))
     except Exception as exc:  # noqa: BLE001 - a record the probe cannot have written
-        return Verdict(False, f"{FAIL} {label}: the probe's record is not what this check writes "
-                              f"({type(exc).__name__}); was the notebook's check cell changed?")
+        return Verdict(
+            False,
+            f"{FAIL} {label}: the probe's record is not what this check writes "
+            f"({type(exc).__name__}); was the notebook's check cell changed?",
+        )
     text = out.getvalue().strip()
     if PASS not in text:
         return Verdict(False, f"{FAIL} {label}: the judge gave no verdict.")

@@ -18,8 +18,8 @@ that reproduces the student's numbers names the mistake.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 import torch
 
@@ -65,17 +65,25 @@ def state_mistakes(flaw: Callable[..., Mistake], state_names: Sequence[str]) -> 
     `use_given_state=False` (start from zeros) and `returned="initial"`.
     """
     unpack = f"{state_names[0]}," if len(state_names) == 1 else ", ".join(state_names)
-    return [flaw("the state you are given is ignored: the steps start from zeros.",
-                 f"unpack it, `{unpack} = state`: d2l carries the state from one minibatch to the next.",
-                 use_given_state=False),
-            flaw("the returned state is the initial one, not the last step's.",
-                 f"return the {' and '.join(state_names)} computed at the last time step.", returned="initial")]
+    return [
+        flaw(
+            "the state you are given is ignored: the steps start from zeros.",
+            f"unpack it, `{unpack} = state`: d2l carries the state from one minibatch to the next.",
+            use_given_state=False,
+        ),
+        flaw(
+            "the returned state is the initial one, not the last step's.",
+            f"return the {' and '.join(state_names)} computed at the last time step.",
+            returned="initial",
+        ),
+    ]
 
 
 # The mistake `d2l_rows(..., time_major=False)` plants, in every chapter's words.
-BATCH_MAJOR = ("the outputs are batch-major: row b*T + t holds step t of sequence b.",
-               "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) "
-               "over the steps.")
+BATCH_MAJOR = (
+    "the outputs are batch-major: row b*T + t holds step t of sequence b.",
+    "d2l expects time-major rows (step t of sequence b at row t*B + b): torch.cat(outputs, dim=0) over the steps.",
+)
 
 
 @dataclass
@@ -107,8 +115,12 @@ class Trial:
 
     def to(self, device: torch.device, dtype: torch.dtype) -> Trial:
         """The same numbers elsewhere. (Drawing again in another dtype would give other numbers.)"""
-        return Trial(self.case, self.inputs.to(device, dtype), tuple(s.to(device, dtype) for s in self.state),
-                     [p.detach().to(device, dtype).requires_grad_(True) for p in self.params])
+        return Trial(
+            self.case,
+            self.inputs.to(device, dtype),
+            tuple(s.to(device, dtype) for s in self.state),
+            [p.detach().to(device, dtype).requires_grad_(True) for p in self.params],
+        )
 
 
 def make_trial(spec: RecurrentSpec, case: Case, dtype=torch.float64, device=torch.device("cpu")) -> Trial:
@@ -141,39 +153,63 @@ def _unpack(spec: RecurrentSpec, result, trial: Trial) -> tuple[torch.Tensor, tu
     c, ex, n = trial.case, spec.exercise, spec.name
     names = ", ".join(spec.state_names)
     if not (isinstance(result, (tuple, list)) and len(result) == 2):
-        raise CheckFailed(ex, f"`{n}` must return a pair `(outputs, ({names},))`, got {type(result).__name__}.",
-                          f"end with `return torch.cat(outputs, dim=0), ({names},)`.")
+        raise CheckFailed(
+            ex,
+            f"`{n}` must return a pair `(outputs, ({names},))`, got {type(result).__name__}.",
+            f"end with `return torch.cat(outputs, dim=0), ({names},)`.",
+        )
     outputs, state = result
     if not isinstance(outputs, torch.Tensor):
-        raise CheckFailed(ex, f"the outputs must be one tensor, got {type(outputs).__name__}.",
-                          "concatenate the per-step outputs: torch.cat(outputs, dim=0).")
-    if not (isinstance(state, (tuple, list)) and len(state) == len(spec.state_names)
-            and all(isinstance(s, torch.Tensor) for s in state)):
-        raise CheckFailed(ex, f"the returned state must be a tuple ({names}) of {len(spec.state_names)} tensor(s).",
-                          f"return `outputs, ({names},)`." if len(spec.state_names) == 1 else f"return `outputs, ({names})`.")
+        raise CheckFailed(
+            ex,
+            f"the outputs must be one tensor, got {type(outputs).__name__}.",
+            "concatenate the per-step outputs: torch.cat(outputs, dim=0).",
+        )
+    if not (
+        isinstance(state, (tuple, list))
+        and len(state) == len(spec.state_names)
+        and all(isinstance(s, torch.Tensor) for s in state)
+    ):
+        raise CheckFailed(
+            ex,
+            f"the returned state must be a tuple ({names}) of {len(spec.state_names)} tensor(s).",
+            f"return `outputs, ({names},)`." if len(spec.state_names) == 1 else f"return `outputs, ({names})`.",
+        )
     T, B, V, H = c.steps, c.batch, c.vocab, c.hidden
     if tuple(outputs.shape) != (T * B, V):
         if tuple(outputs.shape) == (T, B, V):
-            problem, hint = (f"outputs have shape {_shape(outputs)} = (T, B, V); d2l expects (T*B, V).",
-                             "concatenate the steps: torch.cat(outputs, dim=0), not torch.stack.")
+            problem, hint = (
+                f"outputs have shape {_shape(outputs)} = (T, B, V); d2l expects (T*B, V).",
+                "concatenate the steps: torch.cat(outputs, dim=0), not torch.stack.",
+            )
         elif tuple(outputs.shape) == (T * B, H) and H != V:
-            problem, hint = (f"outputs have shape {_shape(outputs)} = (T*B, H): the output layer is missing.",
-                             "each step's output is Y = H @ W_hq + b_q, of width V.")
+            problem, hint = (
+                f"outputs have shape {_shape(outputs)} = (T*B, H): the output layer is missing.",
+                "each step's output is Y = H @ W_hq + b_q, of width V.",
+            )
         elif tuple(outputs.shape) == (B * T, V) or tuple(outputs.shape) == (V, T * B):
-            problem, hint = (f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}).",
-                             "one (B, V) block per step, stacked along dim 0.")
+            problem, hint = (
+                f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}).",
+                "one (B, V) block per step, stacked along dim 0.",
+            )
         else:
-            problem, hint = (f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}) "
-                             f"for T={T} steps, batch B={B}, vocabulary V={V}.", None)
+            problem, hint = (
+                f"outputs have shape {_shape(outputs)}, expected (T*B, V) = ({T * B}, {V}) "
+                f"for T={T} steps, batch B={B}, vocabulary V={V}.",
+                None,
+            )
         raise CheckFailed(ex, problem, hint)
     for label, s in zip(spec.state_names, state):
         if tuple(s.shape) != (B, H):
             raise CheckFailed(ex, f"the returned {label} has shape {_shape(s)}, expected (B, H) = ({B}, {H}).")
     for label, t in (("outputs", outputs), *zip(spec.state_names, state)):
         if t.dtype != trial.inputs.dtype:
-            raise CheckFailed(ex, f"the {label} are {t.dtype} although inputs and parameters are {trial.inputs.dtype}.",
-                              "a tensor made without dtype= is float32: make new tensors like the inputs "
-                              "(e.g. torch.zeros_like) instead.")
+            raise CheckFailed(
+                ex,
+                f"the {label} are {t.dtype} although inputs and parameters are {trial.inputs.dtype}.",
+                "a tensor made without dtype= is float32: make new tensors like the inputs "
+                "(e.g. torch.zeros_like) instead.",
+            )
     return outputs, tuple(state)
 
 
@@ -197,22 +233,32 @@ def _first_bad_step(outputs, expected, case: Case, tol) -> int:
 def _diagnose_forward(spec: RecurrentSpec, trial: Trial, got, expected) -> CheckFailed:
     """Name the mistake whose planted bug reproduces the student's numbers."""
     with quiet(), torch.no_grad():
-        found = diagnose(spec.mistakes,
-                         lambda m: same_result(got, m.plant(trial.inputs, trial.state, trial.params), FLOAT64_TOL))
+        found = diagnose(
+            spec.mistakes, lambda m: same_result(got, m.plant(trial.inputs, trial.state, trial.params), FLOAT64_TOL)
+        )
     if found:
         return CheckFailed(spec.exercise, found.problem, found.hint)
     outputs, state = got
     c = trial.case
     if _close(outputs, expected[0], FLOAT64_TOL):
         bad = [n for n, a, b in zip(spec.state_names, state, expected[1]) if not _close(a, b, FLOAT64_TOL)]
-        return CheckFailed(spec.exercise, f"the outputs match {spec.truth_name} but the returned {', '.join(bad)} does not.",
-                           f"return the {', '.join(spec.state_names)} of the last time step.")
+        return CheckFailed(
+            spec.exercise,
+            f"the outputs match {spec.truth_name} but the returned {', '.join(bad)} does not.",
+            f"return the {', '.join(spec.state_names)} of the last time step.",
+        )
     t = _first_bad_step(outputs, expected[0], c, FLOAT64_TOL)
-    hint = ("step 0 is right and a later step is not: look at how the state is updated and carried."
-            if t > 0 else "the first step is already wrong: compare each gate with its equation.")
-    return CheckFailed(spec.exercise,
-                       f"the outputs differ from {spec.truth_name} with the same weights, first at time step {t} "
-                       f"of {c.steps} (T={c.steps}, B={c.batch}, V={c.vocab}, H={c.hidden}).", hint)
+    hint = (
+        "step 0 is right and a later step is not: look at how the state is updated and carried."
+        if t > 0
+        else "the first step is already wrong: compare each gate with its equation."
+    )
+    return CheckFailed(
+        spec.exercise,
+        f"the outputs differ from {spec.truth_name} with the same weights, first at time step {t} "
+        f"of {c.steps} (T={c.steps}, B={c.batch}, V={c.vocab}, H={c.hidden}).",
+        hint,
+    )
 
 
 def _judge_forward(spec: RecurrentSpec, trial: Trial, record: dict):
@@ -255,32 +301,42 @@ def _gradient_problem(spec: RecurrentSpec, trial: Trial, record: dict) -> CheckF
     """Compare the gradients the probe recorded (float64, CPU) with the truth's."""
     tol = FLOAT64_TOL
     if not record["requires_grad"]:
-        return CheckFailed(spec.exercise, "the outputs carry no gradient: nothing connects them to the parameters.",
-                           "do not compute under torch.no_grad() and do not .detach() the parameters or outputs.")
+        return CheckFailed(
+            spec.exercise,
+            "the outputs carry no gradient: nothing connects them to the parameters.",
+            "do not compute under torch.no_grad() and do not .detach() the parameters or outputs.",
+        )
     _raise_if_failed(spec, record["grads"])
     weights = _loss_weights(spec, trial.case)
     student = record["grads"]
     truth = _grads(spec.truth, trial, weights)
     unused = [n for n, g, t in zip(spec.param_names, student, truth) if g is None and t is not None]
     if unused:
-        return CheckFailed(spec.exercise, f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} never used: "
-                           f"no gradient reached {'it' if len(unused) == 1 else 'them'}.",
-                           "every parameter must be used, through operations autograd can follow.")
+        return CheckFailed(
+            spec.exercise,
+            f"{', '.join(unused)} {'is' if len(unused) == 1 else 'are'} never used: "
+            f"no gradient reached {'it' if len(unused) == 1 else 'them'}.",
+            "every parameter must be used, through operations autograd can follow.",
+        )
     wrong = [n for n, g, t in zip(spec.param_names, student, truth) if t is not None and not _close(g, t, tol)]
     if not wrong:
         return None
 
     def reproduces(m: Mistake) -> bool:
         flawed = _grads(m.plant, trial, weights)
-        return all((g is None and f is None) or (g is not None and f is not None and _close(g, f, FLOAT64_TOL))
-                   for g, f in zip(student, flawed))
+        return all(
+            (g is None and f is None) or (g is not None and f is not None and _close(g, f, FLOAT64_TOL))
+            for g, f in zip(student, flawed)
+        )
 
     found = diagnose(spec.gradient_mistakes, reproduces, combine=False)
     if found:
         return CheckFailed(spec.exercise, found.problem, found.hint)
-    return CheckFailed(spec.exercise,
-                       f"the outputs are right but the gradients of {', '.join(wrong)} differ from {spec.truth_name}'s.",
-                       "something between the steps stops or changes the gradient (an in-place op, .detach(), .data?).")
+    return CheckFailed(
+        spec.exercise,
+        f"the outputs are right but the gradients of {', '.join(wrong)} differ from {spec.truth_name}'s.",
+        "something between the steps stops or changes the gradient (an in-place op, .detach(), .data?).",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -298,11 +354,16 @@ def _raise_if_failed(spec: RecurrentSpec, record) -> None:
 
 def _shaped_like_a_result(spec: RecurrentSpec, result, case: Case) -> bool:
     """(outputs, state) with d2l's shapes: only then is there a loss to differentiate."""
-    return (isinstance(result, (tuple, list)) and len(result) == 2 and isinstance(result[0], torch.Tensor)
-            and isinstance(result[1], (tuple, list)) and len(result[1]) == len(spec.state_names)
-            and all(isinstance(s, torch.Tensor) for s in result[1])
-            and tuple(result[0].shape) == (case.steps * case.batch, case.vocab)
-            and all(tuple(s.shape) == (case.batch, case.hidden) for s in result[1]))
+    return (
+        isinstance(result, (tuple, list))
+        and len(result) == 2
+        and isinstance(result[0], torch.Tensor)
+        and isinstance(result[1], (tuple, list))
+        and len(result[1]) == len(spec.state_names)
+        and all(isinstance(s, torch.Tensor) for s in result[1])
+        and tuple(result[0].shape) == (case.steps * case.batch, case.vocab)
+        and all(tuple(s.shape) == (case.batch, case.hidden) for s in result[1])
+    )
 
 
 def _run(spec: RecurrentSpec, fn: Forward, trial: Trial, gradients: bool) -> dict:
@@ -388,8 +449,11 @@ def _every_case(spec: RecurrentSpec, records: list, cases=CASES) -> list:
 def judge_forward(spec: RecurrentSpec, seen: dict) -> None:
     for case, record in zip(CASES, _every_case(spec, seen["cases"])):
         _judge_forward(spec, make_trial(spec, case), record)
-    passed(spec.exercise, f"outputs and final state match {spec.truth_name} with the same weights "
-                          f"({len(CASES)} shapes and seeds, float64).")
+    passed(
+        spec.exercise,
+        f"outputs and final state match {spec.truth_name} with the same weights "
+        f"({len(CASES)} shapes and seeds, float64).",
+    )
 
 
 def judge_gradients(spec: RecurrentSpec, seen: dict) -> None:
@@ -398,13 +462,18 @@ def judge_gradients(spec: RecurrentSpec, seen: dict) -> None:
         try:
             _judge_forward(spec, trial, record)
         except CheckFailed as failure:
-            raise CheckFailed(spec.exercise, "the forward pass is not right yet, so gradients cannot be compared: "
-                              + failure.problem, failure.hint) from None
+            raise CheckFailed(
+                spec.exercise,
+                "the forward pass is not right yet, so gradients cannot be compared: " + failure.problem,
+                failure.hint,
+            ) from None
         problem = _gradient_problem(spec, trial, record)
         if problem:
             raise problem
-    passed(spec.exercise, f"the gradient of every parameter matches {spec.truth_name}'s "
-                          f"({len(CASES)} shapes and seeds, float64).")
+    passed(
+        spec.exercise,
+        f"the gradient of every parameter matches {spec.truth_name}'s ({len(CASES)} shapes and seeds, float64).",
+    )
 
 
 def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
@@ -420,24 +489,33 @@ def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
             cpu = make_trial(spec, case)
             got = _unpack(spec, unplain(record["result"]), make_trial(spec, case, dtype=torch.float32))
             if any(d != seen["accelerator_type"] for d in record["devices"]):
-                raise CheckFailed(spec.exercise, f"on {name}, `{spec.name}` returned a tensor on the CPU.",
-                                  "keep every result on the inputs' device.")
+                raise CheckFailed(
+                    spec.exercise,
+                    f"on {name}, `{spec.name}` returned a tensor on the CPU.",
+                    "keep every result on the inputs' device.",
+                )
             with quiet():
                 expected = spec.truth(cpu.inputs, cpu.state, cpu.params)
             if not same_result(got, expected, FLOAT32_TOL):
-                raise CheckFailed(spec.exercise, f"{on} the results differ from {spec.truth_name} "
-                                  "although they match on the CPU in float64.",
-                                  "look for an operation that behaves differently on the GPU or in float32.")
+                raise CheckFailed(
+                    spec.exercise,
+                    f"{on} the results differ from {spec.truth_name} although they match on the CPU in float64.",
+                    "look for an operation that behaves differently on the GPU or in float32.",
+                )
             truth = _grads(spec.truth, cpu, _loss_weights(spec, case))
             grads = record.get("grads")
             _raise_if_failed(spec, grads)
             for i, (param, t) in enumerate(zip(spec.param_names, truth)):
                 mine = None if grads is None else grads[i]
                 if t is not None and (mine is None or not _close(mine, t, FLOAT32_TOL)):
-                    raise CheckFailed(spec.exercise, f"{on} the gradient of {param} differs from "
-                                      f"{spec.truth_name}'s (float64, CPU).")
-    passed(spec.exercise, f"`{spec.name}` follows its inputs' device: checked {where_checked(bool(seen['meta']))}"
-                          + (", outputs, state and gradients." if name else "."))
+                    raise CheckFailed(
+                        spec.exercise, f"{on} the gradient of {param} differs from {spec.truth_name}'s (float64, CPU)."
+                    )
+    passed(
+        spec.exercise,
+        f"`{spec.name}` follows its inputs' device: checked {where_checked(bool(seen['meta']))}"
+        + (", outputs, state and gradients." if name else "."),
+    )
 
 
 def forward_check(spec: RecurrentSpec, doc: str = "") -> Check:

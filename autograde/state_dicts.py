@@ -9,16 +9,16 @@ student's numbers names the mistake.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import torch
 from torch import nn
 
 from autograde import torch_layers
-from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
 from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
+from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
 KEYS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
@@ -65,26 +65,38 @@ def judge(ex: StateDictExercise, seen: dict) -> None:
     trial = make_trial(ex.spec, case)
     params = [p.detach() for p in trial.params]
     if not isinstance(got, dict):
-        raise CheckFailed(ex.exercise, f"`{ex.name}` must return a dict (a state dict), got {type(got).__name__}.",
-                          "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.")
+        raise CheckFailed(
+            ex.exercise,
+            f"`{ex.name}` must return a dict (a state dict), got {type(got).__name__}.",
+            "return {'weight_ih_l0': ..., 'weight_hh_l0': ..., 'bias_ih_l0': ..., 'bias_hh_l0': ...}.",
+        )
     missing = [k for k in KEYS if k not in got]
     extra = [k for k in got if k not in KEYS]
     if missing:
-        hint = f"nn.{layer} has two biases, both of shape ({n}H,)." if any(k.startswith("bias") for k in missing) else None
+        hint = (
+            f"nn.{layer} has two biases, both of shape ({n}H,)." if any(k.startswith("bias") for k in missing) else None
+        )
         raise CheckFailed(ex.exercise, f"the state dict has no {', '.join(missing)}.", hint)
     if extra:
-        raise CheckFailed(ex.exercise, f"nn.{layer}({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
-                          f"its parameters are {', '.join(KEYS)}.")
+        raise CheckFailed(
+            ex.exercise,
+            f"nn.{layer}({V}, {H}) has no parameter named {', '.join(map(repr, extra))}.",
+            f"its parameters are {', '.join(KEYS)}.",
+        )
     shapes = {"weight_ih_l0": (n * H, V), "weight_hh_l0": (n * H, H), "bias_ih_l0": (n * H,), "bias_hh_l0": (n * H,)}
     for key, shape in shapes.items():
         t = got[key]
         if not isinstance(t, torch.Tensor):
             raise CheckFailed(ex.exercise, f"{key} is a {type(t).__name__}, not a tensor.")
         if tuple(t.shape) != shape:
-            hint = (f"transpose it: nn.{layer} stores ({n}H, inputs) and computes x @ weight.T."
-                    if tuple(t.shape) == shape[::-1] else f"stack the {n} blocks along the first dimension.")
-            raise CheckFailed(ex.exercise, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.",
-                              hint)
+            hint = (
+                f"transpose it: nn.{layer} stores ({n}H, inputs) and computes x @ weight.T."
+                if tuple(t.shape) == shape[::-1]
+                else f"stack the {n} blocks along the first dimension."
+            )
+            raise CheckFailed(
+                ex.exercise, f"{key} has shape {tuple(t.shape)}, expected {shape} for V={V}, H={H}.", hint
+            )
     W_hq, b_q = params[-2], params[-1]
     # The reference is the independent from-scratch layer, not the grader's own mapping.
     with quiet(), torch.no_grad():
@@ -93,9 +105,13 @@ def judge(ex: StateDictExercise, seen: dict) -> None:
         if same_result(result, expected, FLOAT64_TOL):
             passed(ex.exercise, f"nn.{layer} with your state dict computes exactly {ex.computes} (float64).")
             return
-        found = diagnose(list(ex.mistakes(params)), lambda m: same_result(
-            result, torch_layers.load(ex.layer, m.plant(params), trial.inputs, trial.state, W_hq, b_q), FLOAT64_TOL),
-            combine=False)
+        found = diagnose(
+            list(ex.mistakes(params)),
+            lambda m: same_result(
+                result, torch_layers.load(ex.layer, m.plant(params), trial.inputs, trial.state, W_hq, b_q), FLOAT64_TOL
+            ),
+            combine=False,
+        )
     if found:
         raise CheckFailed(ex.exercise, found.problem, found.hint)
     raise CheckFailed(ex.exercise, f"nn.{layer} with your state dict does not compute {ex.computes}.", ex.layout_hint)

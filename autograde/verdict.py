@@ -75,12 +75,16 @@ def calling(exercise: str, name: str):
         except CheckFailed:
             raise
         except KeyboardInterrupt:
-            raise CheckFailed(exercise, f"`{name}` was interrupted before it returned.",
-                              "does it loop forever, or take far longer than it should?") from None
+            raise CheckFailed(
+                exercise,
+                f"`{name}` was interrupted before it returned.",
+                "does it loop forever, or take far longer than it should?",
+            ) from None
         except NotImplementedError as exc:
             if str(exc):  # PyTorch's own NotImplementedError (e.g. an op the meta device lacks)
-                raise CheckFailed(exercise, f"`{name}` raised NotImplementedError: {str(exc).splitlines()[0]}",
-                                  _where(exc)) from None
+                raise CheckFailed(
+                    exercise, f"`{name}` raised NotImplementedError: {str(exc).splitlines()[0]}", _where(exc)
+                ) from None
             raise CheckFailed(
                 exercise,
                 f"`{name}` is not implemented yet.",

@@ -18,7 +18,7 @@ def chunked(inputs, state, params):
     W_x, W_h, b, W_hq, b_q = params
     H, C = state
     hidden_states = []
-    for gates_x in inputs @ W_x + b:                   # (B, 4H): the input part, all steps at once
+    for gates_x in inputs @ W_x + b:  # (B, 4H): the input part, all steps at once
         I, F, O, C_tilde = torch.addmm(gates_x, H, W_h).chunk(4, dim=1)
         C = torch.sigmoid(F) * C + torch.sigmoid(I) * torch.tanh(C_tilde)
         H = torch.sigmoid(O) * torch.tanh(C)
@@ -36,7 +36,7 @@ def chunked_wt(inputs, state, params):
     """
     W_x, W_h, b, W_hq, b_q = params
     H, C = state
-    W_hT = W_h.T.contiguous()                          # (4H, H), copied once per call
+    W_hT = W_h.T.contiguous()  # (4H, H), copied once per call
     hidden_states = []
     for gates_x in inputs @ W_x + b:
         I, F, O, C_tilde = torch.addmm(gates_x, H, W_hT.T).chunk(4, dim=1)
@@ -53,17 +53,17 @@ def solution_wt(inputs, state, params):
     W_x, W_h, b, W_hq, b_q = params
     H, C = state
     n = H.shape[1]
-    inputs_part = inputs @ W_x + b                       # (T, B, 4H): every step at once
-    W_hT = W_h.T.contiguous()                            # (4H, H): W_h as nn.Linear stores it
+    inputs_part = inputs @ W_x + b  # (T, B, 4H): every step at once
+    W_hT = W_h.T.contiguous()  # (4H, H): W_h as nn.Linear stores it
     hidden_states = []
-    for x_part in inputs_part:                           # (B, 4H), one time step
-        gates = x_part + H @ W_hT.T                      # = x_part + H @ W_h
-        I, F, O = torch.sigmoid(gates[:, :3 * n]).chunk(3, dim=1)
-        C_tilde = torch.tanh(gates[:, 3 * n:])
+    for x_part in inputs_part:  # (B, 4H), one time step
+        gates = x_part + H @ W_hT.T  # = x_part + H @ W_h
+        I, F, O = torch.sigmoid(gates[:, : 3 * n]).chunk(3, dim=1)
+        C_tilde = torch.tanh(gates[:, 3 * n :])
         C = F * C + I * C_tilde
         H = O * torch.tanh(C)
         hidden_states.append(H)
-    outputs = torch.cat(hidden_states, dim=0) @ W_hq + b_q   # (T*B, V): all steps at once
+    outputs = torch.cat(hidden_states, dim=0) @ W_hq + b_q  # (T*B, V): all steps at once
     return outputs, (H, C)
 
 
@@ -76,9 +76,9 @@ def solution_wt_addmm(inputs, state, params):
     W_hT = W_h.T.contiguous()
     hidden_states = []
     for x_part in inputs_part:
-        gates = torch.addmm(x_part, H, W_hT.T)           # = x_part + H @ W_h
-        I, F, O = torch.sigmoid(gates[:, :3 * n]).chunk(3, dim=1)
-        C_tilde = torch.tanh(gates[:, 3 * n:])
+        gates = torch.addmm(x_part, H, W_hT.T)  # = x_part + H @ W_h
+        I, F, O = torch.sigmoid(gates[:, : 3 * n]).chunk(3, dim=1)
+        C_tilde = torch.tanh(gates[:, 3 * n :])
         C = F * C + I * C_tilde
         H = O * torch.tanh(C)
         hidden_states.append(H)
@@ -98,14 +98,14 @@ class _Recurrence(torch.autograd.Function):
     def forward(ctx, gates_x, H, C, W_h):
         T, B, four_n = gates_x.shape
         n = four_n // 4
-        acts = torch.empty_like(gates_x)               # I, F, O, C~ of every step
+        acts = torch.empty_like(gates_x)  # I, F, O, C~ of every step
         Hs, Cs = gates_x.new_empty(T + 1, B, n), gates_x.new_empty(T + 1, B, n)
         tanh_Cs = gates_x.new_empty(T, B, n)
         Hs[0], Cs[0] = H, C
         for t in range(T):
             a = torch.addmm(gates_x[t], Hs[t], W_h, out=acts[t])
-            torch.sigmoid(a[:, :3 * n], out=a[:, :3 * n])
-            torch.tanh(a[:, 3 * n:], out=a[:, 3 * n:])
+            torch.sigmoid(a[:, : 3 * n], out=a[:, : 3 * n])
+            torch.tanh(a[:, 3 * n :], out=a[:, 3 * n :])
             I, F, O, C_tilde = a.chunk(4, dim=1)
             torch.addcmul(F * Cs[t], I, C_tilde, out=Cs[t + 1])
             torch.tanh(Cs[t + 1], out=tanh_Cs[t])
@@ -123,14 +123,14 @@ class _Recurrence(torch.autograd.Function):
         for t in reversed(range(acts.shape[0])):
             I, F, O, C_tilde = acts[t].chunk(4, dim=1)
             tanh_C = tanh_Cs[t]
-            dC.addcmul_(dH * O, 1 - tanh_C * tanh_C)   # H_t = O * tanh(C_t)
+            dC.addcmul_(dH * O, 1 - tanh_C * tanh_C)  # H_t = O * tanh(C_t)
             dI, dF, dO, dC_tilde = d_gates[t].chunk(4, dim=1)
             torch.mul(dC * C_tilde, I - I * I, out=dI)  # sigmoid' = s (1 - s)
             torch.mul(dC * Cs[t], F - F * F, out=dF)
             torch.mul(dH * tanh_C, O - O * O, out=dO)
             torch.mul(dC * I, 1 - C_tilde * C_tilde, out=dC_tilde)  # tanh' = 1 - t^2
-            dC.mul_(F)                                   # C_t = F * C_{t-1} + ...
-            dH = torch.mm(d_gates[t], W_hT)              # through H_{t-1} @ W_h
+            dC.mul_(F)  # C_t = F * C_{t-1} + ...
+            dH = torch.mm(d_gates[t], W_hT)  # through H_{t-1} @ W_h
             if t > 0:
                 dH += dHs[t - 1]
         dW_h = Hs[:-1].reshape(-1, Hs.shape[2]).T @ d_gates.reshape(-1, d_gates.shape[2])

@@ -140,11 +140,19 @@ def loadavg() -> list[float] | None:
 def machine() -> dict:
     from autograde.tools.common import cpu_name
 
-    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count(),
-            "cpu": cpu_name()}
+    info = {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "cpu": cpu_name(),
+    }
     with contextlib.suppress(Exception):
-        info["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                            text=True, timeout=10).stdout.strip() or None
+        info["git_commit"] = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+            ).stdout.strip()
+            or None
+        )
     return info
 
 
@@ -225,8 +233,8 @@ class Trainee:
         self.name, self.net, self.updater, self.formulation = name, net, updater, formulation
         self.speeds: list[float] = []  # d2l's tokens/s, one per timed epoch (= round)
         self.others: list[float] = []  # cores other processes used during that epoch
-        self.steal: list[float] = []   # cores the hypervisor took during that epoch
-        self.faults: list[int] = []    # page faults of this process during that epoch
+        self.steal: list[float] = []  # cores the hypervisor took during that epoch
+        self.faults: list[int] = []  # page faults of this process during that epoch
         self.ppl = float("nan")
 
     def epoch(self, train_iter, loss, device, timed: bool = True) -> None:
@@ -253,16 +261,28 @@ def make_trainees(ns: dict, vocab_size: int, device, candidates: dict) -> list[T
         return Trainee(name, net, lambda batch_size: d2l.sgd(net.params, LR, batch_size), formulation)
 
     trainees = [
-        scratch("lstm (solution, Ex. 3)", ns["get_lstm_params"], ns["init_lstm_state"], ns["lstm"],
-                "solution cell `lstm`: per gate, 14 parameters"),
-        scratch("fused_lstm (solution, Ex. 4)", ns["get_fused_lstm_params"], ns["init_lstm_state"],
-                ns["fused_lstm"], "solution cell `fused_lstm`: one (V,4H) and one (H,4H) matrix"),
-        scratch("d2l's scratch lstm", ns["get_lstm_params"], ns["init_lstm_state"], d2l_lstm,
-                "d2l's chapter code, per gate"),
+        scratch(
+            "lstm (solution, Ex. 3)",
+            ns["get_lstm_params"],
+            ns["init_lstm_state"],
+            ns["lstm"],
+            "solution cell `lstm`: per gate, 14 parameters",
+        ),
+        scratch(
+            "fused_lstm (solution, Ex. 4)",
+            ns["get_fused_lstm_params"],
+            ns["init_lstm_state"],
+            ns["fused_lstm"],
+            "solution cell `fused_lstm`: one (V,4H) and one (H,4H) matrix",
+        ),
+        scratch(
+            "d2l's scratch lstm", ns["get_lstm_params"], ns["init_lstm_state"], d2l_lstm, "d2l's chapter code, per gate"
+        ),
     ]
     for name, forward in candidates.items():
-        trainees.append(scratch(name, ns["get_fused_lstm_params"], ns["init_lstm_state"], forward,
-                                "benchmarks/candidates.py"))
+        trainees.append(
+            scratch(name, ns["get_fused_lstm_params"], ns["init_lstm_state"], forward, "benchmarks/candidates.py")
+        )
     net = d2l.RNNModel(nn.LSTM(vocab_size, NUM_HIDDENS), vocab_size).to(device)
     trainees.append(Trainee(REFERENCE, net, torch.optim.SGD(net.parameters(), LR), "PyTorch's nn.LSTM"))
     return trainees
@@ -341,8 +361,10 @@ def bench_tokens(args) -> dict:
             trainees = make_trainees(ns, len(vocab), device, candidates)
             order_rng = random.Random(0)
             load_before = loadavg()
-            log(f"tokens: {len(trainees)} models, {threads} thread(s): {args.warmup} warm-up + {args.epochs} "
-                f"timed epochs each, interleaved")
+            log(
+                f"tokens: {len(trainees)} models, {threads} thread(s): {args.warmup} warm-up + {args.epochs} "
+                f"timed epochs each, interleaved"
+            )
             start = time.perf_counter()
             for _ in range(args.warmup):
                 for tr in trainees:
@@ -364,31 +386,41 @@ def bench_tokens(args) -> dict:
                 # The machine's speed drifts (other VMs, other processes) over seconds to minutes,
                 # and each round takes a few seconds: the ratio within a round cancels the drift.
                 per_round = [s / r for s, r in zip(tr.speeds, reference.speeds)]
-                rows.append({
-                    "model": tr.name, "formulation": tr.formulation,
-                    "tokens_per_s_median": round(med, 1),
-                    "tokens_per_s_p25": round(_q(tr.speeds, 0.25), 1),
-                    "tokens_per_s_p75": round(_q(tr.speeds, 0.75), 1),
-                    "ratio_to_nn_lstm": round(statistics.median(per_round), 3),
-                    "ratio_to_nn_lstm_p25": round(_q(per_round, 0.25), 3),
-                    "ratio_to_nn_lstm_p75": round(_q(per_round, 0.75), 3),
-                    "ratio_of_medians": round(med / ref, 3),
-                    "epochs": len(tr.speeds),
-                    "perplexity_last_epoch": round(tr.ppl, 2),
-                    "other_processes_cores_mean": round(statistics.fmean(tr.others), 2) if tr.others else None,
-                    "steal_cores_mean": round(statistics.fmean(tr.steal), 3) if tr.steal else None,
-                    "page_faults_per_epoch_median": statistics.median(tr.faults),
-                    "tokens_per_s_each_epoch": [round(s, 1) for s in tr.speeds],
-                    "page_faults_each_epoch": tr.faults,
-                })
-            runs.append({"threads": threads, "default_threads": threads == default_threads,
-                         "seconds": round(time.perf_counter() - start, 1),
-                         "loadavg_before": load_before, "loadavg_after": loadavg(),
-                         "gemm_probe_us": {
-                             "what": "(32,256)@(256,1024) before each round: [plain, right operand transposed]",
-                             "median": [round(statistics.median(p[i] for p in probes), 1) for i in (0, 1)],
-                             "each_round": [[round(x, 1) for x in p] for p in probes]},
-                         "rows": rows})
+                rows.append(
+                    {
+                        "model": tr.name,
+                        "formulation": tr.formulation,
+                        "tokens_per_s_median": round(med, 1),
+                        "tokens_per_s_p25": round(_q(tr.speeds, 0.25), 1),
+                        "tokens_per_s_p75": round(_q(tr.speeds, 0.75), 1),
+                        "ratio_to_nn_lstm": round(statistics.median(per_round), 3),
+                        "ratio_to_nn_lstm_p25": round(_q(per_round, 0.25), 3),
+                        "ratio_to_nn_lstm_p75": round(_q(per_round, 0.75), 3),
+                        "ratio_of_medians": round(med / ref, 3),
+                        "epochs": len(tr.speeds),
+                        "perplexity_last_epoch": round(tr.ppl, 2),
+                        "other_processes_cores_mean": round(statistics.fmean(tr.others), 2) if tr.others else None,
+                        "steal_cores_mean": round(statistics.fmean(tr.steal), 3) if tr.steal else None,
+                        "page_faults_per_epoch_median": statistics.median(tr.faults),
+                        "tokens_per_s_each_epoch": [round(s, 1) for s in tr.speeds],
+                        "page_faults_each_epoch": tr.faults,
+                    }
+                )
+            runs.append(
+                {
+                    "threads": threads,
+                    "default_threads": threads == default_threads,
+                    "seconds": round(time.perf_counter() - start, 1),
+                    "loadavg_before": load_before,
+                    "loadavg_after": loadavg(),
+                    "gemm_probe_us": {
+                        "what": "(32,256)@(256,1024) before each round: [plain, right operand transposed]",
+                        "median": [round(statistics.median(p[i] for p in probes), 1) for i in (0, 1)],
+                        "each_round": [[round(x, 1) for x in p] for p in probes],
+                    },
+                    "rows": rows,
+                }
+            )
         torch.set_num_threads(default_threads)
     finally:
         os.chdir(previous_dir)
@@ -396,14 +428,25 @@ def bench_tokens(args) -> dict:
     import d2l as d2l_package
 
     return {
-        "section": "tokens", "when": now(), "machine": machine(),
-        "torch": torch.__version__, "d2l": getattr(d2l_package, "__version__", "?"),
-        "recipe": {"data": f"d2l.load_data_time_machine({BATCH_SIZE}, {NUM_STEPS})", "vocab_size": len(vocab),
-                   "num_hiddens": NUM_HIDDENS, "lr": LR, "grad_clipping": 1, "device": "cpu",
-                   "tokens_per_epoch": sum(int(Y.numel()) for _, Y in train_iter),
-                   "loop": "d2l.train_epoch_ch8 (its own tokens/s)"},
-        "epochs": args.epochs, "warmup_epochs": args.warmup,
-        "reference": REFERENCE, "runs": runs,
+        "section": "tokens",
+        "when": now(),
+        "machine": machine(),
+        "torch": torch.__version__,
+        "d2l": getattr(d2l_package, "__version__", "?"),
+        "recipe": {
+            "data": f"d2l.load_data_time_machine({BATCH_SIZE}, {NUM_STEPS})",
+            "vocab_size": len(vocab),
+            "num_hiddens": NUM_HIDDENS,
+            "lr": LR,
+            "grad_clipping": 1,
+            "device": "cpu",
+            "tokens_per_epoch": sum(int(Y.numel()) for _, Y in train_iter),
+            "loop": "d2l.train_epoch_ch8 (its own tokens/s)",
+        },
+        "epochs": args.epochs,
+        "warmup_epochs": args.warmup,
+        "reference": REFERENCE,
+        "runs": runs,
     }
 
 
@@ -428,8 +471,9 @@ def _run_tool(cmd: list[str], cwd: Path, logfile: Path, timeout: float, env: dic
     """Run a course command; return (rc, wall seconds, others' cores, tail of its output)."""
     with open(logfile, "w") as out, Meter() as m:
         try:
-            proc = subprocess.run(cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                  env=env or os.environ.copy())
+            proc = subprocess.run(
+                cmd, cwd=cwd, stdout=out, stderr=subprocess.STDOUT, timeout=timeout, env=env or os.environ.copy()
+            )
             rc = proc.returncode
         except subprocess.TimeoutExpired:
             rc = "timeout"
@@ -443,8 +487,11 @@ def submission_notebook(name: str):
 
     solution = ROOT / "solutions" / f"{name}.ipynb"
     solved = nbformat.read(solution, as_version=4)
-    bodies = {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
-              for c in solved.cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    bodies = {
+        c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
+        for c in solved.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    }
     nb = nbformat.read(ROOT / "chapters" / f"{name}.ipynb", as_version=4)
     for cell in nb.cells:
         gid = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
@@ -453,7 +500,9 @@ def submission_notebook(name: str):
     return nb
 
 
-REPORT_ROW = re.compile(r"^(?P<student>\S+)\s+(?P<assignment>\S+)\s+(?P<score>\S+/\S+)\s+(?P<seconds>[\d.]+)\s+(?P<result>.*)$")
+REPORT_ROW = re.compile(
+    r"^(?P<student>\S+)\s+(?P<assignment>\S+)\s+(?P<score>\S+/\S+)\s+(?P<seconds>[\d.]+)\s+(?P<result>.*)$"
+)
 
 
 def bench_grade(args) -> dict:
@@ -472,29 +521,52 @@ def bench_grade(args) -> dict:
             nbformat.write(submission_notebook(name), subs / f"{name}.ipynb")
         for i in range(args.grade_repeats):
             out = tmp / f"grading-{i}"
-            cmd = [sys.executable, "-m", "autograde.cli", "grade", str(tmp / "submissions"), "--out", str(out),
-                   "--jobs", "1"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "autograde.cli",
+                "grade",
+                str(tmp / "submissions"),
+                "--out",
+                str(out),
+                "--jobs",
+                "1",
+            ]
             log(f"grade: run {i + 1}/{args.grade_repeats}: rnn-course grade (one submission per chapter)")
             rc, wall, others, tail = _run_tool(cmd, ROOT, tmp / f"grade-{i}.log", args.tool_timeout)
-            trial = {"rc": rc, "command_seconds": round(wall, 1),
-                     "other_processes_cores_mean": None if others is None else round(others, 2), "submissions": {}}
+            trial = {
+                "rc": rc,
+                "command_seconds": round(wall, 1),
+                "other_processes_cores_mean": None if others is None else round(others, 2),
+                "submissions": {},
+            }
             report = out / "report.txt"
             if report.is_file():
                 for line in report.read_text().splitlines():
                     m = REPORT_ROW.match(line.strip())
                     if m and m["student"] == "bench":
-                        trial["submissions"][m["assignment"]] = {"seconds": float(m["seconds"]), "score": m["score"],
-                                                                 "result": m["result"]}
+                        trial["submissions"][m["assignment"]] = {
+                            "seconds": float(m["seconds"]),
+                            "score": m["score"],
+                            "result": m["result"],
+                        }
             if rc != 0 or set(trial["submissions"]) != set(chapters):
                 trial["output_tail"] = tail
             trials.append(trial)
     ok = [t for t in trials if t["rc"] == 0 and set(t["submissions"]) == set(chapters)]
-    result = {"section": "grade", "when": now(), "machine": machine(), "loadavg_after": loadavg(),
-              "submission": "chapters/<chapter>.ipynb with the solutions' code in its solution cells, one per chapter",
-              "command": "rnn-course grade SUBMISSIONS --out TMP --jobs 1", "trials": trials}
+    result = {
+        "section": "grade",
+        "when": now(),
+        "machine": machine(),
+        "loadavg_after": loadavg(),
+        "submission": "chapters/<chapter>.ipynb with the solutions' code in its solution cells, one per chapter",
+        "command": "rnn-course grade SUBMISSIONS --out TMP --jobs 1",
+        "trials": trials,
+    }
     if ok:
         result["submission_seconds_median"] = {
-            name: round(statistics.median(t["submissions"][name]["seconds"] for t in ok), 1) for name in chapters}
+            name: round(statistics.median(t["submissions"][name]["seconds"] for t in ok), 1) for name in chapters
+        }
         result["command_seconds_median"] = round(statistics.median(t["command_seconds"] for t in ok), 1)
     else:
         result["failed"] = "no run of `rnn-course grade` finished with a report: see trials[].output_tail"
@@ -525,39 +597,81 @@ def bench_notebooks(args) -> dict:
             folder = Path(tmp) / "chapters"  # the set-up cell puts The Time Machine in ../data
             folder.mkdir(exist_ok=True)
             shutil.copy(ROOT / "solutions" / f"{name}.ipynb", folder / f"{name}.ipynb")
-            cmd = [str(jupyter) if jupyter.exists() else "jupyter", "nbconvert", "--to", "notebook", "--execute",
-                   "--ExecutePreprocessor.timeout=3600", "--output", f"{name}.executed.ipynb", f"{name}.ipynb"]
+            cmd = [
+                str(jupyter) if jupyter.exists() else "jupyter",
+                "nbconvert",
+                "--to",
+                "notebook",
+                "--execute",
+                "--ExecutePreprocessor.timeout=3600",
+                "--output",
+                f"{name}.executed.ipynb",
+                f"{name}.ipynb",
+            ]
             log(f"notebooks: solutions/{name}.ipynb top to bottom, full recipe")
             rc, wall, others, tail = _run_tool(cmd, folder, Path(tmp) / f"{name}.log", args.tool_timeout, env)
-            run = {"chapter": name, "rc": rc, "seconds": round(wall, 1), "budget_seconds": CHAPTER_BUDGET_S,
-                   "within_budget": rc == 0 and wall <= CHAPTER_BUDGET_S,
-                   "other_processes_cores_mean": None if others is None else round(others, 2)}
+            run = {
+                "chapter": name,
+                "rc": rc,
+                "seconds": round(wall, 1),
+                "budget_seconds": CHAPTER_BUDGET_S,
+                "within_budget": rc == 0 and wall <= CHAPTER_BUDGET_S,
+                "other_processes_cores_mean": None if others is None else round(others, 2),
+            }
             executed = folder / f"{name}.executed.ipynb"
             if rc == 0 and executed.is_file():
                 nb = nbformat.read(executed, as_version=4)
                 try:
-                    run["trained"] = [{"model": m.model, "variant": m.variant, "hidden": m.hidden,
-                                       "perplexity": m.perplexity, "tokens_per_s": m.tokens_per_s}
-                                      for m in results.collect({name: nb})]
+                    run["trained"] = [
+                        {
+                            "model": m.model,
+                            "variant": m.variant,
+                            "hidden": m.hidden,
+                            "perplexity": m.perplexity,
+                            "tokens_per_s": m.tokens_per_s,
+                        }
+                        for m in results.collect({name: nb})
+                    ]
                 except results.ResultsError as exc:
                     run["trained_error"] = str(exc)
             else:
                 run["output_tail"] = tail
             runs.append(run)
-    return {"section": "notebooks", "when": now(), "machine": machine(), "loadavg_after": loadavg(),
-            "command": "jupyter nbconvert --execute solutions/<chapter>.ipynb (RNN_COURSE_QUICK=0)", "runs": runs}
+    return {
+        "section": "notebooks",
+        "when": now(),
+        "machine": machine(),
+        "loadavg_after": loadavg(),
+        "command": "jupyter nbconvert --execute solutions/<chapter>.ipynb (RNN_COURSE_QUICK=0)",
+        "runs": runs,
+    }
 
 
 def _copy_worktree(dest: Path) -> None:
     """The working tree as `make book` would see it: tracked and untracked, not ignored, files."""
     try:
-        names = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
-                               capture_output=True, check=True, timeout=60).stdout.decode().split("\0")
+        names = (
+            subprocess.run(
+                ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                cwd=ROOT,
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
+            .stdout.decode()
+            .split("\0")
+        )
     except (OSError, subprocess.SubprocessError):
         names = None
     if names is None:
-        shutil.copytree(ROOT, dest, symlinks=True, ignore=shutil.ignore_patterns(
-            ".git", ".venv", "_build", "grading", "results", "__pycache__", ".ipynb_checkpoints"))
+        shutil.copytree(
+            ROOT,
+            dest,
+            symlinks=True,
+            ignore=shutil.ignore_patterns(
+                ".git", ".venv", "_build", "grading", "results", "__pycache__", ".ipynb_checkpoints"
+            ),
+        )
         return
     for name in filter(None, names):
         src = ROOT / name
@@ -577,21 +691,33 @@ def bench_book(args) -> dict:
         tree = Path(tmp) / "course"
         tree.mkdir()
         _copy_worktree(tree)
-        cmd = [sys.executable, "-m", "autograde.cli", "book", "--root", str(tree)] + (["--quick"] if args.book_quick else [])
+        cmd = [sys.executable, "-m", "autograde.cli", "book", "--root", str(tree)] + (
+            ["--quick"] if args.book_quick else []
+        )
         for i, kind in enumerate(["cold"] + ["warm"] * args.book_warm_repeats):
             log(f"book: {kind} build {i + 1}/{1 + args.book_warm_repeats} ({mode}) of a copy of the working tree")
             rc, wall, others, tail = _run_tool(cmd, tree, Path(tmp) / f"book-{i}.log", args.tool_timeout, env)
-            trial = {"kind": kind, "rc": rc, "seconds": round(wall, 1),
-                     "other_processes_cores_mean": None if others is None else round(others, 2),
-                     "html_built": (tree / "_build" / "html" / "index.html").is_file()}
+            trial = {
+                "kind": kind,
+                "rc": rc,
+                "seconds": round(wall, 1),
+                "other_processes_cores_mean": None if others is None else round(others, 2),
+                "html_built": (tree / "_build" / "html" / "index.html").is_file(),
+            }
             if rc != 0:
                 trial["output_tail"] = tail
             trials.append(trial)
             if kind == "cold" and rc != 0:
                 break
-    result = {"section": "book", "when": now(), "machine": machine(), "loadavg_after": loadavg(), "mode": mode,
-              "command": " ".join(["rnn-course book", "--root COPY"] + (["--quick"] if args.book_quick else [])),
-              "trials": trials}
+    result = {
+        "section": "book",
+        "when": now(),
+        "machine": machine(),
+        "loadavg_after": loadavg(),
+        "mode": mode,
+        "command": " ".join(["rnn-course book", "--root COPY"] + (["--quick"] if args.book_quick else [])),
+        "trials": trials,
+    }
     cold = [t for t in trials if t["kind"] == "cold" and t["rc"] == 0]
     warm = [t for t in trials if t["kind"] == "warm" and t["rc"] == 0]
     if cold:
@@ -616,40 +742,54 @@ def _probe_text(run: dict) -> str:
     if not probe:
         return "-"
     each = probe["each_round"]
-    return " / ".join(f"{probe['median'][i]:.0f} [{min(p[i] for p in each):.0f}-{max(p[i] for p in each):.0f}]"
-                      for i in (0, 1))
+    return " / ".join(
+        f"{probe['median'][i]:.0f} [{min(p[i] for p in each):.0f}-{max(p[i] for p in each):.0f}]" for i in (0, 1)
+    )
 
 
 def markdown(results: dict) -> str:
-    lines = ["# Benchmark results", "",
-             "Written by `benchmarks/run.py`; machine-readable figures in the JSON files beside this one.", ""]
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `benchmarks/run.py`; machine-readable figures in the JSON files beside this one.",
+        "",
+    ]
     tokens = results.get("tokens")
     if tokens:
         m = tokens["machine"]
-        lines += [f"## Training speed (tokens/s, CPU) — {tokens['when']}", "",
-                  f"{m.get('cpu', '?')}, {m.get('cpus')} cores; torch {tokens['torch']}, d2l {tokens['d2l']}; "
-                  f"{tokens['recipe']['data']}, hidden {tokens['recipe']['num_hiddens']}, lr {tokens['recipe']['lr']}, "
-                  f"clipping 1, `d2l.train_epoch_ch8`; {tokens['epochs']} timed epochs per model "
-                  f"({tokens['recipe']['tokens_per_epoch']:,} tokens each) after {tokens['warmup_epochs']} warm-up, "
-                  "interleaved. tokens/s: median over epochs [25th-75th percentile]; ratio: median over rounds of "
-                  "(the model's tokens/s / nn.LSTM's in the same round), which cancels the machine's drift.", ""]
+        lines += [
+            f"## Training speed (tokens/s, CPU) — {tokens['when']}",
+            "",
+            f"{m.get('cpu', '?')}, {m.get('cpus')} cores; torch {tokens['torch']}, d2l {tokens['d2l']}; "
+            f"{tokens['recipe']['data']}, hidden {tokens['recipe']['num_hiddens']}, lr {tokens['recipe']['lr']}, "
+            f"clipping 1, `d2l.train_epoch_ch8`; {tokens['epochs']} timed epochs per model "
+            f"({tokens['recipe']['tokens_per_epoch']:,} tokens each) after {tokens['warmup_epochs']} warm-up, "
+            "interleaved. tokens/s: median over epochs [25th-75th percentile]; ratio: median over rounds of "
+            "(the model's tokens/s / nn.LSTM's in the same round), which cancels the machine's drift.",
+            "",
+        ]
         for run in tokens["runs"]:
-            lines += [f"**{run['threads']} torch thread(s)**{' (the default here)' if run['default_threads'] else ''}"
-                      f" — load average {run['loadavg_before']} before, {run['loadavg_after']} after; "
-                      f"{run['seconds']} s; one step's product (32,256)@(256,1024) took "
-                      f"{_probe_text(run)} µs (plain / transposed operand, median of the rounds "
-                      "[range])", "",
-                      "| model | tokens/s | [p25-p75] | ratio to nn.LSTM | [p25-p75] | other processes / steal (cores) "
-                      "| perplexity |",
-                      "|---|---:|---:|---:|---:|---:|---:|"]
+            lines += [
+                f"**{run['threads']} torch thread(s)**{' (the default here)' if run['default_threads'] else ''}"
+                f" — load average {run['loadavg_before']} before, {run['loadavg_after']} after; "
+                f"{run['seconds']} s; one step's product (32,256)@(256,1024) took "
+                f"{_probe_text(run)} µs (plain / transposed operand, median of the rounds "
+                "[range])",
+                "",
+                "| model | tokens/s | [p25-p75] | ratio to nn.LSTM | [p25-p75] | other processes / steal (cores) "
+                "| perplexity |",
+                "|---|---:|---:|---:|---:|---:|---:|",
+            ]
             for r in run["rows"]:
                 others, steal = r["other_processes_cores_mean"], r["steal_cores_mean"]
                 load = "-" if others is None else f"{others:.2f} / {steal:.2f}"
-                lines.append(f"| {r['model']} | {_fmt_int(r['tokens_per_s_median'])} | "
-                             f"[{_fmt_int(r['tokens_per_s_p25'])}-{_fmt_int(r['tokens_per_s_p75'])}] | "
-                             f"**{r['ratio_to_nn_lstm']:.2f}x** | "
-                             f"[{r['ratio_to_nn_lstm_p25']:.2f}-{r['ratio_to_nn_lstm_p75']:.2f}] | {load} | "
-                             f"{r['perplexity_last_epoch']:.1f} |")
+                lines.append(
+                    f"| {r['model']} | {_fmt_int(r['tokens_per_s_median'])} | "
+                    f"[{_fmt_int(r['tokens_per_s_p25'])}-{_fmt_int(r['tokens_per_s_p75'])}] | "
+                    f"**{r['ratio_to_nn_lstm']:.2f}x** | "
+                    f"[{r['ratio_to_nn_lstm_p25']:.2f}-{r['ratio_to_nn_lstm_p75']:.2f}] | {load} | "
+                    f"{r['perplexity_last_epoch']:.1f} |"
+                )
             lines.append("")
     grade = results.get("grade")
     if grade:
@@ -657,17 +797,27 @@ def markdown(results: dict) -> str:
         if "skipped" in grade:
             lines += [f"Skipped: {grade['skipped']}", ""]
         else:
-            lines += [f"`{grade['command']}`; the submissions: {grade['submission']}.", "",
-                      "| run | chapter | seconds (nbgrader, the submission) | score | whole command (s) "
-                      "| other processes (cores) |", "|---|---|---:|---|---:|---:|"]
+            lines += [
+                f"`{grade['command']}`; the submissions: {grade['submission']}.",
+                "",
+                "| run | chapter | seconds (nbgrader, the submission) | score | whole command (s) "
+                "| other processes (cores) |",
+                "|---|---|---:|---|---:|---:|",
+            ]
             for i, t in enumerate(grade["trials"], 1):
                 for name, sub in (t.get("submissions") or {"-": {}}).items():
-                    lines.append(f"| {i} | {name} | {sub.get('seconds', '-')} | {sub.get('score', 'rc ' + str(t['rc']))} "
-                                 f"| {t['command_seconds']} | {t['other_processes_cores_mean']} |")
+                    lines.append(
+                        f"| {i} | {name} | {sub.get('seconds', '-')} | {sub.get('score', 'rc ' + str(t['rc']))} "
+                        f"| {t['command_seconds']} | {t['other_processes_cores_mean']} |"
+                    )
             medians = grade.get("submission_seconds_median")
             if isinstance(medians, dict):
-                lines += ["", "Median per submission: " + ", ".join(f"{n} **{v} s**" for n, v in medians.items())
-                          + f" ({grade['command_seconds_median']} s for the whole command)."]
+                lines += [
+                    "",
+                    "Median per submission: "
+                    + ", ".join(f"{n} **{v} s**" for n, v in medians.items())
+                    + f" ({grade['command_seconds_median']} s for the whole command).",
+                ]
             if "failed" in grade:
                 lines += ["", f"Failed: {grade['failed']}"]
             lines.append("")
@@ -678,16 +828,23 @@ def markdown(results: dict) -> str:
             lines += [f"Skipped: {notebooks['skipped']}", ""]
         else:
             m = notebooks["machine"]
-            lines += [f"`{notebooks['command']}` on {m.get('cpu', '?')}, {m.get('cpus')} cores; budget "
-                      f"{CHAPTER_BUDGET_S} s per chapter.", "",
-                      "| chapter | seconds | within budget | trained (perplexity, tokens/s) | other processes (cores) |",
-                      "|---|---:|---|---|---:|"]
+            lines += [
+                f"`{notebooks['command']}` on {m.get('cpu', '?')}, {m.get('cpus')} cores; budget "
+                f"{CHAPTER_BUDGET_S} s per chapter.",
+                "",
+                "| chapter | seconds | within budget | trained (perplexity, tokens/s) | other processes (cores) |",
+                "|---|---:|---|---|---:|",
+            ]
             for r in notebooks["runs"]:
-                trained = "; ".join(f"{t['model']} {t['variant']}: {t['perplexity']:.1f}, {_fmt_int(t['tokens_per_s'])}"
-                                    for t in r.get("trained", [])) or r.get("trained_error", "-")
+                trained = "; ".join(
+                    f"{t['model']} {t['variant']}: {t['perplexity']:.1f}, {_fmt_int(t['tokens_per_s'])}"
+                    for t in r.get("trained", [])
+                ) or r.get("trained_error", "-")
                 seconds = r["seconds"] if r["rc"] == 0 else f"failed (rc {r['rc']})"
-                lines.append(f"| {r['chapter']} | {seconds} | {'yes' if r['within_budget'] else '**no**'} | "
-                             f"{trained} | {r['other_processes_cores_mean']} |")
+                lines.append(
+                    f"| {r['chapter']} | {seconds} | {'yes' if r['within_budget'] else '**no**'} | "
+                    f"{trained} | {r['other_processes_cores_mean']} |"
+                )
             lines.append("")
     book = results.get("book")
     if book:
@@ -695,13 +852,22 @@ def markdown(results: dict) -> str:
         if "skipped" in book:
             lines += [f"Skipped: {book['skipped']}", ""]
         else:
-            lines += [f"`{book['command']}`, {book['mode']}.", "",
-                      "| build | seconds | html | other processes (cores) |", "|---|---:|---|---:|"]
+            lines += [
+                f"`{book['command']}`, {book['mode']}.",
+                "",
+                "| build | seconds | html | other processes (cores) |",
+                "|---|---:|---|---:|",
+            ]
             for t in book["trials"]:
-                lines.append(f"| {t['kind']} | {t['seconds'] if t['rc'] == 0 else 'failed (rc ' + str(t['rc']) + ')'} | "
-                             f"{'yes' if t['html_built'] else 'no'} | {t['other_processes_cores_mean']} |")
+                lines.append(
+                    f"| {t['kind']} | {t['seconds'] if t['rc'] == 0 else 'failed (rc ' + str(t['rc']) + ')'} | "
+                    f"{'yes' if t['html_built'] else 'no'} | {t['other_processes_cores_mean']} |"
+                )
             if "cold_seconds" in book:
-                lines += ["", f"Cold: **{book['cold_seconds']} s**; warm: **{book.get('warm_seconds_median', '-')} s** (median)."]
+                lines += [
+                    "",
+                    f"Cold: **{book['cold_seconds']} s**; warm: **{book.get('warm_seconds_median', '-')} s** (median).",
+                ]
             if "failed" in book:
                 lines += ["", f"Failed: {book['failed']}"]
             lines.append("")
@@ -724,19 +890,32 @@ def load_all() -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="benchmarks/run.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     which = p.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every section (the default)")
-    which.add_argument("--only", action="append", choices=SECTIONS, metavar="SECTION",
-                       help=f"run only this section ({', '.join(SECTIONS)}); may be repeated")
+    which.add_argument(
+        "--only",
+        action="append",
+        choices=SECTIONS,
+        metavar="SECTION",
+        help=f"run only this section ({', '.join(SECTIONS)}); may be repeated",
+    )
     p.add_argument("--epochs", type=int, default=20, help="timed epochs per model (default 20)")
     p.add_argument("--warmup", type=int, default=2, help="untimed epochs per model first (default 2)")
-    p.add_argument("--threads", default="default,1",
-                   help="torch thread counts to measure, comma-separated; 'default' is torch's own "
-                        "(default: 'default,1')")
-    p.add_argument("--candidates", action="store_true",
-                   help="also time the formulations in benchmarks/candidates.py (each checked first)")
+    p.add_argument(
+        "--threads",
+        default="default,1",
+        help="torch thread counts to measure, comma-separated; 'default' is torch's own (default: 'default,1')",
+    )
+    p.add_argument(
+        "--candidates",
+        action="store_true",
+        help="also time the formulations in benchmarks/candidates.py (each checked first)",
+    )
     p.add_argument("--grade-repeats", type=int, default=3, help="times `rnn-course grade` runs (default 3)")
     p.add_argument("--book-warm-repeats", type=int, default=2, help="warm builds after the cold one (default 2)")
     p.add_argument("--book-quick", action="store_true", help="build the book with --quick (2 epochs per training cell)")

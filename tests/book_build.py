@@ -38,11 +38,19 @@ def run_book(root: Path, chapters_dir: Path) -> tuple[str, float]:
     """`rnn-course book --quick`, with MPLBACKEND=Agg set on purpose: the tool must drop it."""
     env = {**os.environ, "MPLBACKEND": "Agg"}
     env.pop("RNN_COURSE_QUICK", None)
-    command = [sys.executable, "-m", "autograde.cli", "book", "--quick", "--root", str(root),
-               "--chapters", str(chapters_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "autograde.cli",
+        "book",
+        "--quick",
+        "--root",
+        str(root),
+        "--chapters",
+        str(chapters_dir),
+    ]
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
-                            timeout=BUILD_TIMEOUT_S)
+    result = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT_S)
     seconds = time.perf_counter() - start
     output = result.stdout + result.stderr
     if result.returncode != 0:

@@ -10,11 +10,21 @@ from nbclient import NotebookClient
 from conftest import kernel_env
 
 
-def execute(nb: nbformat.NotebookNode, cwd: Path, timeout: int = 600, allow_errors: bool = False,
-            env: dict[str, str] | None = None) -> nbformat.NotebookNode:
+def execute(
+    nb: nbformat.NotebookNode,
+    cwd: Path,
+    timeout: int = 600,
+    allow_errors: bool = False,
+    env: dict[str, str] | None = None,
+) -> nbformat.NotebookNode:
     """Execute `nb` in a real ipykernel with working directory `cwd` (quick training)."""
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
-                            resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
+    )
     client.execute(env=env or kernel_env())  # passed on to the kernel manager's start_kernel
     return nb
 

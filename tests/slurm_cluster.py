@@ -70,11 +70,12 @@ class SlurmCluster:
         """None if a single-node Slurm can be tried here, else why not."""
         missing = [d for d in DAEMONS if shutil.which(d) is None and not Path("/usr/sbin", d).exists()]
         if missing:
-            return (f"Slurm/munge not installed (missing {', '.join(missing)}): "
-                    "apt-get install slurm-wlm munge (.ci/install-slurm does it)")
+            return (
+                f"Slurm/munge not installed (missing {', '.join(missing)}): "
+                "apt-get install slurm-wlm munge (.ci/install-slurm does it)"
+            )
         if os.geteuid() != 0:
-            return "a single-node Slurm for the tests runs its daemons as root; the tests run as uid " \
-                   f"{os.geteuid()}"
+            return f"a single-node Slurm for the tests runs its daemons as root; the tests run as uid {os.geteuid()}"
         return None
 
     # -- start -----------------------------------------------------------------------------------
@@ -92,8 +93,9 @@ class SlurmCluster:
         os.environ["SLURM_CONF"] = str(self.conf)
         try:
             self._daemon("slurmctld", ["slurmctld", "-f", str(self.conf), "-L", str(self.logs / "slurmctld.log")])
-            self._daemon("slurmd", ["slurmd", "-f", str(self.conf), "-N", "localhost",
-                                    "-L", str(self.logs / "slurmd.log")])
+            self._daemon(
+                "slurmd", ["slurmd", "-f", str(self.conf), "-N", "localhost", "-L", str(self.logs / "slurmd.log")]
+            )
             self._wait_idle()
         except BaseException:
             self.stop()
@@ -106,22 +108,35 @@ class SlurmCluster:
         key.write_bytes(os.urandom(1024))
         os.chmod(key, 0o600)
         log = self.logs / "munged.log"
-        cmd = ["munged", "--force", f"--socket={self.munge_socket}", f"--key-file={key}",
-               f"--pid-file={self.pids['munged']}", f"--log-file={log}",
-               f"--seed-file={self.base / 'munge' / 'munged.seed'}"]
+        cmd = [
+            "munged",
+            "--force",
+            f"--socket={self.munge_socket}",
+            f"--key-file={key}",
+            f"--pid-file={self.pids['munged']}",
+            f"--log-file={log}",
+            f"--seed-file={self.base / 'munge' / 'munged.seed'}",
+        ]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
-            raise SlurmUnavailable(f"munged did not start ({done.stderr.strip() or done.returncode}); "
-                                   f"its log:\n{_tail(log)}")
-        check = subprocess.run(f"munge -n -S {self.munge_socket} | unmunge -S {self.munge_socket}",
-                               shell=True, capture_output=True, text=True, timeout=30)
+            raise SlurmUnavailable(
+                f"munged did not start ({done.stderr.strip() or done.returncode}); its log:\n{_tail(log)}"
+            )
+        check = subprocess.run(
+            f"munge -n -S {self.munge_socket} | unmunge -S {self.munge_socket}",
+            shell=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
         if check.returncode != 0:
             raise SlurmUnavailable(f"munge does not work: {check.stderr.strip()}; munged's log:\n{_tail(log)}")
 
     def _write_conf(self) -> None:
         cpus, memory = _node_resources()
         b = self.base
-        self.conf.write_text(f"""\
+        self.conf.write_text(
+            f"""\
 # Written by tests/slurm_cluster.py: a single-node Slurm for the tests.
 ClusterName=rnncourse
 SlurmctldHost=localhost
@@ -132,12 +147,12 @@ SlurmdUser=root
 AuthType=auth/munge
 CredType=cred/munge
 AuthInfo=socket={self.munge_socket}
-StateSaveLocation={b / 'state'}
-SlurmdSpoolDir={b / 'spool'}
-SlurmctldPidFile={self.pids['slurmctld']}
-SlurmdPidFile={self.pids['slurmd']}
-SlurmctldLogFile={self.logs / 'slurmctld.log'}
-SlurmdLogFile={self.logs / 'slurmd.log'}
+StateSaveLocation={b / "state"}
+SlurmdSpoolDir={b / "spool"}
+SlurmctldPidFile={self.pids["slurmctld"]}
+SlurmdPidFile={self.pids["slurmd"]}
+SlurmctldLogFile={self.logs / "slurmctld.log"}
+SlurmdLogFile={self.logs / "slurmd.log"}
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
@@ -156,34 +171,43 @@ KillWait=5
 InactiveLimit=0
 NodeName=localhost NodeAddr=127.0.0.1 CPUs={cpus} RealMemory={memory} State=UNKNOWN
 PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP
-""", encoding="utf-8")
+""",
+            encoding="utf-8",
+        )
         if self.settings:
-            lines = [f"{k}={self.settings[k]}" if (k := line.split("=", 1)[0]) in self.settings else line
-                     for line in self.conf.read_text(encoding="utf-8").splitlines()]
+            lines = [
+                f"{k}={self.settings[k]}" if (k := line.split("=", 1)[0]) in self.settings else line
+                for line in self.conf.read_text(encoding="utf-8").splitlines()
+            ]
             self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
     def _daemon(self, name: str, cmd: list[str]) -> None:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
         if done.returncode != 0:
-            raise SlurmUnavailable(f"{name} did not start (exit {done.returncode}: {done.stderr.strip()}); "
-                                   f"its log:\n{_tail(self.logs / f'{name}.log')}")
+            raise SlurmUnavailable(
+                f"{name} did not start (exit {done.returncode}: {done.stderr.strip()}); "
+                f"its log:\n{_tail(self.logs / f'{name}.log')}"
+            )
 
     def _wait_idle(self) -> None:
         deadline = time.monotonic() + self.start_timeout
         state = ""
         while time.monotonic() < deadline:
             done = subprocess.run(["sinfo", "-h", "-N", "-o", "%T"], capture_output=True, text=True, timeout=30)
-            state = (done.stdout.strip() or done.stderr.strip())
+            state = done.stdout.strip() or done.stderr.strip()
             if done.returncode == 0 and state.startswith("idle"):
                 return
             for name in ("slurmctld", "slurmd"):
                 if not self._alive(name):
-                    raise SlurmUnavailable(f"{name} exited during start-up; its log:\n"
-                                           f"{_tail(self.logs / f'{name}.log')}")
+                    raise SlurmUnavailable(
+                        f"{name} exited during start-up; its log:\n{_tail(self.logs / f'{name}.log')}"
+                    )
             time.sleep(0.5)
-        raise SlurmUnavailable(f"the node never became idle in {self.start_timeout:g} s (sinfo: {state!r}); "
-                               f"slurmctld's log:\n{_tail(self.logs / 'slurmctld.log')}\n"
-                               f"slurmd's log:\n{_tail(self.logs / 'slurmd.log')}")
+        raise SlurmUnavailable(
+            f"the node never became idle in {self.start_timeout:g} s (sinfo: {state!r}); "
+            f"slurmctld's log:\n{_tail(self.logs / 'slurmctld.log')}\n"
+            f"slurmd's log:\n{_tail(self.logs / 'slurmd.log')}"
+        )
 
     def _pid(self, name: str) -> int | None:
         try:

@@ -15,8 +15,11 @@ from conftest import ROOT
 def solution_bodies(chapter: str) -> dict[str, str]:
     """{grade_id: source} of the solution cells, as a student would write them (no markers)."""
     nb = nbformat.read(ROOT / "solutions" / f"{chapter}.ipynb", as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
-            for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")}
+    return {
+        c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if "SOLUTION" not in l)
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("solution")
+    }
 
 
 def student(chapter: str, fill: bool = True, **edits) -> nbformat.NotebookNode:
@@ -35,9 +38,11 @@ def student(chapter: str, fill: bool = True, **edits) -> nbformat.NotebookNode:
 
 def replacing(old: str, new: str):
     """An edit that must apply: `old` replaced by `new` in a cell's source."""
+
     def edit(source: str) -> str:
         assert old in source, f"the planted bug no longer applies to solutions/: {old!r}"
         return source.replace(old, new)
+
     return edit
 
 

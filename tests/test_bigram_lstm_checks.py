@@ -121,8 +121,10 @@ def test_the_nn_lstm_weights_follow_the_fused_layout():
     """nn.LSTM loaded with `torch_weights` as a state dict computes what scratch_lstm computes."""
     D, H = 3, 4
     gen = torch.Generator().manual_seed(0)
-    params = [torch.randn(D + H, 4 * H, generator=gen, dtype=torch.float64), torch.randn(4 * H, generator=gen,
-                                                                                      dtype=torch.float64)]
+    params = [
+        torch.randn(D + H, 4 * H, generator=gen, dtype=torch.float64),
+        torch.randn(4 * H, generator=gen, dtype=torch.float64),
+    ]
     layer = nn.LSTM(D, H).double()
     layer.load_state_dict(cell.torch_weights(params, D))
     X = torch.randn(5, 2, D, generator=gen, dtype=torch.float64)
@@ -172,106 +174,265 @@ b7 = checks.check_peephole
 
 BUGS = {
     # Exercise 1
-    "no carry-over": ("bigram_batches", [(CARRY, "steps = [step() for _ in range(num_unrollings + 1)]")], b1,
-                      "the carry-over is missing"),
+    "no carry-over": (
+        "bigram_batches",
+        [(CARRY, "steps = [step() for _ in range(num_unrollings + 1)]")],
+        b1,
+        "the carry-over is missing",
+    ),
     "overlapping bigrams": ("bigram_batches", [(MOVE, "cursors = (cursors + 1) % n")], b1, "the bigrams overlap"),
-    "cursors all at 0": ("bigram_batches", [(CURSORS, "cursors = torch.zeros(batch_size, dtype=torch.long)")], b1,
-                         "the cursors are not spread over the text"),
-    "cursors side by side": ("bigram_batches", [(CURSORS, "cursors = torch.arange(batch_size) * 2")], b1,
-                             "the cursors are not spread over the text"),
+    "cursors all at 0": (
+        "bigram_batches",
+        [(CURSORS, "cursors = torch.zeros(batch_size, dtype=torch.long)")],
+        b1,
+        "the cursors are not spread over the text",
+    ),
+    "cursors side by side": (
+        "bigram_batches",
+        [(CURSORS, "cursors = torch.arange(batch_size) * 2")],
+        b1,
+        "the cursors are not spread over the text",
+    ),
     "character ids": ("bigram_batches", [(EMIT, "bigrams = ids[cursors]")], b1, "character ids, not bigram ids"),
-    "pair swapped": ("bigram_batches", [(EMIT, "bigrams = ids[cursors] + 27 * ids[(cursors + 1) % n]")], b1,
-                     "the pair's order is swapped"),
-    "transposed": ("bigram_batches", [("yield torch.stack(steps)", "yield torch.stack(steps, dim=1)")], b1,
-                   "the batches are transposed"),
-    "a list, not an iterator": ("bigram_batches", [("yield torch.stack(steps)", "return [torch.stack(steps)]")],
-                                b1, "returned something that next() cannot step through"),
-    "runs off the end": ("bigram_batches", [(EMIT, "bigrams = 27 * ids[cursors] + ids[cursors + 1]"),
-                                            (MOVE, "cursors = cursors + 2")], b1, "a cursor ran off the end"),
+    "pair swapped": (
+        "bigram_batches",
+        [(EMIT, "bigrams = ids[cursors] + 27 * ids[(cursors + 1) % n]")],
+        b1,
+        "the pair's order is swapped",
+    ),
+    "transposed": (
+        "bigram_batches",
+        [("yield torch.stack(steps)", "yield torch.stack(steps, dim=1)")],
+        b1,
+        "the batches are transposed",
+    ),
+    "a list, not an iterator": (
+        "bigram_batches",
+        [("yield torch.stack(steps)", "return [torch.stack(steps)]")],
+        b1,
+        "returned something that next() cannot step through",
+    ),
+    "runs off the end": (
+        "bigram_batches",
+        [(EMIT, "bigrams = 27 * ids[cursors] + ids[cursors + 1]"), (MOVE, "cursors = cursors + 2")],
+        b1,
+        "a cursor ran off the end",
+    ),
     # Exercise 2
-    "PyTorch's gate order": ("fused_lstm", [(GATES, "I, F, C_tilde, O = z.chunk(4, dim=1)\n"
-                                            "        I, F, O, C_tilde = I.sigmoid(), F.sigmoid(), O.sigmoid(), "
-                                            "C_tilde.tanh()"), (CANDIDATE, "")], b2,
-                             "W's column blocks are read in PyTorch's order"),
-    "rows [h, x]": ("fused_lstm", [("torch.cat([x, H], dim=1)", "torch.cat([H, x], dim=1)")], b2,
-                    "W's rows are read as [h, x]"),
+    "PyTorch's gate order": (
+        "fused_lstm",
+        [
+            (
+                GATES,
+                "I, F, C_tilde, O = z.chunk(4, dim=1)\n"
+                "        I, F, O, C_tilde = I.sigmoid(), F.sigmoid(), O.sigmoid(), "
+                "C_tilde.tanh()",
+            ),
+            (CANDIDATE, ""),
+        ],
+        b2,
+        "W's column blocks are read in PyTorch's order",
+    ),
+    "rows [h, x]": (
+        "fused_lstm",
+        [("torch.cat([x, H], dim=1)", "torch.cat([H, x], dim=1)")],
+        b2,
+        "W's rows are read as [h, x]",
+    ),
     "no tanh on C": ("fused_lstm", [(HIDDEN, "H = O * C")], b2, "the tanh in H = O * tanh(C) is missing"),
-    "sigmoid candidate": ("fused_lstm", [(CANDIDATE, "C_tilde = torch.sigmoid(z[:, 3 * n:])")], b2,
-                          "C~ uses a sigmoid where tanh belongs"),
+    "sigmoid candidate": (
+        "fused_lstm",
+        [(CANDIDATE, "C_tilde = torch.sigmoid(z[:, 3 * n:])")],
+        b2,
+        "C~ uses a sigmoid where tanh belongs",
+    ),
     "forget gate missing": ("fused_lstm", [(UPDATE, "C = C + I * C_tilde")], b2, "forget gate is missing"),
-    "state ignored": ("fused_lstm", [("H, C = state", "H, C = torch.zeros_like(state[0]), torch.zeros_like(state[1])")],
-                      b2, "the state you are given is ignored"),
-    "initial state returned": ("fused_lstm", [("H, C = state", "H, C = H0, C0 = state"),
-                                              ("(H, C)\n", "(H0, C0)\n")], b2, "the returned state is the initial one"),
-    "(C, H) returned": ("fused_lstm", [("return torch.stack(outputs), (H, C)", "return torch.stack(outputs), (C, H)")],
-                        b2, "the returned state is (C, H)"),
+    "state ignored": (
+        "fused_lstm",
+        [("H, C = state", "H, C = torch.zeros_like(state[0]), torch.zeros_like(state[1])")],
+        b2,
+        "the state you are given is ignored",
+    ),
+    "initial state returned": (
+        "fused_lstm",
+        [("H, C = state", "H, C = H0, C0 = state"), ("(H, C)\n", "(H0, C0)\n")],
+        b2,
+        "the returned state is the initial one",
+    ),
+    "(C, H) returned": (
+        "fused_lstm",
+        [("return torch.stack(outputs), (H, C)", "return torch.stack(outputs), (C, H)")],
+        b2,
+        "the returned state is (C, H)",
+    ),
     "Y holds C": ("fused_lstm", [("outputs.append(H)", "outputs.append(C)")], b2, "Y holds the memory C"),
-    "cat instead of stack": ("fused_lstm", [("torch.stack(outputs)", "torch.cat(outputs)")], b2,
-                             "stack the steps' hidden states"),
-    "two at once": ("fused_lstm", [(HIDDEN, "H = O * C"), (UPDATE, "C = C + I * C_tilde")], b2,
-                    "two mistakes at once: the tanh in H = O * tanh(C) is missing; and the forget gate is missing"),
-    "gradient cut": ("fused_lstm", [("outputs.append(H)", "outputs.append(H)\n        H, C = H.detach(), C.detach()")],
-                     b3, "the gradient is cut between time steps: H and C are detached"),
+    "cat instead of stack": (
+        "fused_lstm",
+        [("torch.stack(outputs)", "torch.cat(outputs)")],
+        b2,
+        "stack the steps' hidden states",
+    ),
+    "two at once": (
+        "fused_lstm",
+        [(HIDDEN, "H = O * C"), (UPDATE, "C = C + I * C_tilde")],
+        b2,
+        "two mistakes at once: the tanh in H = O * tanh(C) is missing; and the forget gate is missing",
+    ),
+    "gradient cut": (
+        "fused_lstm",
+        [("outputs.append(H)", "outputs.append(H)\n        H, C = H.detach(), C.detach()")],
+        b3,
+        "the gradient is cut between time steps: H and C are detached",
+    ),
     "forward wrong, so no gradients": ("fused_lstm", [(HIDDEN, "H = O * C")], b3, "the forward pass is not right yet"),
     # Exercise 4
-    "LSTMP: no tanh": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr", "H = (O * C) @ W_hr")], b5,
-                       "the tanh in h = (O * tanh(C)) @ W_hr is missing"),
-    "LSTMP: forget gate missing": ("lstmp", [("C = F * C + I * torch.tanh(z[:, 3 * n:])",
-                                              "C = C + I * torch.tanh(z[:, 3 * n:])")], b5, "forget gate is missing"),
-    "LSTMP: rows [h, x]": ("lstmp", [("torch.cat([x, H], dim=1)", "torch.cat([H, x], dim=1)")], b5,
-                           "W's rows are read as [h, x]"),
-    "LSTMP: Y unprojected": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr",
-                                        "h = O * torch.tanh(C)\n        H = h @ W_hr"),
-                                       ("outputs.append(H)", "outputs.append(h)")], b5,
-                             "Y holds the projected hidden states"),
-    "LSTMP: projection missing": ("lstmp", [("H = (O * torch.tanh(C)) @ W_hr", "H = O * torch.tanh(C)")], b5,
-                                  "raised RuntimeError"),
-    "LSTMP: gradient cut": ("lstmp", [("outputs.append(H)", "outputs.append(H)\n        H = H.detach()")], b6,
-                            "the gradient is cut between time steps: H is detached"),
+    "LSTMP: no tanh": (
+        "lstmp",
+        [("H = (O * torch.tanh(C)) @ W_hr", "H = (O * C) @ W_hr")],
+        b5,
+        "the tanh in h = (O * tanh(C)) @ W_hr is missing",
+    ),
+    "LSTMP: forget gate missing": (
+        "lstmp",
+        [("C = F * C + I * torch.tanh(z[:, 3 * n:])", "C = C + I * torch.tanh(z[:, 3 * n:])")],
+        b5,
+        "forget gate is missing",
+    ),
+    "LSTMP: rows [h, x]": (
+        "lstmp",
+        [("torch.cat([x, H], dim=1)", "torch.cat([H, x], dim=1)")],
+        b5,
+        "W's rows are read as [h, x]",
+    ),
+    "LSTMP: Y unprojected": (
+        "lstmp",
+        [
+            ("H = (O * torch.tanh(C)) @ W_hr", "h = O * torch.tanh(C)\n        H = h @ W_hr"),
+            ("outputs.append(H)", "outputs.append(h)"),
+        ],
+        b5,
+        "Y holds the projected hidden states",
+    ),
+    "LSTMP: projection missing": (
+        "lstmp",
+        [("H = (O * torch.tanh(C)) @ W_hr", "H = O * torch.tanh(C)")],
+        b5,
+        "raised RuntimeError",
+    ),
+    "LSTMP: gradient cut": (
+        "lstmp",
+        [("outputs.append(H)", "outputs.append(H)\n        H = H.detach()")],
+        b6,
+        "the gradient is cut between time steps: H is detached",
+    ),
     # Exercise 5
-    "output gate peeks at C_{t-1}": ("PeepholeLSTM", [
-        ("            C = F * C + I * torch.tanh(z[:, 3 * n:])\n", ""),
-        ("            H = O * torch.tanh(C)", "            C = F * C + I * torch.tanh(z[:, 3 * n:])\n"
-                                            "            H = O * torch.tanh(C)")], b7,
-        "the output gate peeks at the previous memory C_{t-1}"),
-    "full peephole matrices": ("PeepholeLSTM", [("torch.zeros(num_hiddens))", "torch.zeros(num_hiddens, num_hiddens))"),
-                                                ("self.w_ci * C", "C @ self.w_ci"), ("self.w_cf * C", "C @ self.w_cf"),
-                                                ("self.w_co * C", "C @ self.w_co")], b7,
-                               "the peepholes are full (H, H) matrices"),
+    "output gate peeks at C_{t-1}": (
+        "PeepholeLSTM",
+        [
+            ("            C = F * C + I * torch.tanh(z[:, 3 * n:])\n", ""),
+            (
+                "            H = O * torch.tanh(C)",
+                "            C = F * C + I * torch.tanh(z[:, 3 * n:])\n            H = O * torch.tanh(C)",
+            ),
+        ],
+        b7,
+        "the output gate peeks at the previous memory C_{t-1}",
+    ),
+    "full peephole matrices": (
+        "PeepholeLSTM",
+        [
+            ("torch.zeros(num_hiddens))", "torch.zeros(num_hiddens, num_hiddens))"),
+            ("self.w_ci * C", "C @ self.w_ci"),
+            ("self.w_cf * C", "C @ self.w_cf"),
+            ("self.w_co * C", "C @ self.w_co"),
+        ],
+        b7,
+        "the peepholes are full (H, H) matrices",
+    ),
     "no peephole on O": ("PeepholeLSTM", [(" + self.w_co * C)", ")")], b7, "the output gate has no peephole"),
-    "peepholes unused": ("PeepholeLSTM", [(" + self.w_ci * C)", ")"), (" + self.w_cf * C)", ")"),
-                                          (" + self.w_co * C)", ")")], b7, "the peepholes are missing"),
-    "peepholes of another shape": ("PeepholeLSTM", [("torch.zeros(num_hiddens))", "torch.zeros(1, num_hiddens))")],
-                                   b7, "the peepholes are three vectors of H"),
+    "peepholes unused": (
+        "PeepholeLSTM",
+        [(" + self.w_ci * C)", ")"), (" + self.w_cf * C)", ")"), (" + self.w_co * C)", ")")],
+        b7,
+        "the peepholes are missing",
+    ),
+    "peepholes of another shape": (
+        "PeepholeLSTM",
+        [("torch.zeros(num_hiddens))", "torch.zeros(1, num_hiddens))")],
+        b7,
+        "the peepholes are three vectors of H",
+    ),
     # Exercise 3
-    "recurrent dropout": ("BigramLSTM", [("Y, state = fused_lstm(X, state, [self.W, self.b])", RECURRENT)], b4,
-                          "the state carried from step to step is dropped out"),
-    "active in eval()": ("BigramLSTM", [(DROP_IN, DROP_IN.replace("self.training", "True")),
-                                        (DROP_OUT, DROP_OUT.replace("self.training", "True"))], b4,
-                         "dropout is still active in eval()"),
-    "F.dropout's default": ("BigramLSTM", [(", training=self.training)", ")")], b4,
-                            "dropout is still active in eval()"),
-    "not rescaled": ("BigramLSTM", [(DROP_IN, "X = self.embedding(ids)\n        " + BY_HAND.format(x="X")),
-                                    (DROP_OUT, BY_HAND.format(x="Y") + "        logits = self.classifier(Y)")], b4,
-                     "the kept values are not rescaled by 1 / (1 - p)"),
-    "dropout missing": ("BigramLSTM", [(DROP_IN, "X = self.embedding(ids)"), (DROP_OUT, "logits = self.classifier(Y)")],
-                        b4, "dropout is missing"),
-    "no dropout into the LSTM": ("BigramLSTM", [(DROP_IN, "X = self.embedding(ids)")], b4,
-                                 "no dropout on the embeddings fed into the LSTM"),
-    "no dropout out of the LSTM": ("BigramLSTM", [(DROP_OUT, "logits = self.classifier(Y)")], b4,
-                                   "no dropout between the LSTM's outputs and the classifier"),
+    "recurrent dropout": (
+        "BigramLSTM",
+        [("Y, state = fused_lstm(X, state, [self.W, self.b])", RECURRENT)],
+        b4,
+        "the state carried from step to step is dropped out",
+    ),
+    "active in eval()": (
+        "BigramLSTM",
+        [(DROP_IN, DROP_IN.replace("self.training", "True")), (DROP_OUT, DROP_OUT.replace("self.training", "True"))],
+        b4,
+        "dropout is still active in eval()",
+    ),
+    "F.dropout's default": (
+        "BigramLSTM",
+        [(", training=self.training)", ")")],
+        b4,
+        "dropout is still active in eval()",
+    ),
+    "not rescaled": (
+        "BigramLSTM",
+        [
+            (DROP_IN, "X = self.embedding(ids)\n        " + BY_HAND.format(x="X")),
+            (DROP_OUT, BY_HAND.format(x="Y") + "        logits = self.classifier(Y)"),
+        ],
+        b4,
+        "the kept values are not rescaled by 1 / (1 - p)",
+    ),
+    "dropout missing": (
+        "BigramLSTM",
+        [(DROP_IN, "X = self.embedding(ids)"), (DROP_OUT, "logits = self.classifier(Y)")],
+        b4,
+        "dropout is missing",
+    ),
+    "no dropout into the LSTM": (
+        "BigramLSTM",
+        [(DROP_IN, "X = self.embedding(ids)")],
+        b4,
+        "no dropout on the embeddings fed into the LSTM",
+    ),
+    "no dropout out of the LSTM": (
+        "BigramLSTM",
+        [(DROP_OUT, "logits = self.classifier(Y)")],
+        b4,
+        "no dropout between the LSTM's outputs and the classifier",
+    ),
     "recurrent and active in eval()": (
-        "BigramLSTM", [("Y, state = fused_lstm(X, state, [self.W, self.b])",
-                        RECURRENT.replace("self.training", "True")),
-                       (DROP_IN, DROP_IN.replace("self.training", "True")),
-                       (DROP_OUT, DROP_OUT.replace("self.training", "True"))], b4,
-        "two mistakes at once: the state carried from step to step is dropped out"),
-    "no classifier as nn.Linear": ("BigramLSTM", [
-        ("self.classifier = nn.Linear(num_hiddens, vocab_size)",
-         "self.V = nn.Parameter(torch.randn(num_hiddens, vocab_size) * 0.1)"),
-        ("logits = self.classifier(F.dropout(Y, self.dropout, training=self.training))",
-         "logits = F.dropout(Y, self.dropout, training=self.training) @ self.V")], b4,
-        "the classifier could not be found"),
+        "BigramLSTM",
+        [
+            ("Y, state = fused_lstm(X, state, [self.W, self.b])", RECURRENT.replace("self.training", "True")),
+            (DROP_IN, DROP_IN.replace("self.training", "True")),
+            (DROP_OUT, DROP_OUT.replace("self.training", "True")),
+        ],
+        b4,
+        "two mistakes at once: the state carried from step to step is dropped out",
+    ),
+    "no classifier as nn.Linear": (
+        "BigramLSTM",
+        [
+            (
+                "self.classifier = nn.Linear(num_hiddens, vocab_size)",
+                "self.V = nn.Parameter(torch.randn(num_hiddens, vocab_size) * 0.1)",
+            ),
+            (
+                "logits = self.classifier(F.dropout(Y, self.dropout, training=self.training))",
+                "logits = F.dropout(Y, self.dropout, training=self.training) @ self.V",
+            ),
+        ],
+        b4,
+        "the classifier could not be found",
+    ),
 }
 
 
@@ -405,12 +566,29 @@ def model_by_hand(fused):
     return ByHand
 
 
-@pytest.mark.parametrize("check, fn", [
-    (b1, batches_as_a_class), (b2, lstm_with_the_input_part_first), (b3, lstm_with_the_input_part_first),
-    (b4, model_with_modules(cell.scratch_lstm)), (b4, model_by_hand(cell.scratch_lstm)),
-    (b5, lstmp_with_nn_linear_layout), (b6, lstmp_with_nn_linear_layout), (b7, PeepholesStacked),
-], ids=["generator as a class", "input part first", "its gradients", "nn.Dropout modules",
-        "dropout by hand around nn.LSTM", "LSTMP with F.linear", "LSTMP's gradients", "peepholes as one (3, H)"])
+@pytest.mark.parametrize(
+    "check, fn",
+    [
+        (b1, batches_as_a_class),
+        (b2, lstm_with_the_input_part_first),
+        (b3, lstm_with_the_input_part_first),
+        (b4, model_with_modules(cell.scratch_lstm)),
+        (b4, model_by_hand(cell.scratch_lstm)),
+        (b5, lstmp_with_nn_linear_layout),
+        (b6, lstmp_with_nn_linear_layout),
+        (b7, PeepholesStacked),
+    ],
+    ids=[
+        "generator as a class",
+        "input part first",
+        "its gradients",
+        "nn.Dropout modules",
+        "dropout by hand around nn.LSTM",
+        "LSTMP with F.linear",
+        "LSTMP's gradients",
+        "peepholes as one (3, H)",
+    ],
+)
 def test_a_correct_solution_written_differently_passes(check, fn, capsys):
     passes([check], fn, capsys)
 
@@ -449,11 +627,18 @@ def test_the_dropout_fingerprint_holds_for_many_masks():
 # What crosses from the student's code to the judge is plain data; the accelerator path
 
 
-@pytest.mark.parametrize("exercise, fn", [
-    (checks.BATCHES, "bigram_batches"), (checks.FORWARD, "fused_lstm"), (checks.GRADIENTS, "fused_lstm"),
-    (checks.DROPOUT, "BigramLSTM"), (checks.LSTMP_FORWARD, "lstmp"), (checks.LSTMP_GRADIENTS, "lstmp"),
-    (checks.PEEPHOLE, "PeepholeLSTM"),
-])
+@pytest.mark.parametrize(
+    "exercise, fn",
+    [
+        (checks.BATCHES, "bigram_batches"),
+        (checks.FORWARD, "fused_lstm"),
+        (checks.GRADIENTS, "fused_lstm"),
+        (checks.DROPOUT, "BigramLSTM"),
+        (checks.LSTMP_FORWARD, "lstmp"),
+        (checks.LSTMP_GRADIENTS, "lstmp"),
+        (checks.PEEPHOLE, "PeepholeLSTM"),
+    ],
+)
 def test_what_run_returns_round_trips_torch_save_with_weights_only(exercise, fn, tmp_path):
     case = exercise.cases()[0]
     got = exercise.run(define(fn), case.make(torch.device("cpu"), None))
@@ -467,17 +652,31 @@ def stand_in(monkeypatch):
     monkeypatch.setenv(devices.STAND_IN, "cpu")
 
 
-@pytest.mark.parametrize("grade_id_, check", [("bigram_batches", b1), ("fused_lstm", b2), ("fused_lstm", b3),
-                                              ("BigramLSTM", b4), ("lstmp", b5), ("lstmp", b6),
-                                              ("PeepholeLSTM", b7)])
+@pytest.mark.parametrize(
+    "grade_id_, check",
+    [
+        ("bigram_batches", b1),
+        ("fused_lstm", b2),
+        ("fused_lstm", b3),
+        ("BigramLSTM", b4),
+        ("lstmp", b5),
+        ("lstmp", b6),
+        ("PeepholeLSTM", b7),
+    ],
+)
 def test_the_solution_passes_in_float32_on_the_accelerator_stand_in(stand_in, grade_id_, check, capsys):
     check(define(grade_id_))
     out = capsys.readouterr().out
     assert "\u2713" in out and "\u2717" not in out
 
 
-@pytest.mark.parametrize("edit", [("outputs = []", "outputs = []\n    H = H.to('cpu')"),
-                                  ("H, C = state", "H, C = state\n    C = C + torch.zeros(C.shape, device='cpu')")])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        ("outputs = []", "outputs = []\n    H = H.to('cpu')"),
+        ("H, C = state", "H, C = state\n    C = C + torch.zeros(C.shape, device='cpu')"),
+    ],
+)
 def test_a_hard_coded_device_is_caught_on_meta(edit):
     assert "hard-codes a device" in verdict(b2, plant("fused_lstm", edit)).problem
 
@@ -503,21 +702,31 @@ def _alone(path, tmp_path):
 def test_the_solution_runs_top_to_bottom_and_compares_three_models(tmp_path):
     path = _alone(ROOT / "solutions" / f"{SLUG}.ipynb", tmp_path)
     nb = execute(nbformat.read(path, as_version=4), path.parent)
-    errors = [(i, o.ename) for i, c in enumerate(nb.cells) if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "error"]
+    errors = [
+        (i, o.ename)
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "error"
+    ]
     assert errors == []
     graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
-    assert len(graded) == 7 and all(outputs_text(c).startswith("\u2713") for c in graded), \
-        [(grade_id(c), outputs_text(c)) for c in graded]
+    assert len(graded) == 7 and all(outputs_text(c).startswith("\u2713") for c in graded), [
+        (grade_id(c), outputs_text(c)) for c in graded
+    ]
     text_out = "\n".join(outputs_text(c) for c in nb.cells if c.cell_type == "code")
     for name in ("character LSTM", "bigram LSTM", "bigram LSTM, dropout 0.3"):
         assert f"\n{name} " in "\n" + text_out
     assert text_out.count(" tokens/sec on ") == 3
     assert any("image/png" in o.get("data", {}) for c in nb.cells if c.cell_type == "code" for o in c.outputs)
-    stderr = [o.text for c in nb.cells if c.cell_type == "code" for o in c.outputs
-              if o.output_type == "stream" and o.name == "stderr"]
+    stderr = [
+        o.text
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+        if o.output_type == "stream" and o.name == "stderr"
+    ]
     assert stderr == []
-
 
 
 def test_the_chapter_quotes_no_perplexity_the_run_does_not_print():
@@ -533,11 +742,18 @@ def test_the_chapter_quotes_no_perplexity_the_run_does_not_print():
 # Probe and judge apart, as the grader runs them
 
 
-@pytest.mark.parametrize("grade_id_, name", [
-    ("bigram_batches", "check_bigram_batches"), ("fused_lstm", "check_fused_lstm_forward"),
-    ("fused_lstm", "check_fused_lstm_gradients"), ("BigramLSTM", "check_dropout"), ("lstmp", "check_lstmp_forward"),
-    ("lstmp", "check_lstmp_gradients"), ("PeepholeLSTM", "check_peephole"),
-])
+@pytest.mark.parametrize(
+    "grade_id_, name",
+    [
+        ("bigram_batches", "check_bigram_batches"),
+        ("fused_lstm", "check_fused_lstm_forward"),
+        ("fused_lstm", "check_fused_lstm_gradients"),
+        ("BigramLSTM", "check_dropout"),
+        ("lstmp", "check_lstmp_forward"),
+        ("lstmp", "check_lstmp_gradients"),
+        ("PeepholeLSTM", "check_peephole"),
+    ],
+)
 def test_the_judge_alone_gives_the_verdict_on_a_record(grade_id_, name, tmp_path, monkeypatch, capsys):
     from autograde import probing
 

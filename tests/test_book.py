@@ -6,6 +6,7 @@ import copy
 import html
 import json
 import re
+
 import pytest
 
 from book_build import CHAPTER, book  # noqa: F401  (the session's build, a fixture)
@@ -13,8 +14,7 @@ from conftest import ROOT, solution_notebook
 
 pytestmark = pytest.mark.slow
 
-COLAB = ("https://colab.research.google.com/github/rnn-course/rnn-course/blob/main/"
-         f"chapters/{CHAPTER}.ipynb")
+COLAB = f"https://colab.research.google.com/github/rnn-course/rnn-course/blob/main/chapters/{CHAPTER}.ipynb"
 SOLUTION_CODE = ("torch.sigmoid(X @ W_xi", "### BEGIN SOLUTION", "torch.cat([W_xi, W_xf, W_xc, W_xo]")
 
 
@@ -37,8 +37,7 @@ def output_images(page_html: str) -> list[str]:
 
 
 def test_the_build_says_what_it_does(book):  # noqa: F811
-    for words in ("1/3 execute", f"solutions/{CHAPTER}.ipynb", "2/3 stage", "3/3 jupyter-book build",
-                  "done in"):
+    for words in ("1/3 execute", f"solutions/{CHAPTER}.ipynb", "2/3 stage", "3/3 jupyter-book build", "done in"):
         assert words in book.output
 
 
@@ -85,42 +84,51 @@ def without_solution_toggles(page_html: str) -> str:
 
 def test_stubs_and_checks_are_shown_and_solutions_only_behind_their_toggles(page):
     toggles = re.findall(r'<details class="course-solution">.*?</details>', page, flags=re.S)
-    exercises = [c for c in solution_notebook(CHAPTER).cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    exercises = [
+        c for c in solution_notebook(CHAPTER).cells if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    ]
     assert len(toggles) == len(exercises)  # one "Show the solution" per function to write
-    assert all("Show the solution" in t and "<details" in t and " open" not in t.split(">")[0]
-               for t in toggles)
+    assert all("Show the solution" in t and "<details" in t and " open" not in t.split(">")[0] for t in toggles)
     assert any("torch.sigmoid" in html.unescape(re.sub(r"<[^>]+>", "", t)) for t in toggles)
     assert "### BEGIN SOLUTION" not in page
     page = without_solution_toggles(page)
     text = text_of(page)
-    stubs = sum(1 for cell in solution_notebook(CHAPTER).cells
-                if cell.get("metadata", {}).get("nbgrader", {}).get("solution"))
+    stubs = sum(
+        1 for cell in solution_notebook(CHAPTER).cells if cell.get("metadata", {}).get("nbgrader", {}).get("solution")
+    )
     assert text.count("raise NotImplementedError()") >= stubs  # the introduction names it too
-    for check in ("check_get_lstm_params(get_lstm_params)", "check_lstm_forward(lstm)",
-                  "check_fused_lstm(fused_lstm)", "check_to_torch_layout(to_torch_layout)"):
+    for check in (
+        "check_get_lstm_params(get_lstm_params)",
+        "check_lstm_forward(lstm)",
+        "check_fused_lstm(fused_lstm)",
+        "check_to_torch_layout(to_torch_layout)",
+    ):
         assert check in text
     for code in SOLUTION_CODE:
         assert code not in text and code not in page
 
 
 def test_every_exercise_has_hints_that_unfold(page):
-    exercises = [c.metadata["nbgrader"]["grade_id"] for c in solution_notebook(CHAPTER).cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("solution")]
+    exercises = [
+        c.metadata["nbgrader"]["grade_id"]
+        for c in solution_notebook(CHAPTER).cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("solution")
+    ]
     for name in exercises:
-        hints = re.findall(rf'<details class="course-hint">\s*<summary>Hint \d for <code>{name}</code>',
-                           page)
+        hints = re.findall(rf'<details class="course-hint">\s*<summary>Hint \d for <code>{name}</code>', page)
         assert 1 <= len(hints) <= 3, name
 
 
 def test_the_chapter_says_its_points_and_run_time_under_its_title(page):
     text = text_of(page)
-    points = sum(c.metadata["nbgrader"].get("points", 0) for c in solution_notebook(CHAPTER).cells
-                 if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    points = sum(
+        c.metadata["nbgrader"].get("points", 0)
+        for c in solution_notebook(CHAPTER).cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    )
     assert re.search(rf"\d+ functions to write, {points:g} points\.", text)
     assert re.search(r"ran top to bottom in \d+ (seconds|minutes), in quick mode", text)
-    assert re.search(r'<span class="section-number">\d\. </span>LSTM from scratch', page), \
-        "chapters are numbered"
+    assert re.search(r'<span class="section-number">\d\. </span>LSTM from scratch', page), "chapters are numbered"
 
 
 def test_numbers_in_the_prose_come_from_the_run(page):
@@ -181,14 +189,17 @@ def test_the_reference_results_page_shows_what_this_build_measured(book):  # noq
         if declared:
             measured[declared["model"], declared["variant"]] = declared
     assert ("LSTM", "scratch") in measured and ("LSTM", "concise") in measured
-    executed = re.findall(r"perplexity ([0-9.]+), [0-9.]+ tokens/sec", text_of(
-        (book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")))
-    row = re.search(r"LSTM from scratch\s*256, 1\s*1\.1\s*([0-9.]+)\s*([0-9.]+)\s*22,161\s*([0-9,]+) \(cpu\)",
-                    text)
+    executed = re.findall(
+        r"perplexity ([0-9.]+), [0-9.]+ tokens/sec",
+        text_of((book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")),
+    )
+    row = re.search(r"LSTM from scratch\s*256, 1\s*1\.1\s*([0-9.]+)\s*([0-9.]+)\s*22,161\s*([0-9,]+) \(cpu\)", text)
     assert row, text
     assert row.group(1) == f"{float(executed[0]):.1f}"  # the number the chapter page printed
-    held_out = re.search(r"scratch\s+perplexity on the held-out text: ([0-9.]+)", text_of(
-        (book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")))
+    held_out = re.search(
+        r"scratch\s+perplexity on the held-out text: ([0-9.]+)",
+        text_of((book.html / "chapters" / f"{CHAPTER}.html").read_text(encoding="utf-8")),
+    )
     assert row.group(2) == f"{float(held_out.group(1)):.1f}"  # held-out, as the chapter printed it
     assert re.search(rf"ran top to bottom in.*{CHAPTER}\s*[0-9.]+ min \([0-9]+ s\)", text, flags=re.S)
     assert "cores available" in text and "PyTorch" in text

@@ -25,10 +25,17 @@ from book_build import CHAPTER, book  # noqa: F401  (the session's build, a fixt
 pytestmark = pytest.mark.slow
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-COLAB = ("https://colab.research.google.com/github/rnn-course/rnn-course/blob/main/"
-         f"chapters/{CHAPTER}.ipynb")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+COLAB = f"https://colab.research.google.com/github/rnn-course/rnn-course/blob/main/chapters/{CHAPTER}.ipynb"
 DESKTOP, PHONE = (1280, 900), (390, 844)
 WIDTHS = {"desktop": DESKTOP, "phone": PHONE}
 MIN_FIGURE_TEXT_PX = 10  # the smallest text a figure may show, as displayed on a desktop
@@ -109,6 +116,7 @@ class Visit:
 
 def offline(page, visit: Visit) -> None:
     """Refuse every request to another host, and remember it."""
+
     def handle(route):
         url = route.request.url
         if visit.is_local(url):
@@ -126,8 +134,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                              headless=True)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         try:
             yield chromium
         finally:
@@ -198,11 +205,12 @@ def wait_for_mathjax(page) -> None:
     if page.evaluate("() => !document.querySelector('.math, div.math, span.math')"):
         return  # a page without formulas: Sphinx loads no MathJax there
     try:
-        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise",
-                               timeout=30_000)
+        page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise", timeout=30_000)
     except Exception:
-        pytest.fail("MathJax did not load: the website serves it from _build/html/mathjax/, "
-                    "copied by `rnn-course book` from the django-static-mathjax package")
+        pytest.fail(
+            "MathJax did not load: the website serves it from _build/html/mathjax/, "
+            "copied by `rnn-course book` from the django-static-mathjax package"
+        )
     page.evaluate("() => MathJax.startup.promise")
 
 
@@ -231,14 +239,15 @@ def audit(book, browser, docname: str, width: str) -> dict:  # noqa: F811
         result["urls"] = [r.url.replace(base, "") for r in visit.finished]
         # The page's own errors, before axe-core runs: axe fetches stylesheets itself and
         # resolves an @import against the wrong folder (a 404 that no reader's browser makes).
-        result["errors"] = (visit.page_errors + visit.console_errors + visit.local_failures)
+        result["errors"] = visit.page_errors + visit.console_errors + visit.local_failures
         result["external"] = list(visit.external)
         # axe-core's default rules, and label-content-name-mismatch (marked experimental): a
         # control whose spoken name is not its visible text
         axe = Axe().run(page, options={"rules": {"label-content-name-mismatch": {"enabled": True}}})
-        result["axe"] = [{"id": v["id"], "help": v["help"],
-                          "targets": [", ".join(map(str, n["target"])) for n in v["nodes"]]}
-                         for v in axe.response["violations"]]
+        result["axe"] = [
+            {"id": v["id"], "help": v["help"], "targets": [", ".join(map(str, n["target"])) for n in v["nodes"]]}
+            for v in axe.response["violations"]
+        ]
         shots = book.root / "_build" / "screenshots"
         shots.mkdir(parents=True, exist_ok=True)
         target = shots / f"{docname.replace('/', '-')}-{w}.png"
@@ -281,8 +290,8 @@ def test_every_image_has_alt_text_and_loads(book, browser, docname, width):  # n
         assert image["ok"], f"broken image {image['src']}"
         alt = (image["alt"] or "").strip()
         assert len(alt) >= 8 and "/" not in alt and not re.search(r"\.(svg|png)$", alt), (
-            f"{image['src']}: alt text {alt!r} (give the figure cell metadata "
-            "mystnb.image.alt)")
+            f"{image['src']}: alt text {alt!r} (give the figure cell metadata mystnb.image.alt)"
+        )
 
 
 @pytest.mark.parametrize("docname", PAGES)
@@ -290,7 +299,8 @@ def test_figures_are_legible_on_a_desktop(book, browser, docname):  # noqa: F811
     for figure in audit(book, browser, docname, "desktop")["figures"]:
         assert figure["minTextPx"] >= MIN_FIGURE_TEXT_PX, (
             f"a figure shows text of {figure['minTextPx']:.1f} px ({figure['alt']!r}, shown "
-            f"{figure['shownWidth']:.0f} px wide): draw it at the size it is shown")
+            f"{figure['shownWidth']:.0f} px wide): draw it at the size it is shown"
+        )
 
 
 @pytest.mark.parametrize("docname", PAGES)
@@ -312,7 +322,8 @@ def test_the_page_is_light(book, browser, docname):  # noqa: F811
     found = audit(book, browser, docname, "desktop")
     assert not any("fontawesome.js" in url for url in found["urls"]), "the icons are loaded twice"
     assert found["bytes"] <= MAX_PAGE_BYTES and found["requests"] <= MAX_REQUESTS, (
-        f"{found['bytes']:,} bytes in {found['requests']} requests")
+        f"{found['bytes']:,} bytes in {found['requests']} requests"
+    )
 
 
 def test_a_chapter_has_its_math_figures_and_buttons(book, browser):  # noqa: F811

@@ -84,8 +84,13 @@ def test_captions_follow_the_grammar_and_the_drawing():
         rng = np.random.default_rng((scenes.SPLITS["train"], index))
         shapes, caption = scenes.describe(rng)
         assert caption == " ".join(
-            [shapes[0].words] + ([scenes.RELATIONS["above" if "above" in caption else "left"], shapes[1].words]
-                                 if len(shapes) == 2 else []))
+            [shapes[0].words]
+            + (
+                [scenes.RELATIONS["above" if "above" in caption else "left"], shapes[1].words]
+                if len(shapes) == 2
+                else []
+            )
+        )
         if len(shapes) == 2:
             first, second = shapes
             if "above" in caption:
@@ -113,8 +118,9 @@ def test_the_vocabulary_numbers_the_special_tokens_as_the_original_project():
     _, captions = scenes.load("train", 300)
     vocab = scenes.Vocabulary(captions)
     assert vocab.idx2word[:4] == ["<start>", "<end>", "<unk>", "<pad>"]
-    assert (vocab.start, vocab.end, vocab.unk, vocab.pad) == (0, 1, 2, 3) == (decoder.START, decoder.END, 2,
-                                                                               decoder.PAD)
+    assert (
+        (vocab.start, vocab.end, vocab.unk, vocab.pad) == (0, 1, 2, 3) == (decoder.START, decoder.END, 2, decoder.PAD)
+    )
     ids = vocab.encode(captions[0])
     assert ids[0] == 0 and ids[-1] == 1 and vocab.decode(ids) == captions[0]
     assert vocab("zebra") == vocab.unk
@@ -161,8 +167,9 @@ def _cells_decoder(model: decoder.Reference, features, captions):
     cells = []
     for layer in range(lstm.num_layers):
         cell = nn.LSTMCell(lstm.input_size if layer == 0 else lstm.hidden_size, lstm.hidden_size).double()
-        cell.load_state_dict({n: getattr(lstm, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih",
-                                                                           "bias_hh")})
+        cell.load_state_dict(
+            {n: getattr(lstm, f"{n}_l{layer}") for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")}
+        )
         cells.append(cell)
     B = features.shape[0]
     state = [(torch.zeros(B, lstm.hidden_size, dtype=torch.float64),) * 2 for _ in cells]
@@ -225,8 +232,11 @@ def test_float32_samples_the_same_ids():
         assert decoder._sample_run(decoder.Reference, case.make(CPU, torch.float32)) == want
 
 
-@pytest.mark.parametrize("exercise", [checks.EMBED, checks.LAYER, checks.DECODER_FORWARD, checks.DECODER_SAMPLE],
-                         ids=lambda e: e.run.__name__)
+@pytest.mark.parametrize(
+    "exercise",
+    [checks.EMBED, checks.LAYER, checks.DECODER_FORWARD, checks.DECODER_SAMPLE],
+    ids=lambda e: e.run.__name__,
+)
 def test_what_the_student_side_returns_is_plain_data(exercise, tmp_path):
     """What `run` returns crosses from a sandbox to the judge: it loads with weights_only=True."""
     fn = SOLUTION.define(exercise.name)
@@ -254,88 +264,170 @@ STOP = "            if ids[-1] == 1:                                   # <end>\n
 BUGS = {
     # Exercise 1
     "transposed": ("embed_by_matmul", [("one_hot @ weight ", "one_hot @ weight.T ")], "the weight is transposed"),
-    "flattened": ("embed_by_matmul", [("return one_hot @ weight", "return (one_hot @ weight).reshape(-1, "
-                                       "weight.shape[1])")], "flattened"),
+    "flattened": (
+        "embed_by_matmul",
+        [("return one_hot @ weight", "return (one_hot @ weight).reshape(-1, weight.shape[1])")],
+        "flattened",
+    ),
     "detached": ("embed_by_matmul", [("one_hot @ weight ", "one_hot @ weight.detach() ")], "no gradient reaches"),
-    "no num_classes": ("embed_by_matmul", [(ONE_HOT, "F.one_hot(ids).to(weight.dtype)")],
-                       "without num_classes, F.one_hot makes only"),
-    "int64 one-hot": ("embed_by_matmul", [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[0])")],
-                      "different dtypes"),
-    "float32 one-hot": ("embed_by_matmul", [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[0]).float()")],
-                        "different dtypes"),
-    "width E": ("embed_by_matmul", [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[1]).to(weight.dtype)")],
-                "one entry per row of weight"),
-    "a list": ("embed_by_matmul", [("return one_hot @ weight", "return (one_hot @ weight).tolist()")],
-               "returns a tensor"),
+    "no num_classes": (
+        "embed_by_matmul",
+        [(ONE_HOT, "F.one_hot(ids).to(weight.dtype)")],
+        "without num_classes, F.one_hot makes only",
+    ),
+    "int64 one-hot": (
+        "embed_by_matmul",
+        [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[0])")],
+        "different dtypes",
+    ),
+    "float32 one-hot": (
+        "embed_by_matmul",
+        [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[0]).float()")],
+        "different dtypes",
+    ),
+    "width E": (
+        "embed_by_matmul",
+        [(ONE_HOT, "F.one_hot(ids, num_classes=weight.shape[1]).to(weight.dtype)")],
+        "one entry per row of weight",
+    ),
+    "a list": (
+        "embed_by_matmul",
+        [("return one_hot @ weight", "return (one_hot @ weight).tolist()")],
+        "returns a tensor",
+    ),
     # Exercise 2
     "no padding_idx": ("caption_embedding", [(", padding_idx=pad_id", "")], "padding_idx is not set"),
     "padding_idx 0": ("caption_embedding", [("padding_idx=pad_id", "padding_idx=0")], "padding_idx is 0"),
     "no max_norm": ("caption_embedding", [(", max_norm=max_norm", "")], "max_norm is ignored"),
-    "max_norm in norm_type's place": ("caption_embedding", [("max_norm=max_norm", "norm_type=max_norm")],
-                                      "max_norm is ignored"),
-    "one row short": ("caption_embedding", [("nn.Embedding(num_embeddings,", "nn.Embedding(num_embeddings - 1,")],
-                      "num_embeddings - 1 rows"),
-    "sizes swapped": ("caption_embedding", [("nn.Embedding(num_embeddings, embedding_dim,",
-                                             "nn.Embedding(embedding_dim, num_embeddings,")], "sizes are swapped"),
+    "max_norm in norm_type's place": (
+        "caption_embedding",
+        [("max_norm=max_norm", "norm_type=max_norm")],
+        "max_norm is ignored",
+    ),
+    "one row short": (
+        "caption_embedding",
+        [("nn.Embedding(num_embeddings,", "nn.Embedding(num_embeddings - 1,")],
+        "num_embeddings - 1 rows",
+    ),
+    "sizes swapped": (
+        "caption_embedding",
+        [("nn.Embedding(num_embeddings, embedding_dim,", "nn.Embedding(embedding_dim, num_embeddings,")],
+        "sizes are swapped",
+    ),
     "norm 1": ("caption_embedding", [("max_norm=max_norm)", "max_norm=max_norm, norm_type=1)")], "Euclidean"),
-    "scaled gradient": ("caption_embedding", [("max_norm=max_norm)", "max_norm=max_norm, scale_grad_by_freq=True)")],
-                        "scale_grad_by_freq"),
+    "scaled gradient": (
+        "caption_embedding",
+        [("max_norm=max_norm)", "max_norm=max_norm, scale_grad_by_freq=True)")],
+        "scale_grad_by_freq",
+    ),
     "sparse": ("caption_embedding", [("max_norm=max_norm)", "max_norm=max_norm, sparse=True)")], "sparse"),
-    "padding and max_norm both missing": ("caption_embedding", [(LAYER, "nn.Embedding(num_embeddings, embedding_dim)")],
-                                          "two mistakes at once"),
-    "a linear layer": ("caption_embedding", [(LAYER, "nn.Linear(num_embeddings, embedding_dim)")],
-                       "returned a Linear"),
+    "padding and max_norm both missing": (
+        "caption_embedding",
+        [(LAYER, "nn.Embedding(num_embeddings, embedding_dim)")],
+        "two mistakes at once",
+    ),
+    "a linear layer": ("caption_embedding", [(LAYER, "nn.Linear(num_embeddings, embedding_dim)")], "returned a Linear"),
     "the weight, not the layer": ("caption_embedding", [(LAYER, LAYER + ".weight")], "returned a Parameter"),
     # Exercise 3: forward
     "last token kept": ("DecoderRNN", [(WORDS, "self.embed(captions)")], "last caption token is not dropped"),
     "first token dropped": ("DecoderRNN", [(WORDS, "self.embed(captions[:, 1:])")], "(<start>) is dropped"),
     "no features": ("DecoderRNN", [(CAT, "embeddings")], "image features are not fed"),
-    "features last": ("DecoderRNN", [(CAT, "torch.cat([embeddings, features.unsqueeze(1)], dim=1)")],
-                      "fed last"),
-    "time-major LSTM on batch-first inputs": ("DecoderRNN", [(LSTM, "nn.LSTM(embed_size, hidden_size, num_layers)"),
-                                                             (STEP, STEP)], "time and batch are swapped"),
+    "features last": ("DecoderRNN", [(CAT, "torch.cat([embeddings, features.unsqueeze(1)], dim=1)")], "fed last"),
+    "time-major LSTM on batch-first inputs": (
+        "DecoderRNN",
+        [(LSTM, "nn.LSTM(embed_size, hidden_size, num_layers)"), (STEP, STEP)],
+        "time and batch are swapped",
+    ),
     "softmax": ("DecoderRNN", [(RETURN_SCORES, "return self.linear(out).softmax(dim=-1)")], "applies a softmax"),
-    "log-softmax": ("DecoderRNN", [(RETURN_SCORES, "return F.log_softmax(self.linear(out), dim=-1)")],
-                    "the scores differ from the reference's"),
-    "time-major scores": ("DecoderRNN", [(RETURN_SCORES, "return self.linear(out).transpose(0, 1)")],
-                          "time-major, (T, B, vocab_size)"),
-    "flattened scores": ("DecoderRNN",
-                         [(RETURN_SCORES, "return self.linear(out).reshape(-1, self.linear.out_features)")],
-                         "flattened to (B*T, vocab_size)"),
+    "log-softmax": (
+        "DecoderRNN",
+        [(RETURN_SCORES, "return F.log_softmax(self.linear(out), dim=-1)")],
+        "the scores differ from the reference's",
+    ),
+    "time-major scores": (
+        "DecoderRNN",
+        [(RETURN_SCORES, "return self.linear(out).transpose(0, 1)")],
+        "time-major, (T, B, vocab_size)",
+    ),
+    "flattened scores": (
+        "DecoderRNN",
+        [(RETURN_SCORES, "return self.linear(out).reshape(-1, self.linear.out_features)")],
+        "flattened to (B*T, vocab_size)",
+    ),
     "no linear layer": ("DecoderRNN", [(RETURN_SCORES, "return out")], "the scores have shape (3, 7, 5)"),
-    "features detached": ("DecoderRNN", [("features.unsqueeze(1), embeddings", "features.detach().unsqueeze(1), "
-                                          "embeddings")], "no gradient reaches the image features"),
-    "hard-coded initial state": ("DecoderRNN", [("out, _ = self.lstm(inputs)",
-                                                 "zeros = torch.zeros(self.lstm.num_layers, inputs.shape[0], "
-                                                 "self.lstm.hidden_size, dtype=inputs.dtype)\n"
-                                                 "        out, _ = self.lstm(inputs, (zeros, zeros))")],
-                                 "hard-codes a device"),
-    "extra linear layer": ("DecoderRNN", [("self.linear = nn.Linear(hidden_size, vocab_size)",
-                                           "self.linear = nn.Linear(hidden_size, vocab_size)\n"
-                                           "        self.project = nn.Linear(embed_size, embed_size)")],
-                           "2 nn.Linear layer(s)"),
-    "two mistakes in forward": ("DecoderRNN", [(WORDS, "self.embed(captions)"), (RETURN_SCORES,
-                                "return self.linear(out).softmax(dim=-1)")], "two mistakes at once"),
+    "features detached": (
+        "DecoderRNN",
+        [("features.unsqueeze(1), embeddings", "features.detach().unsqueeze(1), embeddings")],
+        "no gradient reaches the image features",
+    ),
+    "hard-coded initial state": (
+        "DecoderRNN",
+        [
+            (
+                "out, _ = self.lstm(inputs)",
+                "zeros = torch.zeros(self.lstm.num_layers, inputs.shape[0], "
+                "self.lstm.hidden_size, dtype=inputs.dtype)\n"
+                "        out, _ = self.lstm(inputs, (zeros, zeros))",
+            )
+        ],
+        "hard-codes a device",
+    ),
+    "extra linear layer": (
+        "DecoderRNN",
+        [
+            (
+                "self.linear = nn.Linear(hidden_size, vocab_size)",
+                "self.linear = nn.Linear(hidden_size, vocab_size)\n"
+                "        self.project = nn.Linear(embed_size, embed_size)",
+            )
+        ],
+        "2 nn.Linear layer(s)",
+    ),
+    "two mistakes in forward": (
+        "DecoderRNN",
+        [(WORDS, "self.embed(captions)"), (RETURN_SCORES, "return self.linear(out).softmax(dim=-1)")],
+        "two mistakes at once",
+    ),
     # Exercise 3: sample
-    "sample returns a tensor": ("DecoderRNN", [("        return ids\n", "        return torch.tensor(ids)\n")],
-                                "sample returns a tensor"),
-    "sample returns tensors in a list": ("DecoderRNN", [(APPEND, "ids.append(best)"),
-                                                        ("if ids[-1] == 1:", "if ids[-1].item() == 1:")],
-                                         "list of tensors"),
+    "sample returns a tensor": (
+        "DecoderRNN",
+        [("        return ids\n", "        return torch.tensor(ids)\n")],
+        "sample returns a tensor",
+    ),
+    "sample returns tensors in a list": (
+        "DecoderRNN",
+        [(APPEND, "ids.append(best)"), ("if ids[-1] == 1:", "if ids[-1].item() == 1:")],
+        "list of tensors",
+    ),
     "never stops at <end>": ("DecoderRNN", [(STOP, "")], "goes on after <end>"),
-    "<end> left out": ("DecoderRNN", [(APPEND + "\n            if ids[-1] == 1:", "if best.item() == 1:"),
-                                      ("                break\n", "                break\n            "
-                                       "ids.append(best.item())\n")], "<end> is left out"),
+    "<end> left out": (
+        "DecoderRNN",
+        [
+            (APPEND + "\n            if ids[-1] == 1:", "if best.item() == 1:"),
+            ("                break\n", "                break\n            ids.append(best.item())\n"),
+        ],
+        "<end> is left out",
+    ),
     "features fed every step": ("DecoderRNN", [(FEED, "pass")], "does not feed back its own prediction"),
     "state not carried": ("DecoderRNN", [(STEP, "out, _ = self.lstm(inputs, states)")], "state is not carried"),
     "given states ignored": ("DecoderRNN", [("ids = []\n", "ids, states = [], None\n")], "are ignored"),
     "max_len ignored": ("DecoderRNN", [("range(max_len)", "range(20)")], "max_len is ignored"),
     "one too many": ("DecoderRNN", [("range(max_len)", "range(max_len + 1)")], "one id too many"),
-    "sampling": ("DecoderRNN", [("best = self.linear(out.squeeze(1)).argmax(dim=1)",
-                                 "best = torch.multinomial(self.linear(out.squeeze(1)).softmax(dim=1), 1)[0]")],
-                 "drawn at random"),
-    "tensor and no stop at <end>": ("DecoderRNN", [("        return ids\n", "        return torch.tensor(ids)\n"),
-                                                   (STOP, "")], "two mistakes at once"),
+    "sampling": (
+        "DecoderRNN",
+        [
+            (
+                "best = self.linear(out.squeeze(1)).argmax(dim=1)",
+                "best = torch.multinomial(self.linear(out.squeeze(1)).softmax(dim=1), 1)[0]",
+            )
+        ],
+        "drawn at random",
+    ),
+    "tensor and no stop at <end>": (
+        "DecoderRNN",
+        [("        return ids\n", "        return torch.tensor(ids)\n"), (STOP, "")],
+        "two mistakes at once",
+    ),
 }
 
 
@@ -379,8 +471,15 @@ def embed_with_einsum(ids, weight):
 
 
 def embedding_by_keywords(num_embeddings, embedding_dim, pad_id, max_norm):
-    layer = nn.Embedding(embedding_dim=embedding_dim, num_embeddings=num_embeddings, max_norm=max_norm,
-                         norm_type=2.0, padding_idx=pad_id, scale_grad_by_freq=False, sparse=False)
+    layer = nn.Embedding(
+        embedding_dim=embedding_dim,
+        num_embeddings=num_embeddings,
+        max_norm=max_norm,
+        norm_type=2.0,
+        padding_idx=pad_id,
+        scale_grad_by_freq=False,
+        sparse=False,
+    )
     return layer
 
 
@@ -418,8 +517,9 @@ class CellsDecoder(nn.Module):
         super().__init__()
         self.hidden_size = hidden_size
         self.words = nn.Embedding(vocab_size, embed_size)
-        self.cells = nn.ModuleList(nn.LSTMCell(embed_size if i == 0 else hidden_size, hidden_size)
-                                   for i in range(num_layers))
+        self.cells = nn.ModuleList(
+            nn.LSTMCell(embed_size if i == 0 else hidden_size, hidden_size) for i in range(num_layers)
+        )
         self.out = nn.Linear(hidden_size, vocab_size)
 
     def _step(self, x, state):
@@ -480,9 +580,16 @@ def stand_in(monkeypatch):
     monkeypatch.setenv(devices.STAND_IN, "cpu")
 
 
-@pytest.mark.parametrize("fn, grade_id", [(None, "embed_by_matmul"), (None, "caption_embedding"),
-                                          (None, "DecoderRNN"), (CellsDecoder, "DecoderRNN"),
-                                          (TimeMajorDecoder, "DecoderRNN")])
+@pytest.mark.parametrize(
+    "fn, grade_id",
+    [
+        (None, "embed_by_matmul"),
+        (None, "caption_embedding"),
+        (None, "DecoderRNN"),
+        (CellsDecoder, "DecoderRNN"),
+        (TimeMajorDecoder, "DecoderRNN"),
+    ],
+)
 def test_solutions_pass_in_float32_against_the_float64_truth(stand_in, fn, grade_id, capsys):
     for check in checks_of(grade_id):
         check(fn or SOLUTION.define(grade_id))
@@ -539,8 +646,13 @@ def _copy_alone(src, tmp_path):
 def test_the_solution_runs_top_to_bottom_and_captions_pictures(tmp_path):
     path = _copy_alone(ROOT / "solutions" / f"{SLUG}.ipynb", tmp_path)
     nb = execute(nbformat.read(path, as_version=4), tmp_path / "notebooks")
-    errors = [(i, o.get("ename")) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-              for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [
+        (i, o.get("ename"))
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "error"
+    ]
     assert errors == []
     graded = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
     assert len(graded) == 4 and all(outputs_text(c).startswith("\u2713") for c in graded)

@@ -7,12 +7,13 @@ from functools import partial
 
 import pytest
 import torch
-from planting import STUB, Solution, solution, verdict
 from torch import nn
 
 from autograde import course, devices, engine, gru, lstm_scratch, modules, rnn_scratch
 from autograde.mistakes import Mistake, diagnose, mistake, pairs, together
 from autograde.verdict import CheckFailed
+
+from planting import STUB, Solution, solution, verdict
 
 LSTM = Solution("lstm-scratch")
 GRU = Solution("gru")
@@ -31,8 +32,10 @@ def test_pairs_merge_options_and_skip_contradictions():
     one, two = mistake(_ref, "a is one.", a=1), mistake(_ref, "b is one.", b=1)
     other = mistake(_ref, "a is two.", a=2)
     found = list(pairs([one, two, other]))
-    assert [m.problem for m in found] == ["two mistakes at once: a is one; and b is one",
-                                          "two mistakes at once: b is one; and a is two"]
+    assert [m.problem for m in found] == [
+        "two mistakes at once: a is one; and b is one",
+        "two mistakes at once: b is one; and a is two",
+    ]
     assert found[0].plant(0) == 11
 
 
@@ -56,23 +59,57 @@ def test_diagnose_tries_singles_before_pairs_and_survives_plants_that_crash():
 TANH = "torch.tanh"
 
 
-@pytest.mark.parametrize("solution, grade_id, check, edits, named", [
-    (LSTM, "lstm", lstm_scratch.check_lstm_forward,
-     [("I = torch.sigmoid", f"I = {TANH}"), ("F = torch.sigmoid", f"F = {TANH}"), ("O = torch.sigmoid", f"O = {TANH}")],
-     "every gate (I, F and O) uses tanh"),
-    (GRU, "gru", gru.check_gru_forward, [("Z = torch.sigmoid", f"Z = {TANH}"), ("R = torch.sigmoid", f"R = {TANH}")],
-     "both gates, Z and R, use tanh"),
-    (LSTM, "lstm", lstm_scratch.check_lstm_forward,
-     [(" + b_i)", ")"), (" + b_f)", ")"), (" + b_o)", ")"), (" + b_c)", ")"), ("H @ W_hq + b_q", "H @ W_hq")],
-     "no bias is added anywhere"),
-    (GRU, "gru", gru.check_gru_forward,
-     [(" + b_z)", ")"), (" + b_r)", ")"), (" + b_h)", ")"), ("H @ W_hq + b_q", "H @ W_hq")], "no bias is added anywhere"),
-    (RNN, "rnn", rnn_scratch.check_rnn_forward, [(" + b_h)", ")"), ("H @ W_hq + b_q", "H @ W_hq")],
-     "both biases are missing"),
-    (LSTM, "lstm", lstm_scratch.check_lstm_forward,
-     [("H = O * torch.tanh(C)", "H = O * C"), ("C = F * C + I * C_tilde", "C = C + I * C_tilde")],
-     "two mistakes at once: the tanh in H = O * tanh(C) is missing; and the forget gate is missing"),
-])
+@pytest.mark.parametrize(
+    "solution, grade_id, check, edits, named",
+    [
+        (
+            LSTM,
+            "lstm",
+            lstm_scratch.check_lstm_forward,
+            [
+                ("I = torch.sigmoid", f"I = {TANH}"),
+                ("F = torch.sigmoid", f"F = {TANH}"),
+                ("O = torch.sigmoid", f"O = {TANH}"),
+            ],
+            "every gate (I, F and O) uses tanh",
+        ),
+        (
+            GRU,
+            "gru",
+            gru.check_gru_forward,
+            [("Z = torch.sigmoid", f"Z = {TANH}"), ("R = torch.sigmoid", f"R = {TANH}")],
+            "both gates, Z and R, use tanh",
+        ),
+        (
+            LSTM,
+            "lstm",
+            lstm_scratch.check_lstm_forward,
+            [(" + b_i)", ")"), (" + b_f)", ")"), (" + b_o)", ")"), (" + b_c)", ")"), ("H @ W_hq + b_q", "H @ W_hq")],
+            "no bias is added anywhere",
+        ),
+        (
+            GRU,
+            "gru",
+            gru.check_gru_forward,
+            [(" + b_z)", ")"), (" + b_r)", ")"), (" + b_h)", ")"), ("H @ W_hq + b_q", "H @ W_hq")],
+            "no bias is added anywhere",
+        ),
+        (
+            RNN,
+            "rnn",
+            rnn_scratch.check_rnn_forward,
+            [(" + b_h)", ")"), ("H @ W_hq + b_q", "H @ W_hq")],
+            "both biases are missing",
+        ),
+        (
+            LSTM,
+            "lstm",
+            lstm_scratch.check_lstm_forward,
+            [("H = O * torch.tanh(C)", "H = O * C"), ("C = F * C + I * C_tilde", "C = C + I * C_tilde")],
+            "two mistakes at once: the tanh in H = O * tanh(C) is missing; and the forget gate is missing",
+        ),
+    ],
+)
 def test_mistakes_made_together_are_named(solution, grade_id, check, edits, named):
     assert named in verdict(check, solution.plant(grade_id, *edits)).problem
 
@@ -98,12 +135,18 @@ def test_the_cpu_stands_in_for_an_accelerator_only_when_asked(monkeypatch):
     assert devices.accelerator() == devices.Accelerator(torch.device("cpu"), "the CPU standing in for an accelerator")
 
 
-@pytest.mark.parametrize("solution, grade_id, check", [
-    (LSTM, "lstm", lstm_scratch.check_lstm_devices), (LSTM, "fused_lstm", lstm_scratch.check_fused_lstm),
-    (GRU, "gru", gru.check_gru_devices), (GRU, "torch_gru", gru.check_torch_gru_devices),
-    (RNN, "rnn", rnn_scratch.check_rnn_devices), (RNN, "grad_clipping", rnn_scratch.check_grad_clipping),
-    (RNN, "perplexity", rnn_scratch.check_perplexity),
-])
+@pytest.mark.parametrize(
+    "solution, grade_id, check",
+    [
+        (LSTM, "lstm", lstm_scratch.check_lstm_devices),
+        (LSTM, "fused_lstm", lstm_scratch.check_fused_lstm),
+        (GRU, "gru", gru.check_gru_devices),
+        (GRU, "torch_gru", gru.check_torch_gru_devices),
+        (RNN, "rnn", rnn_scratch.check_rnn_devices),
+        (RNN, "grad_clipping", rnn_scratch.check_grad_clipping),
+        (RNN, "perplexity", rnn_scratch.check_perplexity),
+    ],
+)
 def test_solutions_pass_in_float32_against_the_float64_truth(stand_in, solution, grade_id, check, capsys):
     check(solution.define(grade_id))
     out = capsys.readouterr().out
@@ -111,12 +154,20 @@ def test_solutions_pass_in_float32_against_the_float64_truth(stand_in, solution,
 
 
 def test_a_result_that_changes_dtype_is_caught_on_the_accelerator(stand_in):
-    fn = LSTM.plant("lstm", ("    H, C = state\n", "    H, C = state[0].double(), state[1].double()\n"
-                                                  "    inputs, params = inputs.double(), [p.double() for p in params]\n"),
-                    ("= params\n", "= [p.double() for p in params]\n"))
+    fn = LSTM.plant(
+        "lstm",
+        (
+            "    H, C = state\n",
+            "    H, C = state[0].double(), state[1].double()\n"
+            "    inputs, params = inputs.double(), [p.double() for p in params]\n",
+        ),
+        ("= params\n", "= [p.double() for p in params]\n"),
+    )
     lstm_scratch.check_lstm_forward(fn)  # float64 everywhere on the CPU: right
-    assert "float64 although inputs and parameters are torch.float32" in verdict(lstm_scratch.check_lstm_devices,
-                                                                                 fn).problem
+    assert (
+        "float64 although inputs and parameters are torch.float32"
+        in verdict(lstm_scratch.check_lstm_devices, fn).problem
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -242,8 +293,12 @@ def _engine_exercises():
 
 
 ENGINE_EXERCISES = list(_engine_exercises())
-EVERY_CHECK = [pytest.param(ch, ex, check, id=f"{ch.slug}:{check.__name__}")
-               for ch in course.CHAPTERS for ex in ch.exercises for check in ch.checks(ex.name)]
+EVERY_CHECK = [
+    pytest.param(ch, ex, check, id=f"{ch.slug}:{check.__name__}")
+    for ch in course.CHAPTERS
+    for ex in ch.exercises
+    for check in ch.checks(ex.name)
+]
 
 
 @pytest.mark.parametrize("ch, ex, check", EVERY_CHECK)
@@ -263,8 +318,12 @@ def test_every_check_splits_into_a_probe_and_a_judge(ch, ex, check, tmp_path, ca
 
 
 def test_engine_exercises_are_found():
-    assert {p.values[1].name for p in ENGINE_EXERCISES} >= {"perplexity", "grad_clipping", "predict",
-                                                           "ngram_perplexity"}
+    assert {p.values[1].name for p in ENGINE_EXERCISES} >= {
+        "perplexity",
+        "grad_clipping",
+        "predict",
+        "ngram_perplexity",
+    }
 
 
 def test_what_is_not_plain_data_crosses_as_its_type_name():

@@ -35,10 +35,7 @@ def close_new_figures():
 
 def cells(fig: Figure) -> list[str]:
     return sorted(
-        patch.get_gid()
-        for ax in fig.axes
-        for patch in ax.patches
-        if (patch.get_gid() or "").startswith("lstm-cell-")
+        patch.get_gid() for ax in fig.axes for patch in ax.patches if (patch.get_gid() or "").startswith("lstm-cell-")
     )
 
 

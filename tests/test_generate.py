@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from autograde.tools import generate
+
 from conftest import ROOT
 
 NAME = "lstm-scratch"
@@ -98,16 +99,27 @@ def number_of(grade_id: str) -> int:
     return nb["cells"].index(by_id(nb, grade_id))
 
 
-@pytest.mark.parametrize("mutate, message", [
-    (lambda nb: by_id(nb, "check_lstm_forward")["metadata"]["nbgrader"].pop("points"), "does not have points"),
-    (lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(points="two"),
-     "'two' is not of type 'number'"),
-    (lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(grade_id="check_lstm_forward"),
-     f"grade_id 'check_lstm_forward' is also used by cell {number_of('check_lstm_forward')}"),
-    (lambda nb: by_id(nb, "lstm").update(source=[l for l in by_id(nb, "lstm")["source"] if "END SOLUTION" not in l]),
-     "'BEGIN SOLUTION' has no matching 'END SOLUTION'"),
-    (lambda nb: by_id(nb, "lstm")["metadata"]["nbgrader"].update(solution=False), "not a solution cell"),
-])
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda nb: by_id(nb, "check_lstm_forward")["metadata"]["nbgrader"].pop("points"), "does not have points"),
+        (
+            lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(points="two"),
+            "'two' is not of type 'number'",
+        ),
+        (
+            lambda nb: by_id(nb, "check_lstm_gradients")["metadata"]["nbgrader"].update(grade_id="check_lstm_forward"),
+            f"grade_id 'check_lstm_forward' is also used by cell {number_of('check_lstm_forward')}",
+        ),
+        (
+            lambda nb: by_id(nb, "lstm").update(
+                source=[l for l in by_id(nb, "lstm")["source"] if "END SOLUTION" not in l]
+            ),
+            "'BEGIN SOLUTION' has no matching 'END SOLUTION'",
+        ),
+        (lambda nb: by_id(nb, "lstm")["metadata"]["nbgrader"].update(solution=False), "not a solution cell"),
+    ],
+)
 def test_a_malformed_nbgrader_cell_is_named(tmp_path, mutate, message):
     nb = json.loads((ROOT / "solutions" / f"{NAME}.ipynb").read_text(encoding="utf-8"))
     mutate(nb)
@@ -150,13 +162,16 @@ def test_check_names_what_differs_is_missing_or_extra(tmp_path, capsys):
     # a maintainer edits a test cell of the solution and forgets to regenerate
     path = solutions / f"{NAME}.ipynb"
     nb = json.loads(path.read_text(encoding="utf-8"))
-    by_id(nb, "check_lstm_forward")["source"] = ["from autograde.lstm_scratch import check_lstm_forward\n",
-                                                 "check_lstm_forward(lstm)  # edited"]
+    by_id(nb, "check_lstm_forward")["source"] = [
+        "from autograde.lstm_scratch import check_lstm_forward\n",
+        "check_lstm_forward(lstm)  # edited",
+    ]
     path.write_text(json.dumps(nb, indent=1), encoding="utf-8")
     shutil.copyfile(path, solutions / "new-chapter.ipynb")  # a new solution, never generated
     shutil.copyfile(chapters / f"{NAME}.ipynb", chapters / "orphan.ipynb")  # its solution was deleted
-    (chapters / "plain.ipynb").write_text(json.dumps({"cells": [], "metadata": {}, "nbformat": 4,
-                                                      "nbformat_minor": 5}), encoding="utf-8")
+    (chapters / "plain.ipynb").write_text(
+        json.dumps({"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}), encoding="utf-8"
+    )
 
     code = generate.main(["--check", "--solutions", str(solutions), "--chapters", str(chapters)])
     err = capsys.readouterr().err
@@ -173,4 +188,3 @@ def test_check_names_what_differs_is_missing_or_extra(tmp_path, capsys):
     assert nbgrader_cells(fixed)["check_lstm_forward"].source.endswith("# edited")
     assert (chapters / "new-chapter.ipynb").is_file()
     assert (chapters / "orphan.ipynb").is_file()  # never deleted behind the maintainer's back
-

@@ -22,16 +22,24 @@ from pathlib import Path
 import nbformat
 import pytest
 
-import submissions
 from autograde.tools import grade
 from autograde.tools.grading import find
+
+import submissions
 from conftest import ROOT
 
 NAME = "lstm-scratch"
 CELL_TIMEOUT = 40  # seconds; the planted infinite loop costs this much
-POINTS = {"check_get_lstm_params": 2, "check_init_lstm_state": 1, "check_lstm_forward": 3,
-          "check_lstm_gradients": 2, "check_lstm_devices": 1, "check_get_fused_lstm_params": 1,
-          "check_fused_lstm": 3, "check_to_torch_layout": 2}
+POINTS = {
+    "check_get_lstm_params": 2,
+    "check_init_lstm_state": 1,
+    "check_lstm_forward": 3,
+    "check_lstm_gradients": 2,
+    "check_lstm_devices": 1,
+    "check_get_fused_lstm_params": 1,
+    "check_fused_lstm": 3,
+    "check_to_torch_layout": 2,
+}
 
 
 def student(fill: bool = True, **edits) -> nbformat.NotebookNode:
@@ -173,8 +181,7 @@ def sample_class() -> dict[str, nbformat.NotebookNode]:
         "bob_forget": student(lstm=forget_gate_dropped),
         "carol_zerodiv": student(c02=lambda s: "1/0\n" + s),  # the imports cell raises at its top
         # gives everybody 99 in the gradebook it can see, then kills its kernel before nbgrader saves
-        "dave_exit": student(c01=lambda s: s + "\n" + PROBE,
-                             init_lstm_state=lambda s: "import os; os._exit(1)\n" + s),
+        "dave_exit": student(c01=lambda s: s + "\n" + PROBE, init_lstm_state=lambda s: "import os; os._exit(1)\n" + s),
         "erin_loop": student(to_torch_layout=lambda s: "while True:\n    pass\n" + s),
         "frank_edits_test": student(check_lstm_forward=lambda s: "pass"),
         "heidi_stubs": student(fill=False),
@@ -202,8 +209,20 @@ def batch(tmp_path_factory):
     buffer = io.StringIO()
     start = time.monotonic()
     with contextlib.redirect_stdout(buffer):
-        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--timeout", str(CELL_TIMEOUT),
-                           "--jobs", "2", *submissions.sandbox_args()])
+        code = grade.main(
+            [
+                str(subs),
+                "--assignment",
+                NAME,
+                "--out",
+                str(out),
+                "--timeout",
+                str(CELL_TIMEOUT),
+                "--jobs",
+                "2",
+                *submissions.sandbox_args(),
+            ]
+        )
     seconds = time.monotonic() - start
     print(buffer.getvalue())  # shown by pytest when a test fails (or with -s)
     assert code == 0, buffer.getvalue()
@@ -477,11 +496,14 @@ print("ENV token:", os.environ.get("INSTRUCTOR_API_TOKEN"))
 """
 PAGE_PROBES = [
     nbformat.v4.new_markdown_cell("<script>document.title = 'PWNED by markdown'</script>"),
-    nbformat.v4.new_code_cell("from IPython.display import HTML, display\n"
-                              "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"),
+    nbformat.v4.new_code_cell(
+        "from IPython.display import HTML, display\n"
+        "display(HTML(\"<script>document.title = 'PWNED by output'</script><b>bold</b>\"))"
+    ),
     nbformat.v4.new_code_cell('print("x" * 60_000_000)'),
-    nbformat.v4.new_code_cell('import os, autograde\n'
-                              'print("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'),
+    nbformat.v4.new_code_cell(
+        'import os, autograde\nprint("PATHS", os.getcwd(), autograde.__file__, os.path.expanduser("~"))'
+    ),
 ]
 
 
@@ -516,8 +538,9 @@ def honest(tmp_path_factory):
     buffer = io.StringIO()
     with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(buffer):
         env.setenv(*SECRET)
-        code = grade.main([str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2",
-                           *submissions.sandbox_args()])
+        code = grade.main(
+            [str(subs), "--assignment", NAME, "--out", str(out), "--jobs", "2", *submissions.sandbox_args()]
+        )
     print(buffer.getvalue())
     assert code == 0, buffer.getvalue()
     with open(out / "grades.csv", newline="", encoding="utf-8") as fh:
@@ -582,8 +605,14 @@ def test_a_60_MB_output_line_makes_a_page_of_a_few_MB_that_says_it_was_cut(hones
 @pytest.mark.slow
 def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
     out = honest[0]
-    paths = {str(ROOT), sys.prefix, sys.base_prefix, str(out), str(Path.home()) + "/",
-             f"{tempfile.gettempdir()}/rnn-course-grade-"}
+    paths = {
+        str(ROOT),
+        sys.prefix,
+        sys.base_prefix,
+        str(out),
+        str(Path.home()) + "/",
+        f"{tempfile.gettempdir()}/rnn-course-grade-",
+    }
     for who in ("eve", "Zoe", "dan"):
         html = page(out, who)
         assert not [p for p in paths if p in html], who
@@ -615,8 +644,9 @@ def test_a_check_that_lost_its_points_to_stderr_says_so_in_the_report(honest):
         assert rows["gil"]["score"] == "15", rows["gil"]
         return
     assert float(rows["gil"]["check_lstm_forward"]) == 0
-    assert ("check_lstm_forward 0/3: wrote to stderr, which nbgrader scores 0: DEBUG to the stderr I imported"
-            in report), report
+    assert (
+        "check_lstm_forward 0/3: wrote to stderr, which nbgrader scores 0: DEBUG to the stderr I imported" in report
+    ), report
 
 
 @pytest.mark.slow
@@ -686,12 +716,15 @@ def test_an_unknown_assignment_is_a_usage_error(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("text, reason", [
-    ("", "the file is empty"),
-    ('{"cells": [', "not valid JSON"),
-    ("[1, 2]", "not a notebook"),
-    ('{"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat cannot read it"),
-])
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("", "the file is empty"),
+        ('{"cells": [', "not valid JSON"),
+        ("[1, 2]", "not a notebook"),
+        ('{"cells": "x", "metadata": {}, "nbformat": 4, "nbformat_minor": 5}', "nbformat cannot read it"),
+    ],
+)
 def test_why_a_file_is_not_a_notebook(tmp_path, text, reason):
     assert reason in find.read_notebook(_write(tmp_path / "x.ipynb", text))
 

@@ -14,8 +14,9 @@ import io
 import nbformat
 import pytest
 
-import submissions
 from autograde.tools import grade
+
+import submissions
 from conftest import ROOT
 from submissions import replacing
 
@@ -23,29 +24,53 @@ pytestmark = pytest.mark.slow
 
 # chapter: (grade_id, the edit, the checks it must fail, words of the verdict in the feedback)
 BUGS = {
-    "lstm-scratch": ("lstm", replacing("C = F * C + I * C_tilde", "C = C + I * C_tilde"),
-                     {"check_lstm_forward", "check_lstm_gradients"},
-                     "the forget gate is missing from the memory update"),
-    "rnn-scratch": ("rnn", replacing("H @ W_hh", "H @ W_hh.T"), {"check_rnn_forward", "check_rnn_gradients"},
-                    "W_hh is transposed"),
-    "gru": ("gru", replacing("H = Z * H + (1 - Z) * H_tilde", "H = (1 - Z) * H + Z * H_tilde"),
-            {"check_gru_forward", "check_gru_gradients"}, "the update gate is reversed"),
-    "lstm-concise": ("last_step_features", replacing("torch.cat([h_n[-2], h_n[-1]], dim=1)",
-                                                     "torch.cat([h_n[-1], h_n[-2]], dim=1)"),
-                     {"check_last_step_features"}, "the two directions are swapped"),
-    "embeddings-captions": ("DecoderRNN", replacing("self.embed(captions[:, :-1])", "self.embed(captions)"),
-                            {"check_decoder_forward"}, "the last caption token is not dropped"),
-    "bigram-lstm": ("fused_lstm", replacing("H = O * torch.tanh(C)", "H = O * C"),
-                    {"check_fused_lstm_forward", "check_fused_lstm_gradients"},
-                    "the tanh in H = O * tanh(C) is missing"),
+    "lstm-scratch": (
+        "lstm",
+        replacing("C = F * C + I * C_tilde", "C = C + I * C_tilde"),
+        {"check_lstm_forward", "check_lstm_gradients"},
+        "the forget gate is missing from the memory update",
+    ),
+    "rnn-scratch": (
+        "rnn",
+        replacing("H @ W_hh", "H @ W_hh.T"),
+        {"check_rnn_forward", "check_rnn_gradients"},
+        "W_hh is transposed",
+    ),
+    "gru": (
+        "gru",
+        replacing("H = Z * H + (1 - Z) * H_tilde", "H = (1 - Z) * H + Z * H_tilde"),
+        {"check_gru_forward", "check_gru_gradients"},
+        "the update gate is reversed",
+    ),
+    "lstm-concise": (
+        "last_step_features",
+        replacing("torch.cat([h_n[-2], h_n[-1]], dim=1)", "torch.cat([h_n[-1], h_n[-2]], dim=1)"),
+        {"check_last_step_features"},
+        "the two directions are swapped",
+    ),
+    "embeddings-captions": (
+        "DecoderRNN",
+        replacing("self.embed(captions[:, :-1])", "self.embed(captions)"),
+        {"check_decoder_forward"},
+        "the last caption token is not dropped",
+    ),
+    "bigram-lstm": (
+        "fused_lstm",
+        replacing("H = O * torch.tanh(C)", "H = O * C"),
+        {"check_fused_lstm_forward", "check_fused_lstm_gradients"},
+        "the tanh in H = O * tanh(C) is missing",
+    ),
 }
 CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
 def points(chapter: str) -> dict[str, float]:
     nb = nbformat.read(ROOT / "solutions" / f"{chapter}.ipynb", as_version=4)
-    return {c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
-            for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    return {
+        c.metadata.nbgrader["grade_id"]: float(c.metadata.nbgrader["points"])
+        for c in nb.cells
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    }
 
 
 def test_every_chapter_has_a_planted_bug_here():

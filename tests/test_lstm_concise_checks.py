@@ -35,18 +35,30 @@ plant = SOLUTION.plant
 checks_of = course.chapter(SLUG).checks
 CPU = torch.device("cpu")
 
-EXERCISES = (checks.OUTPUT_SHAPES, checks.NUM_PARAMETERS, checks.LAST_STEP_FEATURES, checks.RUN_STEP_BY_STEP,
-             checks.STACKED_BILSTM, checks.MANY_TO_ONE)
+EXERCISES = (
+    checks.OUTPUT_SHAPES,
+    checks.NUM_PARAMETERS,
+    checks.LAST_STEP_FEATURES,
+    checks.RUN_STEP_BY_STEP,
+    checks.STACKED_BILSTM,
+    checks.MANY_TO_ONE,
+)
 
 
 # ---------------------------------------------------------------------------
 # The references and the planted mistakes' base, held to nn.LSTM
 
 
-@pytest.mark.parametrize("config", shapes_configs := [
-    (shape, 6, layers, bi, proj, bf) for shape, bf in (((5, 3, 4), False), ((3, 5, 4), True), ((5, 4), False),
-                                                       ((5, 4), True))
-    for layers in (1, 2) for bi in (False, True) for proj in (0, 2)])
+@pytest.mark.parametrize(
+    "config",
+    shapes_configs := [
+        (shape, 6, layers, bi, proj, bf)
+        for shape, bf in (((5, 3, 4), False), ((3, 5, 4), True), ((5, 4), False), ((5, 4), True))
+        for layers in (1, 2)
+        for bi in (False, True)
+        for proj in (0, 2)
+    ],
+)
 def test_the_shape_arithmetic_without_slips_is_nn_lstms(config):
     assert shapes.shapes(*config) == shapes.lstm_shapes(*config)
 
@@ -55,8 +67,11 @@ def test_the_shape_arithmetic_without_slips_is_nn_lstms(config):
 def test_the_count_without_slips_is_nn_lstms(config):
     layers, bi, proj, bias = config
     real = nn.LSTM(7, 9, num_layers=layers, bidirectional=bi, proj_size=proj, bias=bias)
-    assert shapes.count(7, 9, layers, bi, proj, bias) == shapes.lstm_count(7, 9, layers, bi, proj, bias) == \
-        sum(p.numel() for p in real.parameters())
+    assert (
+        shapes.count(7, 9, layers, bi, proj, bias)
+        == shapes.lstm_count(7, 9, layers, bi, proj, bias)
+        == sum(p.numel() for p in real.parameters())
+    )
 
 
 @pytest.mark.parametrize("case", checks._feature_cases(), ids=lambda c: c.label[-60:])
@@ -114,7 +129,7 @@ def test_the_task_puts_one_marker_in_the_window_and_distractors_elsewhere():
     assert x.shape == (200, 15, task.VOCAB) and torch.equal(x.sum(dim=2), torch.ones(200, 15))
     markers = tokens < task.MARKERS
     assert torch.equal(markers.sum(dim=1), torch.ones(200, dtype=torch.long))  # exactly one marker
-    assert not markers[:, task.WINDOW:].any()
+    assert not markers[:, task.WINDOW :].any()
     assert torch.equal(tokens[markers], y)
     assert set(y.tolist()) == set(range(task.MARKERS))
 
@@ -156,10 +171,19 @@ def _forbidden(*args, **kwargs):
 @pytest.mark.parametrize("ex", EXERCISES, ids=lambda ex: ex.name)
 def test_cases_and_run_call_neither_the_reference_nor_the_mistakes(ex, monkeypatch):
     fn = SOLUTION.define(ex.name)
-    for module, name in ((shapes, "lstm_shapes"), (shapes, "shapes"), (shapes, "lstm_count"), (shapes, "count"),
-                         (features, "from_h_n"), (features, "features"), (stepping, "whole_sequence"),
-                         (stepping, "step_by_step"), (stacked, "TorchStacked"), (stacked, "CellStacked"),
-                         (classifier, "Classifier")):
+    for module, name in (
+        (shapes, "lstm_shapes"),
+        (shapes, "shapes"),
+        (shapes, "lstm_count"),
+        (shapes, "count"),
+        (features, "from_h_n"),
+        (features, "features"),
+        (stepping, "whole_sequence"),
+        (stepping, "step_by_step"),
+        (stacked, "TorchStacked"),
+        (stacked, "CellStacked"),
+        (classifier, "Classifier"),
+    ):
         monkeypatch.setattr(module, name, _forbidden)
     for case in ex.cases():
         ex.run(fn, case.make(CPU, None))
@@ -170,75 +194,166 @@ def test_cases_and_run_call_neither_the_reference_nor_the_mistakes(ex, monkeypat
 
 BUGS = {
     "no second direction anywhere (two slips at once)": (
-        "lstm_output_shapes", [("D = 2 if bidirectional else 1", "D = 1")],
-        "two mistakes at once: the output's feature dimension forgets the second direction"),
+        "lstm_output_shapes",
+        [("D = 2 if bidirectional else 1", "D = 1")],
+        "two mistakes at once: the output's feature dimension forgets the second direction",
+    ),
     "c_n projected": ("lstm_output_shapes", [(", hidden_size)", ", H_out)")], "c_n has proj_size features"),
-    "proj_size ignored": ("lstm_output_shapes", [("H_out = proj_size if proj_size > 0 else hidden_size",
-                                                  "H_out = hidden_size")], "proj_size is ignored"),
-    "batch-first output time-major": ("lstm_output_shapes", [("output_shape = (N, L, D * H_out)",
-                                                              "output_shape = (L, N, D * H_out)")],
-                                      "the output ignores batch_first"),
-    "states batch-first": ("lstm_output_shapes", [
-        ("        output_shape = (N, L, D * H_out)\n",
-         "        return (N, L, D * H_out), (N, D * num_layers, H_out), (N, D * num_layers, hidden_size)\n")],
-        "h_n and c_n follow batch_first"),
-    "unbatched states with a batch of 1": ("lstm_output_shapes", [
-        ("(D * num_layers, H_out), (D * num_layers, hidden_size)",
-         "(D * num_layers, 1, H_out), (D * num_layers, 1, hidden_size)")], "keep a batch dimension of 1"),
+    "proj_size ignored": (
+        "lstm_output_shapes",
+        [("H_out = proj_size if proj_size > 0 else hidden_size", "H_out = hidden_size")],
+        "proj_size is ignored",
+    ),
+    "batch-first output time-major": (
+        "lstm_output_shapes",
+        [("output_shape = (N, L, D * H_out)", "output_shape = (L, N, D * H_out)")],
+        "the output ignores batch_first",
+    ),
+    "states batch-first": (
+        "lstm_output_shapes",
+        [
+            (
+                "        output_shape = (N, L, D * H_out)\n",
+                "        return (N, L, D * H_out), (N, D * num_layers, H_out), (N, D * num_layers, hidden_size)\n",
+            )
+        ],
+        "h_n and c_n follow batch_first",
+    ),
+    "unbatched states with a batch of 1": (
+        "lstm_output_shapes",
+        [
+            (
+                "(D * num_layers, H_out), (D * num_layers, hidden_size)",
+                "(D * num_layers, 1, H_out), (D * num_layers, 1, hidden_size)",
+            )
+        ],
+        "keep a batch dimension of 1",
+    ),
     "one bias": ("lstm_num_parameters", [("one += 2 * G", "one += G")], "one bias vector per layer"),
     "bias flag ignored": ("lstm_num_parameters", [("if bias:", "if True:")], "bias=False is ignored"),
-    "upper layers read one direction": ("lstm_num_parameters", [("else D * H_out", "else H_out")],
-                                        "the layers after the first read H_out features"),
-    "one direction counted": ("lstm_num_parameters", [("total += D * one", "total += one")],
-                              "the second direction is not counted"),
-    "weight_hr forgotten": ("lstm_num_parameters", [("one += H_out * hidden_size", "one += 0")],
-                            "weight_hr, the projection"),
-    "weight_hh as square": ("lstm_num_parameters", [("G * inputs + G * H_out", "G * inputs + G * hidden_size")],
-                            "weight_hh is counted as (4*hidden_size, hidden_size)"),
-    "output[-1]": ("last_step_features", [("    if bidirectional:\n",
-                                            "    return output[-1]\n    if bidirectional:\n")],
-                   "the batch and time axes are confused"),
-    "output's last step, right axis": ("last_step_features", [
-        ("    if bidirectional:\n",
-         "    return output[:, -1] if batch_first else output[-1]\n    if bidirectional:\n")],
-        "holds the backward direction at its FIRST step"),
-    "directions swapped": ("last_step_features", [("torch.cat([h_n[-2], h_n[-1]], dim=1)",
-                                                   "torch.cat([h_n[-1], h_n[-2]], dim=1)")],
-                           "the two directions are swapped"),
-    "first layer": ("last_step_features", [("    return h_n[-1]", "    return h_n[0]")],
-                    "the first layer's h_n is taken"),
-    "backward only": ("last_step_features", [("torch.cat([h_n[-2], h_n[-1]], dim=1)", "h_n[-1]")],
-                      "only the backward direction is taken"),
-    "reshaped": ("last_step_features", [("torch.cat([h_n[-2], h_n[-1]], dim=1)", "h_n[-2:].reshape(h_n.shape[1], -1)")],
-                 "reshaped into one, which mixes sequences"),
-    "state not carried": ("run_step_by_step", [
-        ("out, state = lstm(x.narrow(time_dim, t, 1), state)", "out, last = lstm(x.narrow(time_dim, t, 1), state)"),
-        ("torch.cat(outputs, dim=time_dim), state", "torch.cat(outputs, dim=time_dim), last")],
-        "the state is not carried"),
-    "time always dim 0": ("run_step_by_step", [("time_dim = 1 if lstm.batch_first else 0", "time_dim = 0")],
-                          "the steps are taken along the wrong axis"),
-    "first step's state": ("run_step_by_step", [
-        ("        outputs.append(out)\n",
-         "        outputs.append(out)\n        if t == 0:\n            first = state\n"),
-        ("torch.cat(outputs, dim=time_dim), state", "torch.cat(outputs, dim=time_dim), first")],
-        "the returned state is the first step's"),
-    "backward not reversed back": ("StackedBiLSTM", [("backward_h[t] = h", "backward_h[L - 1 - t] = h")],
-                                   "the backward direction's outputs are left in reverse order"),
-    "layer 2 reads forward only": ("StackedBiLSTM", [
-        ("nn.LSTMCell(2 * hidden_size, hidden_size)", "nn.LSTMCell(hidden_size, hidden_size)"),
-        ("inputs = [torch.cat([f, b], dim=1) for f, b in zip(forward_h, backward_h)]",
-         "inputs = forward_h if layer == 0 else [torch.cat([f, b], dim=1) for f, b in zip(forward_h, backward_h)]")],
-        "layer 2 reads only one direction of layer 1"),
-    "backward starts from the forward state": ("StackedBiLSTM", [
-        ("            c_n.append(c)\n            h = c = x.new_zeros(N, self.hidden_size)\n            backward_h",
-         "            c_n.append(c)\n            backward_h")], "the two directions' states are mixed"),
-    "h_n direction by direction": ("StackedBiLSTM", [
-        ("(torch.stack(h_n), torch.stack(c_n))",
-         "(torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))")],
-        "h_n and c_n are in the wrong order"),
+    "upper layers read one direction": (
+        "lstm_num_parameters",
+        [("else D * H_out", "else H_out")],
+        "the layers after the first read H_out features",
+    ),
+    "one direction counted": (
+        "lstm_num_parameters",
+        [("total += D * one", "total += one")],
+        "the second direction is not counted",
+    ),
+    "weight_hr forgotten": (
+        "lstm_num_parameters",
+        [("one += H_out * hidden_size", "one += 0")],
+        "weight_hr, the projection",
+    ),
+    "weight_hh as square": (
+        "lstm_num_parameters",
+        [("G * inputs + G * H_out", "G * inputs + G * hidden_size")],
+        "weight_hh is counted as (4*hidden_size, hidden_size)",
+    ),
+    "output[-1]": (
+        "last_step_features",
+        [("    if bidirectional:\n", "    return output[-1]\n    if bidirectional:\n")],
+        "the batch and time axes are confused",
+    ),
+    "output's last step, right axis": (
+        "last_step_features",
+        [
+            (
+                "    if bidirectional:\n",
+                "    return output[:, -1] if batch_first else output[-1]\n    if bidirectional:\n",
+            )
+        ],
+        "holds the backward direction at its FIRST step",
+    ),
+    "directions swapped": (
+        "last_step_features",
+        [("torch.cat([h_n[-2], h_n[-1]], dim=1)", "torch.cat([h_n[-1], h_n[-2]], dim=1)")],
+        "the two directions are swapped",
+    ),
+    "first layer": (
+        "last_step_features",
+        [("    return h_n[-1]", "    return h_n[0]")],
+        "the first layer's h_n is taken",
+    ),
+    "backward only": (
+        "last_step_features",
+        [("torch.cat([h_n[-2], h_n[-1]], dim=1)", "h_n[-1]")],
+        "only the backward direction is taken",
+    ),
+    "reshaped": (
+        "last_step_features",
+        [("torch.cat([h_n[-2], h_n[-1]], dim=1)", "h_n[-2:].reshape(h_n.shape[1], -1)")],
+        "reshaped into one, which mixes sequences",
+    ),
+    "state not carried": (
+        "run_step_by_step",
+        [
+            ("out, state = lstm(x.narrow(time_dim, t, 1), state)", "out, last = lstm(x.narrow(time_dim, t, 1), state)"),
+            ("torch.cat(outputs, dim=time_dim), state", "torch.cat(outputs, dim=time_dim), last"),
+        ],
+        "the state is not carried",
+    ),
+    "time always dim 0": (
+        "run_step_by_step",
+        [("time_dim = 1 if lstm.batch_first else 0", "time_dim = 0")],
+        "the steps are taken along the wrong axis",
+    ),
+    "first step's state": (
+        "run_step_by_step",
+        [
+            (
+                "        outputs.append(out)\n",
+                "        outputs.append(out)\n        if t == 0:\n            first = state\n",
+            ),
+            ("torch.cat(outputs, dim=time_dim), state", "torch.cat(outputs, dim=time_dim), first"),
+        ],
+        "the returned state is the first step's",
+    ),
+    "backward not reversed back": (
+        "StackedBiLSTM",
+        [("backward_h[t] = h", "backward_h[L - 1 - t] = h")],
+        "the backward direction's outputs are left in reverse order",
+    ),
+    "layer 2 reads forward only": (
+        "StackedBiLSTM",
+        [
+            ("nn.LSTMCell(2 * hidden_size, hidden_size)", "nn.LSTMCell(hidden_size, hidden_size)"),
+            (
+                "inputs = [torch.cat([f, b], dim=1) for f, b in zip(forward_h, backward_h)]",
+                "inputs = forward_h if layer == 0 else "
+                "[torch.cat([f, b], dim=1) for f, b in zip(forward_h, backward_h)]",
+            ),
+        ],
+        "layer 2 reads only one direction of layer 1",
+    ),
+    "backward starts from the forward state": (
+        "StackedBiLSTM",
+        [
+            (
+                "            c_n.append(c)\n"
+                "            h = c = x.new_zeros(N, self.hidden_size)\n            backward_h",
+                "            c_n.append(c)\n            backward_h",
+            )
+        ],
+        "the two directions' states are mixed",
+    ),
+    "h_n direction by direction": (
+        "StackedBiLSTM",
+        [
+            (
+                "(torch.stack(h_n), torch.stack(c_n))",
+                "(torch.stack(h_n[0::2] + h_n[1::2]), torch.stack(c_n[0::2] + c_n[1::2]))",
+            )
+        ],
+        "h_n and c_n are in the wrong order",
+    ),
     "first step read": ("ManyToOne", [("output[:, -1]", "output[:, 0]")], "reads the FIRST step's features"),
-    "not batch-first": ("ManyToOne", [("nn.LSTM(vocab_size, hidden_size, batch_first=True)",
-                                       "nn.LSTM(vocab_size, hidden_size)")], "the LSTM is not batch-first"),
+    "not batch-first": (
+        "ManyToOne",
+        [("nn.LSTM(vocab_size, hidden_size, batch_first=True)", "nn.LSTM(vocab_size, hidden_size)")],
+        "the LSTM is not batch-first",
+    ),
 }
 
 
@@ -258,11 +373,16 @@ def test_reading_the_first_step_also_fails_the_training_check():
 
 
 def test_a_hard_coded_device_is_caught_on_meta():
-    fn = plant("run_step_by_step", ("    time_dim = 1 if lstm.batch_first else 0\n",
-                                    "    time_dim = 1 if lstm.batch_first else 0\n"
-                                    "    state = state or (torch.zeros(lstm.num_layers, x.shape[1 - time_dim], "
-                                    "lstm.hidden_size, dtype=x.dtype), torch.zeros(lstm.num_layers, "
-                                    "x.shape[1 - time_dim], lstm.hidden_size, dtype=x.dtype))\n"))
+    fn = plant(
+        "run_step_by_step",
+        (
+            "    time_dim = 1 if lstm.batch_first else 0\n",
+            "    time_dim = 1 if lstm.batch_first else 0\n"
+            "    state = state or (torch.zeros(lstm.num_layers, x.shape[1 - time_dim], "
+            "lstm.hidden_size, dtype=x.dtype), torch.zeros(lstm.num_layers, "
+            "x.shape[1 - time_dim], lstm.hidden_size, dtype=x.dtype))\n",
+        ),
+    )
     failure = verdict(checks.check_run_step_by_step, fn)
     assert "hard-codes a device" in failure.problem
 
@@ -305,11 +425,13 @@ def step_by_indexing(lstm, x, state=None):
         x = x.transpose(0, 1)
     if state is None:
         size = lstm.proj_size or lstm.hidden_size
-        state = (x.new_zeros(lstm.num_layers, x.shape[1], size), x.new_zeros(lstm.num_layers, x.shape[1],
-                                                                             lstm.hidden_size))
+        state = (
+            x.new_zeros(lstm.num_layers, x.shape[1], size),
+            x.new_zeros(lstm.num_layers, x.shape[1], lstm.hidden_size),
+        )
     outs = []
     for t in range(len(x)):
-        step = x[t:t + 1].transpose(0, 1) if lstm.batch_first else x[t:t + 1]
+        step = x[t : t + 1].transpose(0, 1) if lstm.batch_first else x[t : t + 1]
         out, state = lstm(step, state)
         outs.append(out)
     return torch.cat(outs, dim=1 if lstm.batch_first else 0), state
@@ -368,9 +490,13 @@ class ManyToOneWithACell(nn.Module):
 
 
 ALTERNATIVES = {
-    "lstm_output_shapes": shapes_as_lists, "lstm_num_parameters": count_closed_form,
-    "last_step_features (view)": features_by_view, "last_step_features (output)": features_from_output,
-    "run_step_by_step": step_by_indexing, "StackedBiLSTM": NamedCells, "ManyToOne (h_n)": ManyToOneByState,
+    "lstm_output_shapes": shapes_as_lists,
+    "lstm_num_parameters": count_closed_form,
+    "last_step_features (view)": features_by_view,
+    "last_step_features (output)": features_from_output,
+    "run_step_by_step": step_by_indexing,
+    "StackedBiLSTM": NamedCells,
+    "ManyToOne (h_n)": ManyToOneByState,
     "ManyToOne (a cell)": ManyToOneWithACell,
 }
 
@@ -431,8 +557,7 @@ def test_the_accuracy_figure_has_one_line_per_model():
 @pytest.mark.slow
 def test_the_solution_runs_top_to_bottom_and_shows_what_the_prose_says(tmp_path):
     nb = execute(nbformat.read(ROOT / "solutions" / f"{SLUG}.ipynb", as_version=4), tmp_path)
-    errors = [c.source[:60] for c in nb.cells if c.cell_type == "code"
-              for o in c.outputs if o.output_type == "error"]
+    errors = [c.source[:60] for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert errors == []
     for cell in nb.cells:
         if cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
@@ -444,6 +569,10 @@ def test_the_solution_runs_top_to_bottom_and_shows_what_the_prose_says(tmp_path)
     assert "same last output: True" in text and "same final state: True" in text
     assert "output, h_n, c_n equal: True True True" in text
     assert "num_layers greater than 1" in text and "proj_size has to be smaller than hidden_size" in text
-    images = sum(bool({"image/png", "image/svg+xml"} & set(o.get("data", {}))) for c in nb.cells
-                 if c.cell_type == "code" for o in c.outputs)
+    images = sum(
+        bool({"image/png", "image/svg+xml"} & set(o.get("data", {})))
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
     assert images >= 3  # the stacked figure, the accuracy plot, d2l's perplexity curve

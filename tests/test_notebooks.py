@@ -13,6 +13,7 @@ import pytest
 
 from autograde import course
 from autograde.data import SHA1, sha1
+
 from conftest import ROOT, kernel_env
 from notebooks import execute, grade_id, outputs_text
 
@@ -22,8 +23,13 @@ CHAPTERS = sorted(p.stem for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
 def errors(nb) -> list[tuple[int, str]]:
-    return [(i, out.get("ename", "")) for i, c in enumerate(nb.cells) if c.cell_type == "code"
-            for out in c.get("outputs", []) if out.get("output_type") == "error"]
+    return [
+        (i, out.get("ename", ""))
+        for i, c in enumerate(nb.cells)
+        if c.cell_type == "code"
+        for out in c.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
 
 
 def copy_alone(src: Path, tmp_path: Path) -> Path:
@@ -82,31 +88,56 @@ def test_setup_cell_prepares_a_fresh_colab_like_environment(tmp_path):
     env_dir = tmp_path / "colab"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True)
     python = env_dir / "bin" / "python"
-    site = Path(subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     (site / "_packages_colab_has.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     # A PYTHONPATH pointing at a checkout (how a worktree's tests are run) would show the
     # course's package to the fresh environment: Colab has none.
     env = kernel_env(RNN_COURSE_PACKAGE=str(ROOT))
     env.pop("PYTHONPATH", None)
-    probe = [python, "-c", "import importlib.util as u; print(u.find_spec('autograde') is None, u.find_spec('torch') is None)"]
-    found = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True,
-                           check=True).stdout.split()
+    probe = [
+        python,
+        "-c",
+        "import importlib.util as u; print(u.find_spec('autograde') is None, u.find_spec('torch') is None)",
+    ]
+    found = subprocess.run(probe, cwd=tmp_path, env=env, capture_output=True, text=True, check=True).stdout.split()
     assert found == ["True", "False"]
 
     path = copy_alone(ROOT / "solutions" / "lstm-scratch.ipynb", tmp_path)
     env["PATH"] = f"{env_dir / 'bin'}:{env['PATH']}"
     env.pop("VIRTUAL_ENV", None)
-    run = subprocess.run([python, "-m", "nbconvert", "--to", "notebook", "--execute", "--output", "executed.ipynb",
-                          "--ExecutePreprocessor.timeout=900", str(path)],
-                         cwd=path.parent, env=env, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            python,
+            "-m",
+            "nbconvert",
+            "--to",
+            "notebook",
+            "--execute",
+            "--output",
+            "executed.ipynb",
+            "--ExecutePreprocessor.timeout=900",
+            str(path),
+        ],
+        cwd=path.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     nb = nbformat.read(path.parent / "executed.ipynb", as_version=4)
     assert errors(nb) == []
     assert (site / "autograde" / "_data" / "timemachine.txt").is_file(), "the course's wheel was not installed"
     assert sha1(tmp_path / "data" / "timemachine.txt") == SHA1
-    assert all(outputs_text(c).startswith("\u2713") for c in nb.cells
-               if c.get("metadata", {}).get("nbgrader", {}).get("grade"))
+    assert all(
+        outputs_text(c).startswith("\u2713") for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")
+    )
 
 
 def test_setup_cell_does_nothing_harmful_locally(tmp_path):
@@ -117,8 +148,13 @@ def test_setup_cell_does_nothing_harmful_locally(tmp_path):
     (tmp_path / "chapters").mkdir()
     setup = nbformat.read(ROOT / "chapters" / "lstm-scratch.ipynb", as_version=4).cells[1].source
     assert "autograde.prepare()" in setup
-    run = subprocess.run([sys.executable, "-c", setup], cwd=tmp_path / "chapters", capture_output=True, text=True,
-                         env=kernel_env(RNN_COURSE_PACKAGE="/nonexistent/should-not-be-installed"))
+    run = subprocess.run(
+        [sys.executable, "-c", setup],
+        cwd=tmp_path / "chapters",
+        capture_output=True,
+        text=True,
+        env=kernel_env(RNN_COURSE_PACKAGE="/nonexistent/should-not-be-installed"),
+    )
     assert run.returncode == 0, run.stderr
     assert sha1(data / "timemachine.txt") == SHA1
     assert (data / "timemachine.txt.bad").read_text() == "my own notes"
@@ -134,7 +170,7 @@ def setup_cell(name: str) -> str:
 def test_the_set_up_cell_is_not_fooled_by_another_package_called_autograde(name, tmp_path):
     """PyPI has an unrelated `autograde`: installed, it must not pass for the course's."""
     source = setup_cell(name)
-    definition = source[:source.index("if not course_installed()")]
+    definition = source[: source.index("if not course_installed()")]
     probe = definition + "\nprint(course_installed())\n"
     impostor = tmp_path / "site" / "autograde"
     impostor.mkdir(parents=True)
@@ -142,8 +178,9 @@ def test_the_set_up_cell_is_not_fooled_by_another_package_called_autograde(name,
 
     def run(pythonpath: str) -> str:
         env = {**kernel_env(), "PYTHONPATH": pythonpath}
-        result = subprocess.run([sys.executable, "-c", probe], env=env, cwd=tmp_path,
-                                capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-c", probe], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert result.returncode == 0, result.stderr
         return result.stdout.strip()
 

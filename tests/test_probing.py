@@ -50,12 +50,15 @@ def test_a_pickled_object_is_refused(records):
     assert not result.passed and "could not be read as plain data" in result.text
 
 
-@pytest.mark.parametrize("forged", [
-    {"cases": []},  # no case run: must not pass for want of a failure
-    {"cases": [{"result": "a string"}]},  # cut short, and not what the probe writes
-    {"nothing": 1},
-    [1, 2, 3],
-])
+@pytest.mark.parametrize(
+    "forged",
+    [
+        {"cases": []},  # no case run: must not pass for want of a failure
+        {"cases": [{"result": "a string"}]},  # cut short, and not what the probe writes
+        {"nothing": 1},
+        [1, 2, 3],
+    ],
+)
 def test_a_forged_record_never_passes(records, forged):
     torch.save(forged, records / "check_lstm_forward.pt")
     assert not probing.verdict(PACKAGE, "check_lstm_forward", records / "check_lstm_forward.pt").passed
@@ -69,8 +72,10 @@ def test_a_record_of_the_right_results_cut_to_one_case_does_not_pass(records):
     assert not result.passed and "not run on every case" in result.text
 
 
-@pytest.mark.parametrize("package, name", [("os", "check_x"), ("autograde.lstm_scratch", "LSTM"),
-                                           ("autograde.lstm_scratch", "check_nothing")])
+@pytest.mark.parametrize(
+    "package, name",
+    [("os", "check_x"), ("autograde.lstm_scratch", "LSTM"), ("autograde.lstm_scratch", "check_nothing")],
+)
 def test_only_course_checks_are_named(package, name, records):
     with pytest.raises(ValueError):
         probing.record(package, name, lambda: None)
@@ -87,8 +92,9 @@ def test_a_record_over_the_size_cap_is_refused_unread(records):
 def test_a_link_to_a_passing_record_is_refused(records, tmp_path_factory):
     """A link (in the folder, or the folder itself) could point at another student's record."""
     elsewhere = tmp_path_factory.mktemp("other_student")
-    torch.save(probing._check(PACKAGE, "check_lstm_forward").probe(LSTM.define("lstm")),
-               elsewhere / "check_lstm_forward.pt")
+    torch.save(
+        probing._check(PACKAGE, "check_lstm_forward").probe(LSTM.define("lstm")), elsewhere / "check_lstm_forward.pt"
+    )
     assert probing.verdict(PACKAGE, "check_lstm_forward", elsewhere / "check_lstm_forward.pt").passed
     (records / "check_lstm_forward.pt").symlink_to(elsewhere / "check_lstm_forward.pt")
     result = probing.verdict(PACKAGE, "check_lstm_forward", records / "check_lstm_forward.pt")
@@ -116,12 +122,16 @@ def test_every_release_check_cell_has_a_probe_cell():
             for check in ex.checks:
                 cell = cells[check.name]
                 assert cell.release_source == chapter.check_cell_source(ex, check)
-                assert cell.source == (f'from autograde.probing import record\n'
-                                       f'record("{chapter.package}", "{check.name}", {ex.name})')
+                assert cell.source == (
+                    f'from autograde.probing import record\nrecord("{chapter.package}", "{check.name}", {ex.name})'
+                )
 
 
 def test_a_check_cell_that_is_not_a_plain_check_call_cannot_be_graded_securely():
-    for source in ("from autograde.lstm_scratch import check_lstm_forward\ncheck_lstm_forward(lstm)\nprint(1)",
-                   "import os\nos.system('x')", "from os import system\nsystem(lstm)"):
+    for source in (
+        "from autograde.lstm_scratch import check_lstm_forward\ncheck_lstm_forward(lstm)\nprint(1)",
+        "import os\nos.system('x')",
+        "from os import system\nsystem(lstm)",
+    ):
         with pytest.raises(UsageError):
             secure._parse_check_cell("x", source)

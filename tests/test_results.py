@@ -25,17 +25,30 @@ GRU_SCRATCH = dict(model="GRU", variant="scratch", hidden=256, lr=1)
 
 
 def test_collect_reads_the_declared_cells_only():
-    nb = notebook(training_cell("perplexity 1.1, 20460.3 tokens/sec on cpu\ntime traveller ...\n", **GRU_SCRATCH),
-                  nbformat.v4.new_code_cell("print('perplexity 9.9, 1.0 tokens/sec on cpu')"))
+    nb = notebook(
+        training_cell("perplexity 1.1, 20460.3 tokens/sec on cpu\ntime traveller ...\n", **GRU_SCRATCH),
+        nbformat.v4.new_code_cell("print('perplexity 9.9, 1.0 tokens/sec on cpu')"),
+    )
     (m,) = results.collect({"chapters/gru": nb})
     assert (m.model, m.variant, m.hidden, m.lr, m.perplexity, m.tokens_per_s, m.device, m.chapter) == (
-        "GRU", "scratch", 256, 1.0, 1.1, 20460.3, "cpu", "chapters/gru")
+        "GRU",
+        "scratch",
+        256,
+        1.0,
+        1.1,
+        20460.3,
+        "cpu",
+        "chapters/gru",
+    )
 
 
 def glued(name: str, value: float) -> dict:
     """An output as autograde.glue (and MyST-NB's glue) writes it."""
-    return nbformat.v4.new_output("display_data", data={results.GLUE_PREFIX + "text/plain": repr(value)},
-                                  metadata={"scrapbook": {"name": name, "mime_prefix": results.GLUE_PREFIX}})
+    return nbformat.v4.new_output(
+        "display_data",
+        data={results.GLUE_PREFIX + "text/plain": repr(value)},
+        metadata={"scrapbook": {"name": name, "mime_prefix": results.GLUE_PREFIX}},
+    )
 
 
 def test_collect_reads_the_held_out_perplexity_the_notebook_glued():
@@ -44,16 +57,20 @@ def test_collect_reads_the_held_out_perplexity_the_notebook_glued():
     nb = notebook(training_cell("perplexity 1.1, 20460.3 tokens/sec on cpu\n", **GRU_SCRATCH), later)
     (m,) = results.collect({"chapters/gru": nb})
     assert m.held_out == 7.25
-    (m,) = results.collect({"chapters/gru": notebook(training_cell("perplexity 1.1, 2.0 tokens/sec on cpu\n",
-                                                                   **GRU_SCRATCH))})
+    (m,) = results.collect(
+        {"chapters/gru": notebook(training_cell("perplexity 1.1, 2.0 tokens/sec on cpu\n", **GRU_SCRATCH))}
+    )
     assert m.held_out is None
 
 
-@pytest.mark.parametrize("printed, declared, words", [
-    ("no training line\n", GRU_SCRATCH, "printed 0 lines"),
-    ("perplexity 1.1, 2.0 tokens/sec on cpu\nperplexity 1.0, 2.0 tokens/sec on cpu\n", GRU_SCRATCH, "printed 2"),
-    ("perplexity 1.1, 2.0 tokens/sec on cpu\n", dict(model="GRU"), "must be"),
-])
+@pytest.mark.parametrize(
+    "printed, declared, words",
+    [
+        ("no training line\n", GRU_SCRATCH, "printed 0 lines"),
+        ("perplexity 1.1, 2.0 tokens/sec on cpu\nperplexity 1.0, 2.0 tokens/sec on cpu\n", GRU_SCRATCH, "printed 2"),
+        ("perplexity 1.1, 2.0 tokens/sec on cpu\n", dict(model="GRU"), "must be"),
+    ],
+)
 def test_collect_says_which_cell_is_wrong(printed, declared, words):
     with pytest.raises(results.ResultsError) as info:
         results.collect({"chapters/gru": notebook(training_cell(printed, **declared))})
@@ -61,9 +78,11 @@ def test_collect_says_which_cell_is_wrong(printed, declared, words):
 
 
 def test_render_puts_d2l_and_the_course_side_by_side():
-    measured = [results.Measured("GRU", "scratch", 256, 1.0, 1.06, 20460.3, "cuda:0", "chapters/gru", 4.2),
-                results.Measured("RNN", "scratch", 128, 1.0, 1.9, 1000.0, "cpu", "chapters/rnn-scratch"),
-                results.Measured("Peephole LSTM", "scratch", 64, 1.0, 2.5, 10.0, "cpu", "chapters/x")]
+    measured = [
+        results.Measured("GRU", "scratch", 256, 1.0, 1.06, 20460.3, "cuda:0", "chapters/gru", 4.2),
+        results.Measured("RNN", "scratch", 128, 1.0, 1.9, 1000.0, "cpu", "chapters/rnn-scratch"),
+        results.Measured("Peephole LSTM", "scratch", 64, 1.0, 2.5, 10.0, "cpu", "chapters/x"),
+    ]
     table = results.render(measured, quick=False, run_seconds={"chapters/gru": 150.0}, where="a test machine")
     rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("| ")}
     gru = rows["[GRU from scratch](chapters/gru.ipynb)"]  # linked to the chapter that measured it
@@ -90,11 +109,17 @@ def test_machine_names_the_processor_and_torch():
 
 def test_a_chapter_that_trains_its_own_models_hands_the_page_its_table():
     cell = nbformat.v4.new_code_cell("glue('results_table', table)")
-    cell.outputs = [nbformat.v4.new_output(
-        "display_data", data={results.GLUE_PREFIX + "text/plain": "| model | BLEU-4 |\n|---|---|\n| ours | 0.891 |"},
-        metadata={"scrapbook": {"name": results.TABLE, "mime_prefix": results.GLUE_PREFIX}})]
-    executed = {"chapters/embeddings-captions": nbformat.v4.new_notebook(cells=[cell]),
-                "chapters/gru": nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")])}
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "display_data",
+            data={results.GLUE_PREFIX + "text/plain": "| model | BLEU-4 |\n|---|---|\n| ours | 0.891 |"},
+            metadata={"scrapbook": {"name": results.TABLE, "mime_prefix": results.GLUE_PREFIX}},
+        )
+    ]
+    executed = {
+        "chapters/embeddings-captions": nbformat.v4.new_notebook(cells=[cell]),
+        "chapters/gru": nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1")]),
+    }
     own = {d: ("Captions", t) for d, t in results.tables(executed).items()}
     assert list(own) == ["chapters/embeddings-captions"]
     page = results.render([], quick=False, run_seconds={}, where="x", own=own)

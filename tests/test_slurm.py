@@ -62,8 +62,10 @@ def sample_class(folder: Path) -> Path:
     """A solved notebook, one with a planted bug, one broken at its imports."""
     folder.mkdir(parents=True)
     nbformat.write(submissions.student(NAME), folder / "alice.ipynb")
-    nbformat.write(submissions.student(NAME, lstm=replacing("C = F * C + I * C_tilde", "C = C + I * C_tilde")),
-                   folder / "bob_forget.ipynb")
+    nbformat.write(
+        submissions.student(NAME, lstm=replacing("C = F * C + I * C_tilde", "C = C + I * C_tilde")),
+        folder / "bob_forget.ipynb",
+    )
     nbformat.write(submissions.student(NAME, c02=lambda s: "1/0\n" + s), folder / "carol_broken.ipynb")
     return folder
 
@@ -105,11 +107,15 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
     # Two array tasks of two submissions: [alice, bob_forget] and [carol_broken, zed_cancelled];
     # the second task is cancelled once carol's notebook is graded, while it grades zed's.
     nbformat.write(submissions.student(NAME, c02=lambda s: SLOW + s), subs / "zed_cancelled.ipynb")
-    executor = SlurmExecutor(tmp_path / "slurm-out" / "slurm",
-                             SlurmOptions(per_task=2, cpus_per_task=1, time=15, poll=1, grace=3))
+    executor = SlurmExecutor(
+        tmp_path / "slurm-out" / "slurm", SlurmOptions(per_task=2, cpus_per_task=1, time=15, poll=1, grace=3)
+    )
     stop = threading.Event()
-    canceller = threading.Thread(target=cancel_task_when, daemon=True, args=(
-        executor.results / f"carol_broken.{NAME}" / "outcome.json", executor, 1, stop))
+    canceller = threading.Thread(
+        target=cancel_task_when,
+        daemon=True,
+        args=(executor.results / f"carol_broken.{NAME}" / "outcome.json", executor, 1, stop),
+    )
     canceller.start()
     try:
         remote, remote_s = run_grade(subs, tmp_path / "slurm-out", executor)
@@ -129,14 +135,16 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
         assert [c.verdict for c in remote[who].cells] == [c.verdict for c in local[who].cells], who
     # the feedback pages are made in the instructor's process, as locally
     assert "the forget gate is missing from the memory update" in submissions.feedback(
-        tmp_path / "slurm-out", "bob_forget", NAME)
+        tmp_path / "slurm-out", "bob_forget", NAME
+    )
 
     # the task that died: the submission it was grading is reported, with the task and its state;
     # the one it had finished (carol's, compared above) is kept
     zed = remote["zed_cancelled"]
     assert zed.status == "grader error" and rows["zed_cancelled"]["score"] == "0"
-    assert re.search(r"the Slurm task \d+_1 (was stopped \(SIGTERM|ended without a result \(JobState CANCELLED)",
-                     zed.reason), zed.reason
+    assert re.search(
+        r"the Slurm task \d+_1 (was stopped \(SIGTERM|ended without a result \(JobState CANCELLED)", zed.reason
+    ), zed.reason
     report = (tmp_path / "slurm-out" / "report.txt").read_text(encoding="utf-8")
     assert "zed_cancelled" in report and "the Slurm task" in report
 
@@ -147,13 +155,18 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
     assert not any((folder / "results").iterdir())
 
     graded = [s for s in remote.values() if s.status == "graded"]
-    starts = [datetime.strptime(m, "%Y-%m-%d %H:%M:%S,%f").timestamp() for log in folder.glob("*_log.*")
-              for m in re.findall(r"submitit INFO \(([^)]+)\) - Starting with", log.read_text())]
-    print(f"FIGURES slurm start-up {cluster.startup_seconds:.2f} s; local: {local_s:.1f} s for 3 submissions, "
-          f"{sum(s.seconds for s in local.values()) / 3:.1f} s each; slurm: {remote_s:.1f} s for 4, "
-          f"{sum(s.seconds for s in graded) / len(graded):.1f} s per graded submission in its task; "
-          f"sbatch {executor.startup_seconds:.2f} s; first task running {min(starts) - executor.submitted_at:.1f} s "
-          f"after sbatch")
+    starts = [
+        datetime.strptime(m, "%Y-%m-%d %H:%M:%S,%f").timestamp()
+        for log in folder.glob("*_log.*")
+        for m in re.findall(r"submitit INFO \(([^)]+)\) - Starting with", log.read_text())
+    ]
+    print(
+        f"FIGURES slurm start-up {cluster.startup_seconds:.2f} s; local: {local_s:.1f} s for 3 submissions, "
+        f"{sum(s.seconds for s in local.values()) / 3:.1f} s each; slurm: {remote_s:.1f} s for 4, "
+        f"{sum(s.seconds for s in graded) / len(graded):.1f} s per graded submission in its task; "
+        f"sbatch {executor.startup_seconds:.2f} s; first task running {min(starts) - executor.submitted_at:.1f} s "
+        f"after sbatch"
+    )
 
 
 def test_a_slurm_that_cannot_start_says_why_from_its_daemons_log(tmp_path):
@@ -177,7 +190,7 @@ class FakeGroups(Executor):
         self.dies = dies
 
     def group(self, subs):
-        return [subs[i:i + 2] for i in range(0, len(subs), 2)]
+        return [subs[i : i + 2] for i in range(0, len(subs), 2)]
 
     def submit(self, groups, course, deadline, box):
         self.groups = groups
@@ -188,8 +201,10 @@ class FakeGroups(Executor):
                 yield i, "the Slurm task 7_1 ended without a result (JobState FAILED)"
             else:
                 # as from another process: copies, graded
-                copies = [Submission(s.student, s.assignment, Path("/elsewhere") / s.student, status="graded",
-                                     seconds=1.5) for s in group]
+                copies = [
+                    Submission(s.student, s.assignment, Path("/elsewhere") / s.student, status="graded", seconds=1.5)
+                    for s in group
+                ]
                 yield i, [Outcome(c, Path("/results") / c.student) for c in copies]
 
     def close(self):
@@ -216,13 +231,35 @@ def test_the_command_line_chooses_the_executor(tmp_path):
     parser.add_argument("--out", type=Path, default=tmp_path / "grading")
     add_executor_arguments(parser)
     assert executor_from(parser.parse_args([])) is None  # the local pool stays the default
-    ex = executor_from(parser.parse_args(["--executor", "slurm", "--partition", "gpu", "--gpus-per-task", "1",
-                                          "--time", "30", "--per-task", "8", "--slurm-option", "account=ml",
-                                          "--slurm-option", "qos=short"]))
+    ex = executor_from(
+        parser.parse_args(
+            [
+                "--executor",
+                "slurm",
+                "--partition",
+                "gpu",
+                "--gpus-per-task",
+                "1",
+                "--time",
+                "30",
+                "--per-task",
+                "8",
+                "--slurm-option",
+                "account=ml",
+                "--slurm-option",
+                "qos=short",
+            ]
+        )
+    )
     assert isinstance(ex, SlurmExecutor) and ex.folder == (tmp_path / "grading" / "slurm").resolve()
     o = ex.options
-    assert (o.partition, o.gpus_per_task, o.time, o.per_task, o.extra) == ("gpu", 1, 30, 8,
-                                                                          {"account": "ml", "qos": "short"})
+    assert (o.partition, o.gpus_per_task, o.time, o.per_task, o.extra) == (
+        "gpu",
+        1,
+        30,
+        8,
+        {"account": "ml", "qos": "short"},
+    )
     assert len(ex.group([Submission(str(i), NAME, None) for i in range(17)])) == 3
     with pytest.raises(UsageError):
         parse_extra(["account"])
@@ -237,9 +274,18 @@ def test_an_outcome_comes_back_as_plain_data_onto_the_instructors_record(tmp_pat
     sandbox = tmp_path / "private"
     (sandbox / "autograded" / "ann" / NAME).mkdir(parents=True)
     (sandbox / "gradebook.db").write_bytes(b"db")
-    graded = Submission("ann", NAME, Path("/node/ann.ipynb"), notes=["a note"], status="graded", seconds=12.5,
-                        cells=[CellResult("check_a", 2.0, 2.0, "\u2713 fine")], log=Path("/course/logs/ann.log"),
-                        flags=["look"], notebook_points={"check_a": 2.0, "check_b": None})
+    graded = Submission(
+        "ann",
+        NAME,
+        Path("/node/ann.ipynb"),
+        notes=["a note"],
+        status="graded",
+        seconds=12.5,
+        cells=[CellResult("check_a", 2.0, 2.0, "\u2713 fine")],
+        log=Path("/course/logs/ann.log"),
+        flags=["look"],
+        notebook_points={"check_a": 2.0, "check_b": None},
+    )
     sent = send_back(Outcome(graded, sandbox), tmp_path / "results" / "ann")
     assert not sandbox.exists() and (sent.sandbox / "gradebook.db").read_bytes() == b"db"
     assert (sent.sandbox / "autograded" / "ann" / NAME).is_dir()
@@ -247,7 +293,12 @@ def test_an_outcome_comes_back_as_plain_data_onto_the_instructors_record(tmp_pat
     back = read_back(mine, tmp_path / "results" / "ann")
     assert back is not None and back.sub is mine and back.sandbox == sent.sandbox and back.failure is None
     assert (mine.status, mine.seconds, mine.notes, mine.flags, mine.log) == (
-        "graded", 12.5, ["a note"], ["look"], Path("/course/logs/ann.log"))
+        "graded",
+        12.5,
+        ["a note"],
+        ["look"],
+        Path("/course/logs/ann.log"),
+    )
     assert mine.cells == graded.cells and mine.notebook_points == graded.notebook_points
     assert mine.original == Path("ann.ipynb")
     # what is not exactly what send_back writes is no outcome (the submission then fails)
@@ -262,8 +313,11 @@ class FakeJob:
 
     def __init__(self, folder: Path, job_id: str, ended: bool) -> None:
         self.job_id = job_id
-        self.paths = argparse.Namespace(result_pickle=folder / f"{job_id}_0_result.pkl",
-                                        stderr=folder / f"{job_id}_0_log.err", stdout=folder / f"{job_id}_0_log.out")
+        self.paths = argparse.Namespace(
+            result_pickle=folder / f"{job_id}_0_result.pkl",
+            stderr=folder / f"{job_id}_0_log.err",
+            stdout=folder / f"{job_id}_0_log.out",
+        )
         if ended:
             self.paths.result_pickle.write_bytes(b"never read")
         self.paths.stderr.write_text("Traceback ...\nMemoryError\n")
@@ -315,8 +369,9 @@ def test_what_is_graded_after_the_task_is_told_to_stop_is_the_graders_failure(tm
 
     monkeypatch.setattr(executors, "autograde_one", fake_autograde_one)
     subs = [Submission(n, NAME, None) for n in ("a", "b", "c")]
-    outcomes = executors.grade_group(subs, None, 10, None, None, tmp_path / "results",
-                                     stopped=lambda: "stopped by Slurm" if told else None)
+    outcomes = executors.grade_group(
+        subs, None, 10, None, None, tmp_path / "results", stopped=lambda: "stopped by Slurm" if told else None
+    )
     assert started == ["a", "b"]  # c never started
     assert [o.failure for o in outcomes] == [None, "stopped by Slurm", "stopped by Slurm"]
     assert not (tmp_path / "b").exists()

@@ -36,8 +36,12 @@ def torch_weights(params, input_size: int) -> dict[str, torch.Tensor]:
     """[W, b] (or [W, b, W_hr]) in nn.LSTM's layout (differentiable with respect to them)."""
     W, b = params[:2]
     W_torch = _blocks(W, TORCH_ORDER, dim=1)
-    weights = {"weight_ih_l0": W_torch[:input_size].T, "weight_hh_l0": W_torch[input_size:].T,
-               "bias_ih_l0": _blocks(b, TORCH_ORDER, dim=0), "bias_hh_l0": torch.zeros_like(b)}
+    weights = {
+        "weight_ih_l0": W_torch[:input_size].T,
+        "weight_hh_l0": W_torch[input_size:].T,
+        "bias_ih_l0": _blocks(b, TORCH_ORDER, dim=0),
+        "bias_hh_l0": torch.zeros_like(b),
+    }
     if len(params) == 3:
         weights["weight_hr_l0"] = params[2].T
     return weights
@@ -55,10 +59,22 @@ def torch_lstm(X, state, params):
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
 
-def scratch_lstm(X, state, params, *, order: str = COURSE_ORDER, rows: str = "xh", h_act: str = "tanh",
-                 c_act: str = "tanh", gate_act: str = "sigmoid", cell: str = "standard",
-                 use_given_state: bool = True, returned: str = "last", out_from: str = "H",
-                 detach: tuple = ()):
+def scratch_lstm(
+    X,
+    state,
+    params,
+    *,
+    order: str = COURSE_ORDER,
+    rows: str = "xh",
+    h_act: str = "tanh",
+    c_act: str = "tanh",
+    gate_act: str = "sigmoid",
+    cell: str = "standard",
+    use_given_state: bool = True,
+    returned: str = "last",
+    out_from: str = "H",
+    detach: tuple = (),
+):
     """A second, independent fused LSTM, with optional planted mistakes.
 
     order:    the order in which the code reads W's column blocks (e.g. nn.LSTM's "ifco")

@@ -42,11 +42,21 @@ TOL: dict = dict(rtol=1e-9, atol=1e-10)  # float64, the same weights: only dropo
 class BigramLSTM(nn.Module):
     """The course's model; options plant mistakes (see the module's docstring)."""
 
-    def __init__(self, vocab_size, embed_size, num_hiddens, dropout=0.0, *, where=("input", "output"),
-                 recurrent=False, in_eval=False, rescale=True):
+    def __init__(
+        self,
+        vocab_size,
+        embed_size,
+        num_hiddens,
+        dropout=0.0,
+        *,
+        where=("input", "output"),
+        recurrent=False,
+        in_eval=False,
+        rescale=True,
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_size)
-        bound = num_hiddens ** -0.5
+        bound = num_hiddens**-0.5
         self.W = nn.Parameter(torch.empty(embed_size + num_hiddens, 4 * num_hiddens).uniform_(-bound, bound))
         self.b = nn.Parameter(torch.zeros(4 * num_hiddens))
         self.classifier = nn.Linear(num_hiddens, vocab_size)
@@ -87,17 +97,27 @@ def _call(model, ids, state, exercise: str, shapes: tuple[int, int, int, int]):
     T, B, V, H = shapes
     out = model(ids.clone(), tuple(s.clone() for s in state))
     if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor)):
-        raise CheckFailed(exercise, "forward must return a pair (logits, (H, C)).",
-                          "end forward with `return logits, state`.")
+        raise CheckFailed(
+            exercise, "forward must return a pair (logits, (H, C)).", "end forward with `return logits, state`."
+        )
     logits, new_state = out
     if tuple(logits.shape) != (T * B, V):
-        raise CheckFailed(exercise, f"the logits have shape {tuple(logits.shape)}; for {T} steps of a batch of {B} "
-                          f"and {V} classes they are (T*B, V) = ({T * B}, {V}).",
-                          "reshape the classifier's output: logits.reshape(-1, vocab_size).")
-    if not (isinstance(new_state, (tuple, list)) and len(new_state) == 2
-            and all(isinstance(s, torch.Tensor) and tuple(s.shape) == (B, H) for s in new_state)):
-        raise CheckFailed(exercise, f"the returned state must be a pair (H, C) of tensors of shape (B, H) = "
-                          f"({B}, {H}).", "return the state fused_lstm returns.")
+        raise CheckFailed(
+            exercise,
+            f"the logits have shape {tuple(logits.shape)}; for {T} steps of a batch of {B} "
+            f"and {V} classes they are (T*B, V) = ({T * B}, {V}).",
+            "reshape the classifier's output: logits.reshape(-1, vocab_size).",
+        )
+    if not (
+        isinstance(new_state, (tuple, list))
+        and len(new_state) == 2
+        and all(isinstance(s, torch.Tensor) and tuple(s.shape) == (B, H) for s in new_state)
+    ):
+        raise CheckFailed(
+            exercise,
+            f"the returned state must be a pair (H, C) of tensors of shape (B, H) = ({B}, {H}).",
+            "return the state fused_lstm returns.",
+        )
     return logits.detach(), tuple(s.detach() for s in new_state)
 
 
@@ -116,7 +136,7 @@ def _scale(model, logits_p, logits_0, p: float, V: int, H: int) -> str:
     dropped = torch.linalg.lstsq(W, (logits_p - bias).T).solution  # (H, T*B): the dropped hidden states
     kept = torch.linalg.lstsq(W, (logits_0 - bias).T).solution  # the same without dropout
     ratio = dropped[kept.abs() > 1e-3] / kept[kept.abs() > 1e-3]
-    zero = (ratio.abs() < 1e-6)
+    zero = ratio.abs() < 1e-6
     if ratio.numel() < 36 or zero.all():
         return "other"
     for name, factor in (("1/(1-p)", 1 / (1 - p)), ("1", 1.0)):
@@ -164,6 +184,9 @@ def fingerprint(cls, args, exercise: str) -> dict[str, str]:
             fixed_state = all(_same(a, b) for a, b in zip(got[1], want[1]))
             out["state without input"] = "fixed" if fixed_state else "random"
             out["logits without input"] = "fixed" if _same(got[0], want[0]) else "random"
-            out["scale"] = (_scale(silent[0], got[0], want[0], p, V, H)
-                            if fixed_state and out["logits without input"] == "random" else "n/a")
+            out["scale"] = (
+                _scale(silent[0], got[0], want[0], p, V, H)
+                if fixed_state and out["logits without input"] == "random"
+                else "n/a"
+            )
     return out

@@ -51,9 +51,9 @@ class PeepholeLSTM(nn.Module):
         for x in X:
             z = torch.cat([x, H], dim=1) @ self.W + self.b
             I = torch.sigmoid(z[:, :n] + self._look(C, self.w_ci, "i"))
-            F = torch.sigmoid(z[:, n:2 * n] + self._look(C, self.w_cf, "f"))
-            C_new = F * C + I * torch.tanh(z[:, 3 * n:])
-            O = torch.sigmoid(z[:, 2 * n:3 * n] + self._look(C_new if self.o_peek == "new" else C, self.w_co, "o"))
+            F = torch.sigmoid(z[:, n : 2 * n] + self._look(C, self.w_cf, "f"))
+            C_new = F * C + I * torch.tanh(z[:, 3 * n :])
+            O = torch.sigmoid(z[:, 2 * n : 3 * n] + self._look(C_new if self.o_peek == "new" else C, self.w_co, "o"))
             C = C_new
             H = O * torch.tanh(C)
             outputs.append(H)
@@ -68,8 +68,11 @@ def _roles(model: nn.Module, D: int, H: int, label: str) -> tuple[dict[str, torc
     for role, shape in (("W", (D + H, 4 * H)), ("b", (4 * H,))):
         matches = [p for p in params if tuple(p.shape) == shape]
         if len(matches) != 1:
-            raise CheckFailed(label, f"the model needs exactly one parameter of shape {shape} ({role}); it has "
-                              f"{len(matches)}.", "keep the W and b that the skeleton's __init__ builds.")
+            raise CheckFailed(
+                label,
+                f"the model needs exactly one parameter of shape {shape} ({role}); it has {len(matches)}.",
+                "keep the W and b that the skeleton's __init__ builds.",
+            )
         found[role] = matches[0]
     rest = [p for p in params if not any(p is q for q in found.values())]
     shapes = [tuple(p.shape) for p in rest]
@@ -82,9 +85,12 @@ def _roles(model: nn.Module, D: int, H: int, label: str) -> tuple[dict[str, torc
     if shapes == [(H, H)] * 3:
         found.update(zip(("w_ci", "w_cf", "w_co"), rest))
         return found, "matrices"
-    raise CheckFailed(label, f"besides W and b the model's parameters have the shapes {shapes}; the peepholes are "
-                      f"three vectors of H = {H} values (w_ci, w_cf, w_co, in that order).",
-                      "nn.Parameter(torch.zeros(num_hiddens)) for each of the three.")
+    raise CheckFailed(
+        label,
+        f"besides W and b the model's parameters have the shapes {shapes}; the peepholes are "
+        f"three vectors of H = {H} values (w_ci, w_cf, w_co, in that order).",
+        "nn.Parameter(torch.zeros(num_hiddens)) for each of the three.",
+    )
 
 
 def run(cls, args, label: str) -> dict:
@@ -103,14 +109,22 @@ def run(cls, args, label: str) -> dict:
                     w = weights["peep"][k]
                     roles[name].copy_(w if form == "vectors" else torch.diag(w))
         out = model(X.clone(), tuple(s.clone() for s in state))
-        if not (isinstance(out, (tuple, list)) and len(out) == 2 and isinstance(out[0], torch.Tensor)
-                and isinstance(out[1], (tuple, list)) and len(out[1]) == 2):
+        if not (
+            isinstance(out, (tuple, list))
+            and len(out) == 2
+            and isinstance(out[0], torch.Tensor)
+            and isinstance(out[1], (tuple, list))
+            and len(out[1]) == 2
+        ):
             raise CheckFailed(label, "forward must return a pair (Y, (H, C)).", "end with `return Y, (H, C)`.")
         Y, (h, c) = out
         T, B = X.shape[:2]
         if tuple(Y.shape) != (T, B, H) or tuple(h.shape) != (B, H) or tuple(c.shape) != (B, H):
-            raise CheckFailed(label, f"forward returned Y {tuple(Y.shape)}, H {tuple(h.shape)}, C {tuple(c.shape)}; "
-                              f"expected ({T}, {B}, {H}), ({B}, {H}), ({B}, {H}).")
+            raise CheckFailed(
+                label,
+                f"forward returned Y {tuple(Y.shape)}, H {tuple(h.shape)}, C {tuple(c.shape)}; "
+                f"expected ({T}, {B}, {H}), ({B}, {H}), ({B}, {H}).",
+            )
         (Y * loss_weights[0]).sum().add((h * loss_weights[1]).sum()).add((c * loss_weights[2]).sum()).backward()
 
     def grad(name):
@@ -122,5 +136,10 @@ def run(cls, args, label: str) -> dict:
     else:
         parts = [grad(n) for n in ("w_ci", "w_cf", "w_co")]
         peep_grad = None if any(p is None for p in parts) else torch.stack(parts)
-    return {"Y": Y.detach(), "H": h.detach(), "C": c.detach(), "peepholes": form,
-            "grads": {"W": grad("W"), "b": grad("b"), "peepholes": peep_grad}}
+    return {
+        "Y": Y.detach(),
+        "H": h.detach(),
+        "C": c.detach(),
+        "peepholes": form,
+        "grads": {"W": grad("W"), "b": grad("b"), "peepholes": peep_grad},
+    }

@@ -46,8 +46,17 @@ def char_ids(text: str) -> torch.Tensor:
     return torch.tensor([char2id(ch) for ch in text], dtype=torch.int64)
 
 
-def bigram_batches(ids, batch_size: int, num_unrollings: int, *, carry: bool | str = True, stride: int = 2,
-                   spread: str = "segments", emit: str = "bigram", transpose: bool = False) -> Iterator:
+def bigram_batches(
+    ids,
+    batch_size: int,
+    num_unrollings: int,
+    *,
+    carry: bool | str = True,
+    stride: int = 2,
+    spread: str = "segments",
+    emit: str = "bigram",
+    transpose: bool = False,
+) -> Iterator:
     """Batches of bigram ids, (num_unrollings + 1, batch_size) each, with optional planted mistakes.
 
     carry:     False starts every batch with a fresh step instead of the previous batch's last one;
@@ -74,8 +83,11 @@ def bigram_batches(ids, batch_size: int, num_unrollings: int, *, carry: bool | s
 
     last = step() if carry else torch.empty(0)  # carry="lost": drawn, then never used
     while True:
-        steps = [last] + [step() for _ in range(num_unrollings)] if carry is True else \
-            [step() for _ in range(num_unrollings + 1)]
+        steps = (
+            [last] + [step() for _ in range(num_unrollings)]
+            if carry is True
+            else [step() for _ in range(num_unrollings + 1)]
+        )
         last = steps[-1]
         batch = torch.stack(steps)
         yield batch.T.contiguous() if transpose else batch

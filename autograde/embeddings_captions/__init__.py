@@ -14,8 +14,17 @@ from autograde.embeddings_captions.decoder import SAMPLE as DECODER_SAMPLE
 from autograde.embeddings_captions.embedding import EMBED, LAYER
 from autograde.verdict import CheckFailed
 
-__all__ = ["check_embed_by_matmul", "check_caption_embedding", "check_decoder_forward", "check_decoder_sample",
-           "CheckFailed", "EMBED", "LAYER", "DECODER_FORWARD", "DECODER_SAMPLE"]
+__all__ = [
+    "check_embed_by_matmul",
+    "check_caption_embedding",
+    "check_decoder_forward",
+    "check_decoder_sample",
+    "CheckFailed",
+    "EMBED",
+    "LAYER",
+    "DECODER_FORWARD",
+    "DECODER_SAMPLE",
+]
 
 
 check_embed_by_matmul = embedding.check_embed_by_matmul

@@ -30,25 +30,48 @@ TOL = dict(rtol=1e-7, atol=1e-9)
 class Reference(nn.Module):
     """The course's DecoderRNN. Keyword options plant mistakes (the defaults are right)."""
 
-    def __init__(self, embed_size, hidden_size, vocab_size, num_layers=1, *, words="drop last", features="first",
-                 time_major=False, softmax=False, returns="list", stop=True, include_end=True, feed="prediction",
-                 carry=True, given_states=True, max_len_used=True, extra_steps=0):
+    def __init__(
+        self,
+        embed_size,
+        hidden_size,
+        vocab_size,
+        num_layers=1,
+        *,
+        words="drop last",
+        features="first",
+        time_major=False,
+        softmax=False,
+        returns="list",
+        stop=True,
+        include_end=True,
+        feed="prediction",
+        carry=True,
+        given_states=True,
+        max_len_used=True,
+        extra_steps=0,
+    ):
         super().__init__()
         self.embed = nn.Embedding(vocab_size, embed_size)
         self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
         self.linear = nn.Linear(hidden_size, vocab_size)
         self.words, self.features, self.time_major, self.softmax = words, features, time_major, softmax
         self.returns, self.stop, self.include_end, self.feed = returns, stop, include_end, feed
-        self.carry, self.given_states, self.max_len_used, self.extra_steps = carry, given_states, max_len_used, \
-            extra_steps
+        self.carry, self.given_states, self.max_len_used, self.extra_steps = (
+            carry,
+            given_states,
+            max_len_used,
+            extra_steps,
+        )
 
     def forward(self, features, captions):
         words = {"drop last": captions[:, :-1], "drop first": captions[:, 1:], "all": captions}[self.words]
         embeddings = self.embed(words)  # (B, T-1, E)
         image = features.unsqueeze(1)  # (B, 1, E)
-        inputs = {"first": lambda: torch.cat([image, embeddings], dim=1),
-                  "last": lambda: torch.cat([embeddings, image], dim=1),
-                  "none": lambda: embeddings}[self.features]()
+        inputs = {
+            "first": lambda: torch.cat([image, embeddings], dim=1),
+            "last": lambda: torch.cat([embeddings, image], dim=1),
+            "none": lambda: embeddings,
+        }[self.features]()
         if self.time_major:  # a batch-first tensor read as time-major: the batch becomes time
             out = self.lstm(inputs.transpose(0, 1))[0].transpose(0, 1)
         else:
@@ -77,22 +100,43 @@ class Reference(nn.Module):
 
 
 FORWARD_MISTAKES = (
-    mistake(Reference, "the last caption token is not dropped: the LSTM reads the features and all T words, so "
-            "there are T + 1 steps of scores.", "embed captions[:, :-1]: <end> is only ever a target, never an "
-            "input.", words="all"),
-    mistake(Reference, "the first caption token (<start>) is dropped instead of the last.",
-            "embed captions[:, :-1]: the features predict <start>, <start> predicts the first word...",
-            words="drop first"),
-    mistake(Reference, "the image features are not fed: the LSTM reads only the words.",
-            "torch.cat([features.unsqueeze(1), embeddings], dim=1): the features are step 0's input.",
-            features="none"),
-    mistake(Reference, "the image features are fed last, after the words; they are the first input.",
-            "torch.cat([features.unsqueeze(1), embeddings], dim=1).", features="last"),
-    mistake(Reference, "time and batch are swapped: the LSTM reads the (B, T, E) inputs as time-major, so it "
-            "runs along the batch.", "nn.LSTM(..., batch_first=True), or transpose to (T, B, E) and back.",
-            time_major=True),
-    mistake(Reference, "forward applies a softmax: nn.CrossEntropyLoss applies log-softmax itself, so forward "
-            "returns the raw scores.", "return the linear layer's output as it is.", softmax=True),
+    mistake(
+        Reference,
+        "the last caption token is not dropped: the LSTM reads the features and all T words, so "
+        "there are T + 1 steps of scores.",
+        "embed captions[:, :-1]: <end> is only ever a target, never an input.",
+        words="all",
+    ),
+    mistake(
+        Reference,
+        "the first caption token (<start>) is dropped instead of the last.",
+        "embed captions[:, :-1]: the features predict <start>, <start> predicts the first word...",
+        words="drop first",
+    ),
+    mistake(
+        Reference,
+        "the image features are not fed: the LSTM reads only the words.",
+        "torch.cat([features.unsqueeze(1), embeddings], dim=1): the features are step 0's input.",
+        features="none",
+    ),
+    mistake(
+        Reference,
+        "the image features are fed last, after the words; they are the first input.",
+        "torch.cat([features.unsqueeze(1), embeddings], dim=1).",
+        features="last",
+    ),
+    mistake(
+        Reference,
+        "time and batch are swapped: the LSTM reads the (B, T, E) inputs as time-major, so it runs along the batch.",
+        "nn.LSTM(..., batch_first=True), or transpose to (T, B, E) and back.",
+        time_major=True,
+    ),
+    mistake(
+        Reference,
+        "forward applies a softmax: nn.CrossEntropyLoss applies log-softmax itself, so forward returns the raw scores.",
+        "return the linear layer's output as it is.",
+        softmax=True,
+    ),
 )
 
 
@@ -117,8 +161,9 @@ def reference_weights(embed, hidden, vocab, layers, seed: int, scale: float = 1.
         model = Reference(embed, hidden, vocab, layers).double()
     weights = modules.weights_by_kind(model)
     if scale != 1.0:
-        weights = {kind: [{k: v * scale for k, v in layer.items()} for layer in layers_]
-                   for kind, layers_ in weights.items()}
+        weights = {
+            kind: [{k: v * scale for k, v in layer.items()} for layer in layers_] for kind, layers_ in weights.items()
+        }
     return weights
 
 
@@ -140,8 +185,12 @@ def _forward_case(s: Size) -> Case:
         dtype = dtype or torch.float64
         moved = {k: [{n: t.to(device, dtype) for n, t in layer.items()} for layer in v] for k, v in weights.items()}
         return ctor, moved, features.to(device, dtype), captions.to(device), loss_weights.to(device, dtype)
-    return Case(f"for embed_size={s.embed}, hidden_size={s.hidden}, vocab_size={s.vocab}, num_layers={s.layers}, "
-                f"features ({s.batch}, {s.embed}) and captions ({s.batch}, {s.steps})", make)
+
+    return Case(
+        f"for embed_size={s.embed}, hidden_size={s.hidden}, vocab_size={s.vocab}, num_layers={s.layers}, "
+        f"features ({s.batch}, {s.embed}) and captions ({s.batch}, {s.steps})",
+        make,
+    )
 
 
 def _build(cls, ctor, weights):
@@ -174,8 +223,10 @@ def _forward_same(got, want, tol=None) -> bool:
         return False
     grads = {**got["grads"], "features": got["features"]}
     truth = {**want["grads"], "features": want["features"]}
-    return all((g is None and t is None) or (g is not None and t is not None and engine.close(g, t, tol))
-               for g, t in ((grads.get(k), v) for k, v in truth.items()))
+    return all(
+        (g is None and t is None) or (g is not None and t is not None and engine.close(g, t, tol))
+        for g, t in ((grads.get(k), v) for k, v in truth.items())
+    )
 
 
 def _forward_explain(case: Case, got, want) -> CheckFailed:
@@ -183,43 +234,76 @@ def _forward_explain(case: Case, got, want) -> CheckFailed:
     B, T, V = right.shape
     shape = tuple(out.shape)
     if shape != (B, T, V):
-        known = {(T, B, V): ("the scores are time-major, (T, B, vocab_size); forward returns (B, T, vocab_size).",
-                             "with a time-major LSTM, transpose its output back: out.transpose(0, 1)."),
-                 (B * T, V): ("the scores are flattened to (B*T, vocab_size); forward returns (B, T, vocab_size).",
-                              "flatten them for the loss only, outside forward.")}
-        problem, hint = known.get(shape, (f"the scores have shape {shape}; expected (B, T, vocab_size) = "
-                                          f"{(B, T, V)}.", "one step of scores per caption token: the features, "
-                                          "then the words but the last."))
+        known = {
+            (T, B, V): (
+                "the scores are time-major, (T, B, vocab_size); forward returns (B, T, vocab_size).",
+                "with a time-major LSTM, transpose its output back: out.transpose(0, 1).",
+            ),
+            (B * T, V): (
+                "the scores are flattened to (B*T, vocab_size); forward returns (B, T, vocab_size).",
+                "flatten them for the loss only, outside forward.",
+            ),
+        }
+        problem, hint = known.get(
+            shape,
+            (
+                f"the scores have shape {shape}; expected (B, T, vocab_size) = {(B, T, V)}.",
+                "one step of scores per caption token: the features, then the words but the last.",
+            ),
+        )
         return CheckFailed(LABEL, f"{case.label}, {problem}", hint)
     if engine.close(out, right, TOL):
         if got["features"] is None:
-            return CheckFailed(LABEL, f"{case.label}, the scores are right but no gradient reaches the image "
-                               "features: the encoder could not learn.", "do not detach the features.")
+            return CheckFailed(
+                LABEL,
+                f"{case.label}, the scores are right but no gradient reaches the image "
+                "features: the encoder could not learn.",
+                "do not detach the features.",
+            )
         unequal = modules.gradient_problem(LABEL, got["grads"], want["grads"], TOL)
         if unequal is not None:
             return CheckFailed(LABEL, f"{case.label}, {unequal.problem}", unequal.hint)
-        return CheckFailed(LABEL, f"{case.label}, the scores are right but the gradient of the features differs.",
-                           "something changes the gradient on its way to the features.")
+        return CheckFailed(
+            LABEL,
+            f"{case.label}, the scores are right but the gradient of the features differs.",
+            "something changes the gradient on its way to the features.",
+        )
     bad = next(t for t in range(T) if not engine.close(out[:, t], right[:, t], TOL))
-    hint = ("step 0 already differs: it reads the image features, with the LSTM's state starting at zero."
-            if bad == 0 else "step 0 is right: look at which words feed the later steps, and how.")
-    return CheckFailed(LABEL, f"{case.label}, the scores differ from the reference's with the same weights, first at "
-                       f"step {bad} of {T}.", hint)
+    hint = (
+        "step 0 already differs: it reads the image features, with the LSTM's state starting at zero."
+        if bad == 0
+        else "step 0 is right: look at which words feed the later steps, and how."
+    )
+    return CheckFailed(
+        LABEL,
+        f"{case.label}, the scores differ from the reference's with the same weights, first at step {bad} of {T}.",
+        hint,
+    )
 
 
 FORWARD = engine.Exercise(
-    label=LABEL, name=NAME, reference=Reference, cases=lambda: [_forward_case(s) for s in FORWARD_SIZES],
-    same=_forward_same, explain=_forward_explain, mistakes=FORWARD_MISTAKES, run=_forward_run,
-    meta_inputs="the weights, features and captions", meta_allowed=(),
+    label=LABEL,
+    name=NAME,
+    reference=Reference,
+    cases=lambda: [_forward_case(s) for s in FORWARD_SIZES],
+    same=_forward_same,
+    explain=_forward_explain,
+    mistakes=FORWARD_MISTAKES,
+    run=_forward_run,
+    meta_inputs="the weights, features and captions",
+    meta_allowed=(),
     meta_hint="make new tensors (an initial state, say) on the features' device, or let nn.LSTM start from zeros; "
-              "never write 'cpu' or .cuda().",
-    same_float32=lambda a, b: _forward_same(a, b, engine.FLOAT32_TOL))
+    "never write 'cpu' or .cuda().",
+    same_float32=lambda a, b: _forward_same(a, b, engine.FLOAT32_TOL),
+)
 
 
 check_forward = engine.exercise_check(
-    FORWARD, f"forward's scores and the gradient of every weight and of the features match the "
-                 f"reference's with the same weights ({len(FORWARD_SIZES)} sizes, one and two layers)",
-    "Exercise 3: DecoderRNN.forward (teacher forcing) against the reference with the same weights.")
+    FORWARD,
+    f"forward's scores and the gradient of every weight and of the features match the "
+    f"reference's with the same weights ({len(FORWARD_SIZES)} sizes, one and two layers)",
+    "Exercise 3: DecoderRNN.forward (teacher forcing) against the reference with the same weights.",
+)
 
 
 # ---------------------------------------------------------------------------
@@ -227,23 +311,54 @@ check_forward = engine.exercise_check(
 
 
 SAMPLE_MISTAKES = (
-    mistake(Reference, "sample returns a tensor; it returns a Python list of token ids (ints).",
-            "append int(best) (or best.item()) to a list, and return the list.", returns="tensor"),
-    mistake(Reference, "sample goes on after <end>: the list has ids beyond it.",
-            "stop right after appending the id of <end> (1).", stop=False),
-    mistake(Reference, "<end> is left out: the list stops before it; it ends with <end>.",
-            "append the predicted id first, then stop if it is <end>.", include_end=False),
-    mistake(Reference, "sample does not feed back its own prediction: every step reads the image features again.",
-            "after step 0, the input is the embedding of the id just predicted: self.embed(best).unsqueeze(1).",
-            feed="features"),
-    mistake(Reference, "the state is not carried from step to step: every step starts again from `states`.",
-            "keep what the LSTM returns: out, states = self.lstm(x, states).", carry=False),
-    mistake(Reference, "the `states` you are given are ignored: sample starts from zeros.",
-            "pass states to the LSTM's first step.", given_states=False),
-    mistake(Reference, "max_len is ignored: sample always stops after 20 ids at most.",
-            "loop at most max_len times.", max_len_used=False),
-    mistake(Reference, "one id too many: sample makes up to max_len + 1 ids.", "loop at most max_len times: "
-            "range(max_len).", extra_steps=1),
+    mistake(
+        Reference,
+        "sample returns a tensor; it returns a Python list of token ids (ints).",
+        "append int(best) (or best.item()) to a list, and return the list.",
+        returns="tensor",
+    ),
+    mistake(
+        Reference,
+        "sample goes on after <end>: the list has ids beyond it.",
+        "stop right after appending the id of <end> (1).",
+        stop=False,
+    ),
+    mistake(
+        Reference,
+        "<end> is left out: the list stops before it; it ends with <end>.",
+        "append the predicted id first, then stop if it is <end>.",
+        include_end=False,
+    ),
+    mistake(
+        Reference,
+        "sample does not feed back its own prediction: every step reads the image features again.",
+        "after step 0, the input is the embedding of the id just predicted: self.embed(best).unsqueeze(1).",
+        feed="features",
+    ),
+    mistake(
+        Reference,
+        "the state is not carried from step to step: every step starts again from `states`.",
+        "keep what the LSTM returns: out, states = self.lstm(x, states).",
+        carry=False,
+    ),
+    mistake(
+        Reference,
+        "the `states` you are given are ignored: sample starts from zeros.",
+        "pass states to the LSTM's first step.",
+        given_states=False,
+    ),
+    mistake(
+        Reference,
+        "max_len is ignored: sample always stops after 20 ids at most.",
+        "loop at most max_len times.",
+        max_len_used=False,
+    ),
+    mistake(
+        Reference,
+        "one id too many: sample makes up to max_len + 1 ids.",
+        "loop at most max_len times: range(max_len).",
+        extra_steps=1,
+    ),
 )
 
 
@@ -279,8 +394,10 @@ def _sample_case(p: Prompt, index: int) -> Case:
         moved = {k: [{n: t.to(device, dtype) for n, t in layer.items()} for layer in v] for k, v in weights.items()}
         given = tuple(t.to(device, dtype) for t in states) if p.states else None
         return ctor, moved, inputs.to(device, dtype), given, p.max_len
-    said = (f"max_len={p.max_len}" if p.max_len is not None else "the default max_len") + \
-        (", a given state (h, c)" if p.states else "")
+
+    said = (f"max_len={p.max_len}" if p.max_len is not None else "the default max_len") + (
+        ", a given state (h, c)" if p.states else ""
+    )
     return Case(f"for an image's features with {said} (vocab_size={s.vocab}, num_layers={s.layers})", make)
 
 
@@ -328,38 +445,65 @@ def _sampled(case: Case, got, want, runs: list) -> CheckFailed | None:
     """Greedy decoding gives the same ids every time; sampling from the softmax does not."""
     for again in runs:
         if again != got:
-            return CheckFailed(LABEL, f"{case.label}, two runs of sample gave different ids ({got['ids']} and "
-                               f"{again['ids']}): the next word is drawn at random instead of chosen greedily.",
-                               "take the most likely word: scores.argmax(dim=1).")
+            return CheckFailed(
+                LABEL,
+                f"{case.label}, two runs of sample gave different ids ({got['ids']} and "
+                f"{again['ids']}): the next word is drawn at random instead of chosen greedily.",
+                "take the most likely word: scores.argmax(dim=1).",
+            )
     return None
 
 
 def _sample_explain(case: Case, got, want) -> CheckFailed:
     if got["ids"] is None or got["kind"] not in ("list", "tensor"):
-        hint = ("append int(best) or best.item(), not the tensor itself." if got["kind"] == "list of tensors"
-                else "collect the ids in a list of ints.")
+        hint = (
+            "append int(best) or best.item(), not the tensor itself."
+            if got["kind"] == "list of tensors"
+            else "collect the ids in a list of ints."
+        )
         return CheckFailed(LABEL, f"sample returned a {got['kind']}; it returns a list of token ids (ints).", hint)
     ids, right = got["ids"], want["ids"]
     if ids[: len(right)] == right:
-        return CheckFailed(LABEL, f"{case.label}, sample returned {ids}; expected {right}: it goes on too long.",
-                           "stop after <end> (id 1), or after max_len ids.")
+        return CheckFailed(
+            LABEL,
+            f"{case.label}, sample returned {ids}; expected {right}: it goes on too long.",
+            "stop after <end> (id 1), or after max_len ids.",
+        )
     if right[: len(ids)] == ids:
-        return CheckFailed(LABEL, f"{case.label}, sample returned {ids}; expected {right}: it stops too early.",
-                           "go on until <end> (included) or max_len ids.")
+        return CheckFailed(
+            LABEL,
+            f"{case.label}, sample returned {ids}; expected {right}: it stops too early.",
+            "go on until <end> (included) or max_len ids.",
+        )
     first = next(i for i, (a, b) in enumerate(zip(ids, right)) if a != b)
-    hint = ("the first id is already wrong: step 0 reads the image features, from `states`."
-            if first == 0 else "feed the embedding of each predicted id back in, carrying the LSTM's state.")
-    return CheckFailed(LABEL, f"{case.label}, sample returned {ids}; expected {right} (first different at "
-                       f"position {first}).", hint)
+    hint = (
+        "the first id is already wrong: step 0 reads the image features, from `states`."
+        if first == 0
+        else "feed the embedding of each predicted id back in, carrying the LSTM's state."
+    )
+    return CheckFailed(
+        LABEL, f"{case.label}, sample returned {ids}; expected {right} (first different at position {first}).", hint
+    )
 
 
 SAMPLE = engine.Exercise(
-    label=LABEL, name=NAME, reference=Reference, cases=_sample_cases, same=_sample_same, explain=_sample_explain,
-    mistakes=SAMPLE_MISTAKES, run=_sample_run, observe=_again, suspect=_sampled,
-    meta=False)  # greedy decoding reads values (argmax, <end>): the accelerator path checks the device instead
+    label=LABEL,
+    name=NAME,
+    reference=Reference,
+    cases=_sample_cases,
+    same=_sample_same,
+    explain=_sample_explain,
+    mistakes=SAMPLE_MISTAKES,
+    run=_sample_run,
+    observe=_again,
+    suspect=_sampled,
+    meta=False,
+)  # greedy decoding reads values (argmax, <end>): the accelerator path checks the device instead
 
 
 check_sample = engine.exercise_check(
-    SAMPLE, f"sample returns the same token ids as the reference for {len(SAMPLE_PROMPTS)} "
-                 "images (stopping at <end> or at max_len, with and without a given state)",
-    "Exercise 3: DecoderRNN.sample (greedy) against the reference with the same weights.")
+    SAMPLE,
+    f"sample returns the same token ids as the reference for {len(SAMPLE_PROMPTS)} "
+    "images (stopping at <end> or at max_len, with and without a given state)",
+    "Exercise 3: DecoderRNN.sample (greedy) against the reference with the same weights.",
+)

@@ -43,13 +43,24 @@ def embed_reference(ids, weight, *, transpose=False, flatten=False, detach=False
 
 
 EMBED_MISTAKES = (
-    mistake(embed_reference, "the weight is transposed: row i of weight is the embedding of id i.",
-            "one_hot(ids) @ weight, with weight of shape (num_embeddings, embedding_dim).", transpose=True),
-    mistake(embed_reference, "the result is flattened to (number of ids, E); it has the shape ids.shape + (E,).",
-            "F.one_hot keeps the ids' shape and adds one dimension; the product with weight keeps it too: "
-            "do not reshape.", flatten=True),
-    mistake(embed_reference, "no gradient reaches weight: it is detached (or the product runs under "
-            "torch.no_grad()).", "use weight itself, not weight.detach() or weight.data.", detach=True),
+    mistake(
+        embed_reference,
+        "the weight is transposed: row i of weight is the embedding of id i.",
+        "one_hot(ids) @ weight, with weight of shape (num_embeddings, embedding_dim).",
+        transpose=True,
+    ),
+    mistake(
+        embed_reference,
+        "the result is flattened to (number of ids, E); it has the shape ids.shape + (E,).",
+        "F.one_hot keeps the ids' shape and adds one dimension; the product with weight keeps it too: do not reshape.",
+        flatten=True,
+    ),
+    mistake(
+        embed_reference,
+        "no gradient reaches weight: it is detached (or the product runs under torch.no_grad()).",
+        "use weight itself, not weight.detach() or weight.data.",
+        detach=True,
+    ),
 )
 
 
@@ -61,6 +72,7 @@ def _embed_case(label: str, ids: torch.Tensor, vocab: int, dim: int, seed: int) 
     def make(device, dtype):
         dtype = dtype or torch.float64
         return ids.to(device), weight.to(device, dtype), loss_weights.to(device, dtype)
+
     return Case(f"for ids of shape {tuple(ids.shape)} and a weight of shape ({vocab}, {dim})", make)
 
 
@@ -91,8 +103,11 @@ def _embed_with_grad(f, args):
 
 def _embed_read(got, case: Case):
     if not isinstance(got["output"], torch.Tensor):
-        raise CheckFailed(EMBED_LABEL, f"`embed_by_matmul` returned a {type(got['output']).__name__}; it returns "
-                          "a tensor.", "F.one_hot(ids, num_classes=...) @ weight is one.")
+        raise CheckFailed(
+            EMBED_LABEL,
+            f"`embed_by_matmul` returned a {type(got['output']).__name__}; it returns a tensor.",
+            "F.one_hot(ids, num_classes=...) @ weight is one.",
+        )
     return got
 
 
@@ -103,88 +118,176 @@ def _embed_same(got, want, tol=None) -> bool:
 def _embed_explain(case: Case, got, want) -> CheckFailed:
     out, right = got["output"], want["output"]
     if out.shape != right.shape:
-        return CheckFailed(EMBED_LABEL, f"{case.label}, the result has shape {tuple(out.shape)}; expected "
-                           f"ids.shape + (E,) = {tuple(right.shape)}.",
-                           "one one-hot row per id, times weight: F.one_hot(ids, num_classes=weight.shape[0]) "
-                           "@ weight.")
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, the result has shape {tuple(out.shape)}; expected ids.shape + (E,) = {tuple(right.shape)}.",
+            "one one-hot row per id, times weight: F.one_hot(ids, num_classes=weight.shape[0]) @ weight.",
+        )
     if out.dtype != right.dtype:
-        return CheckFailed(EMBED_LABEL, f"{case.label}, the result is {out.dtype}; weight is {right.dtype}.",
-                           "convert the one-hot vectors to weight's dtype: .to(weight.dtype).")
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, the result is {out.dtype}; weight is {right.dtype}.",
+            "convert the one-hot vectors to weight's dtype: .to(weight.dtype).",
+        )
     if _tensor_close(out, right):
-        return CheckFailed(EMBED_LABEL, f"{case.label}, the values are right but the gradient of weight differs "
-                           "from nn.Embedding's.", "multiply the one-hot vectors by weight itself, so that autograd "
-                           "sends each output's gradient back to its row.")
-    return CheckFailed(EMBED_LABEL, f"{case.label}, the values differ from nn.Embedding's lookup.",
-                       "F.one_hot(ids, num_classes=weight.shape[0]).to(weight.dtype) @ weight.")
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, the values are right but the gradient of weight differs from nn.Embedding's.",
+            "multiply the one-hot vectors by weight itself, so that autograd "
+            "sends each output's gradient back to its row.",
+        )
+    return CheckFailed(
+        EMBED_LABEL,
+        f"{case.label}, the values differ from nn.Embedding's lookup.",
+        "F.one_hot(ids, num_classes=weight.shape[0]).to(weight.dtype) @ weight.",
+    )
 
 
 def _embed_crash(case: Case, args: tuple, exc: Exception) -> CheckFailed | None:
     text = str(exc)
     ids, weight, _ = args
     if isinstance(exc, RuntimeError) and ("dtype" in text or "Long" in text or "same type" in text):
-        return CheckFailed(EMBED_LABEL, f"{case.label}, the one-hot vectors and weight have different dtypes "
-                           f"(RuntimeError: {text.splitlines()[0]}).", "F.one_hot gives int64: convert it with "
-                           ".to(weight.dtype) before the product.")
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, the one-hot vectors and weight have different dtypes "
+            f"(RuntimeError: {text.splitlines()[0]}).",
+            "F.one_hot gives int64: convert it with .to(weight.dtype) before the product.",
+        )
     if isinstance(exc, RuntimeError) and "smaller than num_classes" in text:
-        return CheckFailed(EMBED_LABEL, f"{case.label}, F.one_hot was given too few classes for these ids: the "
-                           "one-hot vectors need one entry per row of weight.",
-                           "F.one_hot(ids, num_classes=weight.shape[0]): weight has one row per id.")
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, F.one_hot was given too few classes for these ids: the "
+            "one-hot vectors need one entry per row of weight.",
+            "F.one_hot(ids, num_classes=weight.shape[0]): weight has one row per id.",
+        )
     if isinstance(exc, RuntimeError) and "cannot be multiplied" in text:
         narrow = ids.numel() > 0 and int(ids.max()) + 1 < weight.shape[0]
         if narrow:
-            return CheckFailed(EMBED_LABEL, f"{case.label}, the one-hot vectors do not have one entry per row of "
-                               "weight: without num_classes, F.one_hot makes only ids.max() + 1 columns.",
-                               "F.one_hot(ids, num_classes=weight.shape[0]).")
-        return CheckFailed(EMBED_LABEL, f"{case.label}, the one-hot matrix and weight cannot be multiplied "
-                           f"({text.splitlines()[0]}).", "one-hot vectors of width num_embeddings = "
-                           "weight.shape[0], times weight of shape (num_embeddings, embedding_dim).")
+            return CheckFailed(
+                EMBED_LABEL,
+                f"{case.label}, the one-hot vectors do not have one entry per row of "
+                "weight: without num_classes, F.one_hot makes only ids.max() + 1 columns.",
+                "F.one_hot(ids, num_classes=weight.shape[0]).",
+            )
+        return CheckFailed(
+            EMBED_LABEL,
+            f"{case.label}, the one-hot matrix and weight cannot be multiplied ({text.splitlines()[0]}).",
+            "one-hot vectors of width num_embeddings = "
+            "weight.shape[0], times weight of shape (num_embeddings, embedding_dim).",
+        )
     return None
 
 
 EMBED = engine.Exercise(
-    label=EMBED_LABEL, name="embed_by_matmul", reference=embed_reference, cases=_embed_cases, same=_embed_same,
-    explain=_embed_explain, mistakes=EMBED_MISTAKES, run=_embed_run, read=_embed_read, crash=_embed_crash,
-    meta_inputs="the ids and weight", same_float32=lambda a, b: _embed_same(a, b, engine.FLOAT32_TOL))
+    label=EMBED_LABEL,
+    name="embed_by_matmul",
+    reference=embed_reference,
+    cases=_embed_cases,
+    same=_embed_same,
+    explain=_embed_explain,
+    mistakes=EMBED_MISTAKES,
+    run=_embed_run,
+    read=_embed_read,
+    crash=_embed_crash,
+    meta_inputs="the ids and weight",
+    same_float32=lambda a, b: _embed_same(a, b, engine.FLOAT32_TOL),
+)
 
 
 check_embed_by_matmul = engine.exercise_check(
-    EMBED, f"the same embeddings as nn.Embedding for {len(_embed_cases())} shapes of "
-                 "ids (0-d to 3-d) and the same gradient for weight",
-    "Exercise 1: one-hot times weight equals nn.Embedding's lookup, values and gradient.")
+    EMBED,
+    f"the same embeddings as nn.Embedding for {len(_embed_cases())} shapes of "
+    "ids (0-d to 3-d) and the same gradient for weight",
+    "Exercise 1: one-hot times weight equals nn.Embedding's lookup, values and gradient.",
+)
 
 
 # ---------------------------------------------------------------------------
 # Exercise 2: caption_embedding
 
 
-def layer_reference(num_embeddings, embedding_dim, pad_id, max_norm, *, padding="given", renorm=True, rows=0,
-                    swap=False, norm_type=2.0, scale_grad=False, sparse=False):
+def layer_reference(
+    num_embeddings,
+    embedding_dim,
+    pad_id,
+    max_norm,
+    *,
+    padding="given",
+    renorm=True,
+    rows=0,
+    swap=False,
+    norm_type=2.0,
+    scale_grad=False,
+    sparse=False,
+):
     """The caption model's embedding, with optional planted mistakes."""
     padding_idx = {"given": pad_id, "none": None, "zero": 0}[padding]
     size = (embedding_dim, num_embeddings + rows) if swap else (num_embeddings + rows, embedding_dim)
-    return nn.Embedding(*size, padding_idx=padding_idx, max_norm=max_norm if renorm else None, norm_type=norm_type,
-                        scale_grad_by_freq=scale_grad, sparse=sparse)
+    return nn.Embedding(
+        *size,
+        padding_idx=padding_idx,
+        max_norm=max_norm if renorm else None,
+        norm_type=norm_type,
+        scale_grad_by_freq=scale_grad,
+        sparse=sparse,
+    )
 
 
 LAYER_MISTAKES = (
-    mistake(layer_reference, "padding_idx is not set: the <pad> row does not start at zero and a gradient "
-            "reaches it.", "nn.Embedding(..., padding_idx=pad_id).", padding="none"),
-    mistake(layer_reference, "padding_idx is 0 (the id of <start>), not pad_id.", "nn.Embedding(..., "
-            "padding_idx=pad_id).", padding="zero"),
-    mistake(layer_reference, "max_norm is ignored: rows longer than max_norm are not renormalised when they are "
-            "looked up.", "nn.Embedding(..., max_norm=max_norm).", renorm=False),
-    mistake(layer_reference, "the table has num_embeddings - 1 rows; ids run from 0 to num_embeddings - 1, so it "
-            "needs num_embeddings rows.", "nn.Embedding(num_embeddings, embedding_dim, ...).", rows=-1),
-    mistake(layer_reference, "the table has num_embeddings + 1 rows: one too many.",
-            "nn.Embedding(num_embeddings, embedding_dim, ...): ids 0 to num_embeddings - 1.", rows=1),
-    mistake(layer_reference, "the sizes are swapped: the table has embedding_dim rows of num_embeddings numbers.",
-            "nn.Embedding(num_embeddings, embedding_dim, ...): one row per id.", swap=True),
-    mistake(layer_reference, "the norm is not the Euclidean one: max_norm compares the 2-norm of each row "
-            "(norm_type=2, the default).", "leave norm_type at 2.", norm_type=1.0),
-    mistake(layer_reference, "scale_grad_by_freq is on: each row's gradient is divided by how often its id occurs "
-            "in the batch.", "leave scale_grad_by_freq=False.", scale_grad=True),
-    mistake(layer_reference, "the gradient is sparse (sparse=True): optimizers such as Adam do not take sparse "
-            "gradients.", "leave sparse=False.", sparse=True),
+    mistake(
+        layer_reference,
+        "padding_idx is not set: the <pad> row does not start at zero and a gradient reaches it.",
+        "nn.Embedding(..., padding_idx=pad_id).",
+        padding="none",
+    ),
+    mistake(
+        layer_reference,
+        "padding_idx is 0 (the id of <start>), not pad_id.",
+        "nn.Embedding(..., padding_idx=pad_id).",
+        padding="zero",
+    ),
+    mistake(
+        layer_reference,
+        "max_norm is ignored: rows longer than max_norm are not renormalised when they are looked up.",
+        "nn.Embedding(..., max_norm=max_norm).",
+        renorm=False,
+    ),
+    mistake(
+        layer_reference,
+        "the table has num_embeddings - 1 rows; ids run from 0 to num_embeddings - 1, so it needs num_embeddings rows.",
+        "nn.Embedding(num_embeddings, embedding_dim, ...).",
+        rows=-1,
+    ),
+    mistake(
+        layer_reference,
+        "the table has num_embeddings + 1 rows: one too many.",
+        "nn.Embedding(num_embeddings, embedding_dim, ...): ids 0 to num_embeddings - 1.",
+        rows=1,
+    ),
+    mistake(
+        layer_reference,
+        "the sizes are swapped: the table has embedding_dim rows of num_embeddings numbers.",
+        "nn.Embedding(num_embeddings, embedding_dim, ...): one row per id.",
+        swap=True,
+    ),
+    mistake(
+        layer_reference,
+        "the norm is not the Euclidean one: max_norm compares the 2-norm of each row (norm_type=2, the default).",
+        "leave norm_type at 2.",
+        norm_type=1.0,
+    ),
+    mistake(
+        layer_reference,
+        "scale_grad_by_freq is on: each row's gradient is divided by how often its id occurs in the batch.",
+        "leave scale_grad_by_freq=False.",
+        scale_grad=True,
+    ),
+    mistake(
+        layer_reference,
+        "the gradient is sparse (sparse=True): optimizers such as Adam do not take sparse gradients.",
+        "leave sparse=False.",
+        sparse=True,
+    ),
 )
 
 
@@ -198,6 +301,7 @@ def _layer_case(V: int, E: int, pad: int, max_norm: float, ids: list[list[int]],
     def make(device, dtype):
         dtype = dtype or torch.float64
         return V, E, pad, max_norm, weight.to(device, dtype), ids_t.to(device), loss_weights.to(device, dtype)
+
     return Case(f"for num_embeddings={V}, embedding_dim={E}, pad_id={pad}, max_norm={max_norm}", make)
 
 
@@ -241,8 +345,11 @@ def _layer_with_grad(f, args):
 
 def _layer_read(got, case: Case):
     if got["kind"] != "module":
-        raise CheckFailed(LAYER_LABEL, f"`caption_embedding` returned a {got['kind']}; it returns the layer, an "
-                          "nn.Embedding.", "return nn.Embedding(num_embeddings, embedding_dim, ...).")
+        raise CheckFailed(
+            LAYER_LABEL,
+            f"`caption_embedding` returned a {got['kind']}; it returns the layer, an nn.Embedding.",
+            "return nn.Embedding(num_embeddings, embedding_dim, ...).",
+        )
     return got
 
 
@@ -260,27 +367,54 @@ def _layer_same(got, want, tol=None) -> bool:
 
 def _layer_explain(case: Case, got, want) -> CheckFailed:
     if got["shape"] != want["shape"]:
-        return CheckFailed(LAYER_LABEL, f"{case.label}, the table's weight has shape {tuple(got['shape'])}; "
-                           f"expected (num_embeddings, embedding_dim) = {tuple(want['shape'])}.")
+        return CheckFailed(
+            LAYER_LABEL,
+            f"{case.label}, the table's weight has shape {tuple(got['shape'])}; "
+            f"expected (num_embeddings, embedding_dim) = {tuple(want['shape'])}.",
+        )
     if not got["pad_row_zero"]:
-        return CheckFailed(LAYER_LABEL, f"{case.label}, the <pad> row does not start at zero.",
-                           "nn.Embedding(..., padding_idx=pad_id) starts that row at zero.")
-    if got["grad"] is not None and want["grad"] is not None and not _tensor_close(got["grad"][case.make(
-            engine.CPU, None)[2]], want["grad"][case.make(engine.CPU, None)[2]]):
-        return CheckFailed(LAYER_LABEL, f"{case.label}, a gradient reaches the <pad> row.",
-                           "padding_idx=pad_id keeps the <pad> row out of training.")
-    return CheckFailed(LAYER_LABEL, f"{case.label}, the layer does not behave like nn.Embedding(num_embeddings, "
-                       "embedding_dim, padding_idx=pad_id, max_norm=max_norm).",
-                       "compare its lookups, its gradient and its rows after a lookup with that layer's.")
+        return CheckFailed(
+            LAYER_LABEL,
+            f"{case.label}, the <pad> row does not start at zero.",
+            "nn.Embedding(..., padding_idx=pad_id) starts that row at zero.",
+        )
+    if (
+        got["grad"] is not None
+        and want["grad"] is not None
+        and not _tensor_close(got["grad"][case.make(engine.CPU, None)[2]], want["grad"][case.make(engine.CPU, None)[2]])
+    ):
+        return CheckFailed(
+            LAYER_LABEL,
+            f"{case.label}, a gradient reaches the <pad> row.",
+            "padding_idx=pad_id keeps the <pad> row out of training.",
+        )
+    return CheckFailed(
+        LAYER_LABEL,
+        f"{case.label}, the layer does not behave like nn.Embedding(num_embeddings, "
+        "embedding_dim, padding_idx=pad_id, max_norm=max_norm).",
+        "compare its lookups, its gradient and its rows after a lookup with that layer's.",
+    )
 
 
 LAYER = engine.Exercise(
-    label=LAYER_LABEL, name="caption_embedding", reference=layer_reference, cases=_layer_cases, same=_layer_same,
-    explain=_layer_explain, mistakes=LAYER_MISTAKES, run=_layer_run, read=_layer_read, combine=True,
-    meta=False, same_float32=lambda a, b: _layer_same(a, b, dict(rtol=1e-4, atol=1e-5)))
+    label=LAYER_LABEL,
+    name="caption_embedding",
+    reference=layer_reference,
+    cases=_layer_cases,
+    same=_layer_same,
+    explain=_layer_explain,
+    mistakes=LAYER_MISTAKES,
+    run=_layer_run,
+    read=_layer_read,
+    combine=True,
+    meta=False,
+    same_float32=lambda a, b: _layer_same(a, b, dict(rtol=1e-4, atol=1e-5)),
+)
 
 
 check_caption_embedding = engine.exercise_check(
-    LAYER, f"behaves like the course's nn.Embedding in {len(_layer_cases())} "
-                 "settings: its shape, the <pad> row (zero, no gradient), lookups, gradients and max_norm",
-    "Exercise 2: the nn.Embedding with padding_idx and max_norm that a spec asks for.")
+    LAYER,
+    f"behaves like the course's nn.Embedding in {len(_layer_cases())} "
+    "settings: its shape, the <pad> row (zero, no gradient), lookups, gradients and max_norm",
+    "Exercise 2: the nn.Embedding with padding_idx and max_norm that a spec asks for.",
+)

@@ -58,8 +58,9 @@ def training_curves(histories: Mapping[str, Mapping[str, Sequence[float]]]) -> F
     for (name, history), color in zip(histories.items(), CURVE_COLORS):
         for part, style in (("training", "-"), ("validation", "--")):
             values = history[part]
-            ax.plot(range(1, len(values) + 1), values, style, color=color, marker="o", markersize=3,
-                    label=f"{name}, {part}")
+            ax.plot(
+                range(1, len(values) + 1), values, style, color=color, marker="o", markersize=3, label=f"{name}, {part}"
+            )
     ax.set_xlabel("epoch", fontsize=11)
     ax.set_ylabel("cross-entropy per word", fontsize=11)
     ax.tick_params(labelsize=10)
@@ -83,8 +84,9 @@ def caption_grid(images: torch.Tensor, truths: Sequence[str], written: Sequence[
         _image(ax, images[i])
         right = written[i] == truths[i]
         mark = "\u2713" if right else "\u2717"
-        ax.set_title(f"{mark} {_wrap(written[i])}", fontsize=10, color=RIGHT if right else WRONG, loc="left",
-                     linespacing=1.1)
+        ax.set_title(
+            f"{mark} {_wrap(written[i])}", fontsize=10, color=RIGHT if right else WRONG, loc="left", linespacing=1.1
+        )
         if not right:
             ax.set_xlabel(f"true: {_wrap(truths[i], 20)}", fontsize=10, color=NOTE_COLOR, linespacing=1.1)
     fig.tight_layout(w_pad=0.6, h_pad=0.8)

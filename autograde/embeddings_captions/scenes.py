@@ -27,8 +27,12 @@ from torch.utils.data import DataLoader, Dataset
 
 SIZE = 32  # pixels, both ways
 SIZES = {"small": 3.5, "large": 6.0}  # half the shape's width, in pixels
-COLORS = {"red": (0.86, 0.15, 0.15), "green": (0.13, 0.62, 0.22), "blue": (0.16, 0.32, 0.86),
-          "yellow": (0.95, 0.78, 0.08)}
+COLORS = {
+    "red": (0.86, 0.15, 0.15),
+    "green": (0.13, 0.62, 0.22),
+    "blue": (0.16, 0.32, 0.86),
+    "yellow": (0.95, 0.78, 0.08),
+}
 KINDS = ("circle", "square", "triangle")
 RELATIONS = {"above": "above", "left": "to the left of"}
 SPLITS = {"train": 101, "valid": 202, "test": 303}  # each split's seed
@@ -60,6 +64,7 @@ def _place(rng: np.random.Generator, size: str, x_range: tuple[float, float], y_
 
 def describe(rng: np.random.Generator) -> tuple[list[Shape], str]:
     """The shapes of one scene, and its caption."""
+
     def pick():
         return str(rng.choice(list(SIZES))), str(rng.choice(list(COLORS))), str(rng.choice(KINDS))
 
@@ -85,7 +90,7 @@ _ROWS, _COLS = np.mgrid[0:SIZE, 0:SIZE].astype(np.float32) + 0.5  # pixel centre
 def _mask(shape: Shape) -> np.ndarray:
     r, dx, dy = SIZES[shape.size], _COLS - shape.x, _ROWS - shape.y
     if shape.kind == "circle":
-        return dx ** 2 + dy ** 2 <= r ** 2
+        return dx**2 + dy**2 <= r**2
     if shape.kind == "square":
         side = r * 0.9  # a square looks larger than a circle of the same width
         return (np.abs(dx) <= side) & (np.abs(dy) <= side)
@@ -155,7 +160,7 @@ class Vocabulary:
     def decode(self, ids) -> str:
         """The words of a list of ids, up to the first <end>, without the special tokens."""
         out = []
-        for i in (ids.tolist() if isinstance(ids, torch.Tensor) else ids):
+        for i in ids.tolist() if isinstance(ids, torch.Tensor) else ids:
             if i == self.end:
                 break
             if i not in (self.start, self.pad):
@@ -184,9 +189,15 @@ def pad_batch(batch, pad: int = 3):
     return torch.stack(images), padded
 
 
-def loader(images, captions, vocab: Vocabulary, batch_size: int = 64, shuffle: bool = False,
-           seed: int = 0) -> DataLoader:
+def loader(
+    images, captions, vocab: Vocabulary, batch_size: int = 64, shuffle: bool = False, seed: int = 0
+) -> DataLoader:
     """Minibatches of (images, padded captions); shuffled with a seeded generator when asked."""
     gen = torch.Generator().manual_seed(seed)
-    return DataLoader(CaptionDataset(images, captions, vocab), batch_size=batch_size, shuffle=shuffle,
-                      generator=gen, collate_fn=functools.partial(pad_batch, pad=vocab.pad))
+    return DataLoader(
+        CaptionDataset(images, captions, vocab),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        generator=gen,
+        collate_fn=functools.partial(pad_batch, pad=vocab.pad),
+    )

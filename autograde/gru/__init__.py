@@ -28,8 +28,14 @@ from autograde.gru.flaws import catalogue, scratch_gru
 from autograde.recurrent import RecurrentSpec
 
 __all__ = [
-    "check_get_gru_params", "check_init_gru_state", "check_gru_forward", "check_gru_gradients",
-    "check_gru_devices", "check_torch_gru_forward", "check_torch_gru_gradients", "check_torch_gru_devices",
+    "check_get_gru_params",
+    "check_init_gru_state",
+    "check_gru_forward",
+    "check_gru_gradients",
+    "check_gru_devices",
+    "check_torch_gru_forward",
+    "check_torch_gru_gradients",
+    "check_torch_gru_devices",
     "check_to_torch_gru_layout",
 ]
 
@@ -46,15 +52,29 @@ def _torch_params(case, dtype, device, gen):
 
 _d2l_forward, _d2l_gradient = catalogue("d2l")
 GRU = RecurrentSpec(
-    exercise="Exercise 2 (gru)", name="gru", truth_name="the course's d2l-form reference GRU",
-    state_names=("H",), param_names=layout.PARAM_NAMES, make_params=_d2l_params, truth=scratch_gru,
-    mistakes=_d2l_forward, gradient_mistakes=_d2l_gradient)
+    exercise="Exercise 2 (gru)",
+    name="gru",
+    truth_name="the course's d2l-form reference GRU",
+    state_names=("H",),
+    param_names=layout.PARAM_NAMES,
+    make_params=_d2l_params,
+    truth=scratch_gru,
+    mistakes=_d2l_forward,
+    gradient_mistakes=_d2l_gradient,
+)
 
 _torch_forward, _torch_gradient = catalogue("torch")
 TORCH_GRU = RecurrentSpec(
-    exercise="Exercise 3 (torch_gru)", name="torch_gru", truth_name="nn.GRU", state_names=("H",),
-    param_names=layout.TORCH_FORM_NAMES, make_params=_torch_params, truth=layout.torch_gru,
-    mistakes=_torch_forward, gradient_mistakes=_torch_gradient)
+    exercise="Exercise 3 (torch_gru)",
+    name="torch_gru",
+    truth_name="nn.GRU",
+    state_names=("H",),
+    param_names=layout.TORCH_FORM_NAMES,
+    make_params=_torch_params,
+    truth=layout.torch_gru,
+    mistakes=_torch_forward,
+    gradient_mistakes=_torch_gradient,
+)
 
 
 def _expected_params(V: int, H: int) -> list[factory.Expected]:
@@ -66,30 +86,44 @@ def _expected_params(V: int, H: int) -> list[factory.Expected]:
 
 
 check_get_gru_params = factory.parameter_factory_check(
-    "Exercise 1 (get_gru_params)", "get_gru_params", _SIZES, _expected_params(*_SIZES),
-    "Exercise 1: d2l's 11 tensors, in its order (Z, R, H~, then the output layer).")
+    "Exercise 1 (get_gru_params)",
+    "get_gru_params",
+    _SIZES,
+    _expected_params(*_SIZES),
+    "Exercise 1: d2l's 11 tensors, in its order (Z, R, H~, then the output layer).",
+)
 
 check_init_gru_state = factory.state_factory_check(
-    "Exercise 1 (init_gru_state)", "init_gru_state", (3, 20), ("H",),
-    "Exercise 1: (H,), zeros of shape (batch_size, num_hiddens).")
+    "Exercise 1 (init_gru_state)",
+    "init_gru_state",
+    (3, 20),
+    ("H",),
+    "Exercise 1: (H,), zeros of shape (batch_size, num_hiddens).",
+)
 
 check_gru_forward = recurrent.forward_check(
-    GRU, "Exercise 2 (d2l's form): outputs and final (H,) against the course's reference GRU.")
+    GRU, "Exercise 2 (d2l's form): outputs and final (H,) against the course's reference GRU."
+)
 
 check_gru_gradients = recurrent.gradients_check(
-    GRU, "Exercise 2 (d2l's form): the gradient of all 11 parameters against the reference's.")
+    GRU, "Exercise 2 (d2l's form): the gradient of all 11 parameters against the reference's."
+)
 
 check_gru_devices = recurrent.devices_check(
-    GRU, "Exercise 2: no hard-coded device (meta), and right on an accelerator where there is one.")
+    GRU, "Exercise 2: no hard-coded device (meta), and right on an accelerator where there is one."
+)
 
 check_torch_gru_forward = recurrent.forward_check(
-    TORCH_GRU, "Exercise 3 (PyTorch's form): outputs and final (H,) against nn.GRU with the same weights.")
+    TORCH_GRU, "Exercise 3 (PyTorch's form): outputs and final (H,) against nn.GRU with the same weights."
+)
 
 check_torch_gru_gradients = recurrent.gradients_check(
-    TORCH_GRU, "Exercise 3 (PyTorch's form): the gradient of all 12 parameters against nn.GRU's.")
+    TORCH_GRU, "Exercise 3 (PyTorch's form): the gradient of all 12 parameters against nn.GRU's."
+)
 
 check_torch_gru_devices = recurrent.devices_check(
-    TORCH_GRU, "Exercise 3: no hard-coded device (meta), and right on an accelerator where there is one.")
+    TORCH_GRU, "Exercise 3: no hard-coded device (meta), and right on an accelerator where there is one."
+)
 
 # ---------------------------------------------------------------------------
 # Exercise 4: PyTorch's form into nn.GRU's layout
@@ -104,42 +138,65 @@ def _layout_mistakes(params):
         if order == layout.TORCH_ORDER:
             continue
         shown = ", ".join(_LETTERS[g] for g in order)
-        hint = ("that is the course's order (Z, R, H~); nn.GRU puts the reset gate first: (r, z, n), n being H~."
-                if order == layout.BLOCKS else "nn.GRU stacks (r, z, n), n being the candidate H~.")
-        yield state_dicts.planted(f"the blocks are stacked as ({shown}).", hint,
-                                  layout.to_torch_layout(params, order))
+        hint = (
+            "that is the course's order (Z, R, H~); nn.GRU puts the reset gate first: (r, z, n), n being H~."
+            if order == layout.BLOCKS
+            else "nn.GRU stacks (r, z, n), n being the candidate H~."
+        )
+        yield state_dicts.planted(f"the blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order))
     right = layout.to_torch_layout(params)
     H = params[9].shape[0]
     b_xh, b_hh = params[8], params[9]
-    gates_ih = right["bias_ih_l0"][:2 * H]
+    gates_ih = right["bias_ih_l0"][: 2 * H]
     zeros = torch.zeros_like(b_hh)
     outside = dict(right, bias_ih_l0=torch.cat([gates_ih, b_xh + b_hh]), bias_hh_l0=torch.cat([zeros, zeros, zeros]))
-    yield state_dicts.planted("b_hh is in bias_ih_l0: there it is added outside the reset gate.",
-           "nn.GRU computes n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hh belongs in the n block of "
-           "bias_hh_l0, b_xh in that of bias_ih_l0.", outside)
+    yield state_dicts.planted(
+        "b_hh is in bias_ih_l0: there it is added outside the reset gate.",
+        "nn.GRU computes n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hh belongs in the n block of "
+        "bias_hh_l0, b_xh in that of bias_ih_l0.",
+        outside,
+    )
     swapped = dict(right, bias_ih_l0=torch.cat([gates_ih, b_hh]), bias_hh_l0=torch.cat([zeros, zeros, b_xh]))
-    yield state_dicts.planted("b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
-           "bias_ih_l0's n block is b_in (outside r), bias_hh_l0's is b_hn (inside r): b_xh and b_hh, in that order.",
-           swapped)
+    yield state_dicts.planted(
+        "b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
+        "bias_ih_l0's n block is b_in (outside r), bias_hh_l0's is b_hn (inside r): b_xh and b_hh, in that order.",
+        swapped,
+    )
     twice = dict(right, bias_hh_l0=torch.cat([gates_ih, b_hh]))
-    yield state_dicts.planted("the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
-           "put b_r and b_z in one of them and zeros in the other (or split them).", twice)
-    yield state_dicts.planted("b_hh is missing: bias_hh_l0's n block must be b_hh.", "the n block of bias_hh_l0 sits inside r * (...).",
-           dict(right, bias_hh_l0=torch.cat([zeros, zeros, zeros])))
-    yield state_dicts.planted("the biases are missing.", "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
-           dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"]),
-                bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])))
+    yield state_dicts.planted(
+        "the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
+        "put b_r and b_z in one of them and zeros in the other (or split them).",
+        twice,
+    )
+    yield state_dicts.planted(
+        "b_hh is missing: bias_hh_l0's n block must be b_hh.",
+        "the n block of bias_hh_l0 sits inside r * (...).",
+        dict(right, bias_hh_l0=torch.cat([zeros, zeros, zeros])),
+    )
+    yield state_dicts.planted(
+        "the biases are missing.",
+        "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
+        dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"]), bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])),
+    )
 
 
 _TO_TORCH = state_dicts.StateDictExercise(
-    exercise=_EX4, name="to_torch_gru_layout", layer=nn.GRU, blocks=3, spec=TORCH_GRU, reference=scratch_gru,
-    mistakes=_layout_mistakes, computes="the course's GRU in PyTorch's form",
+    exercise=_EX4,
+    name="to_torch_gru_layout",
+    layer=nn.GRU,
+    blocks=3,
+    spec=TORCH_GRU,
+    reference=scratch_gru,
+    mistakes=_layout_mistakes,
+    computes="the course's GRU in PyTorch's form",
     layout_hint="weight_ih_l0 stacks W_xr, W_xz, W_xh transposed (order r, z, n); weight_hh_l0 the same for W_h*; "
-                "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.")
+    "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.",
+)
 
 
 check_to_torch_gru_layout = state_dicts.state_dict_check(
-    _TO_TORCH, "Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU.")
+    _TO_TORCH, "Exercise 4: a state dict that makes nn.GRU compute exactly the course's PyTorch-form GRU."
+)
 
 
 engine.name_checks(globals())

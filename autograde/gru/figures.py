@@ -50,8 +50,17 @@ EQUATIONS = (
 def gru_cell() -> Figure:
     """One GRU cell (d2l's form): H_{t-1} along the top, the gates below, H_t out on the right."""
     fig, ax = draw.canvas(xlim=(-2.8, 15.0), ylim=(-6.3, 7.9))
-    draw.box(ax, ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2), CELL_RIGHT - CELL_LEFT,
-         CELL_TOP - CELL_BOTTOM, face=CELL_FACE, edge=CELL_EDGE, rounding=0.4, zorder=0, gid="gru-cell")
+    draw.box(
+        ax,
+        ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2),
+        CELL_RIGHT - CELL_LEFT,
+        CELL_TOP - CELL_BOTTOM,
+        face=CELL_FACE,
+        edge=CELL_EDGE,
+        rounding=0.4,
+        zorder=0,
+        gid="gru-cell",
+    )
 
     sigmoid = dict(face=SIGMOID_FACE, edge=SIGMOID_EDGE)
     draw.box(ax, (Z_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-update", **sigmoid)
@@ -84,8 +93,14 @@ def gru_cell() -> Figure:
     # The reset gate scales H_{t-1}; the product feeds the candidate.
     # The tap to the reset product passes under the update gate's line: a gap marks the crossing.
     draw.dot(ax, (RESET_X, TOP_Y), HIDDEN_COLOR)
-    ax.plot([RESET_X, RESET_X], [TOP_Y, Z_ROUTE_Y + CROSSING_GAP], color=HIDDEN_COLOR, linewidth=LINE_WIDTH,
-            solid_capstyle="butt", zorder=2)
+    ax.plot(
+        [RESET_X, RESET_X],
+        [TOP_Y, Z_ROUTE_Y + CROSSING_GAP],
+        color=HIDDEN_COLOR,
+        linewidth=LINE_WIDTH,
+        solid_capstyle="butt",
+        zorder=2,
+    )
     draw.arrow(ax, [(RESET_X, Z_ROUTE_Y - CROSSING_GAP), (RESET_X, MID_Y + NODE_R)], HIDDEN_COLOR)
     draw.arrow(ax, [(R_X, gate_top), (R_X, MID_Y), (RESET_X - NODE_R, MID_Y)], SIGMOID_EDGE)
     draw.arrow(ax, [(RESET_X, MID_Y - NODE_R), (RESET_X, GATE_Y), (CAND_X - GATE_W / 2, GATE_Y)], POINTWISE_EDGE)
@@ -121,10 +136,8 @@ def reset_placement() -> Figure:
     """The candidate state in d2l's form (top) and PyTorch's (bottom): where R_t acts."""
     fig, ax = draw.canvas(xlim=(-2.4, 13.8), ylim=(-ROW_DY - 2.0, 2.1))
     rows = (
-        ("d2l: reset, then multiply", 0.0, "d2l",
-         r"$X_t W_{xh} + b_h$"),
-        ("nn.GRU: multiply, then reset", -ROW_DY, "torch",
-         r"$X_t W_{xh} + b_{xh}$"),
+        ("d2l: reset, then multiply", 0.0, "d2l", r"$X_t W_{xh} + b_h$"),
+        ("nn.GRU: multiply, then reset", -ROW_DY, "torch", r"$X_t W_{xh} + b_{xh}$"),
     )
     for title, y, form, x_part in rows:
         _row(ax, y, title, form, x_part)
@@ -146,7 +159,9 @@ def _row(ax, y: float, title: str, form: str, x_part: str) -> None:
             edges.append((x - NODE_R, x + NODE_R))
         else:
             text = r"$\cdot\, W_{hh}$" if form == "d2l" else r"$\cdot\, W_{hh} + b_{hh}$"
-            draw.box(ax, (x, y), product_w, 0.8, text, face="white", edge=HIDDEN_COLOR, fontsize=13, gid=f"{form}-product")
+            draw.box(
+                ax, (x, y), product_w, 0.8, text, face="white", edge=HIDDEN_COLOR, fontsize=13, gid=f"{form}-product"
+            )
             edges.append((x - product_w / 2, x + product_w / 2))
     draw.circle(ax, (xs[2], y), NODE_R, "+", gid=f"{form}-add")
     edges.append((xs[2] - NODE_R, xs[2] + NODE_R))
@@ -159,6 +174,9 @@ def _row(ax, y: float, title: str, form: str, x_part: str) -> None:
     draw.label(ax, (xs[2], y - 1.3), x_part, va="top", fontsize=13)
     draw.arrow(ax, [(edges[3][1], y), (edges[3][1] + 1.3, y)], TANH_EDGE)
     draw.label(ax, (edges[3][1] + 1.45, y), r"$\tilde{H}_t$", ha="left")
-    formula = (r"$\tilde{H}_t = \tanh(X_t W_{xh} + (R_t \odot H_{t-1}) W_{hh} + b_h)$" if form == "d2l"
-               else r"$\tilde{H}_t = \tanh(X_t W_{xh} + b_{xh} + R_t \odot (H_{t-1} W_{hh} + b_{hh}))$")
+    formula = (
+        r"$\tilde{H}_t = \tanh(X_t W_{xh} + (R_t \odot H_{t-1}) W_{hh} + b_h)$"
+        if form == "d2l"
+        else r"$\tilde{H}_t = \tanh(X_t W_{xh} + b_{xh} + R_t \odot (H_{t-1} W_{hh} + b_{hh}))$"
+    )
     draw.label(ax, (13.4, y + 1.45), formula, ha="right", fontsize=12, color=NOTE_COLOR)

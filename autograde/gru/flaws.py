@@ -26,9 +26,25 @@ ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
 
 
-def scratch_gru(inputs, state, params, *, reset=None, hh_bias="inside", use=None, acts=None, update="standard",
-                carry=True, use_given_state=True, out_from="H", returned="last", time_major=True,
-                detach=False, detach_returned=True, biases=None):
+def scratch_gru(
+    inputs,
+    state,
+    params,
+    *,
+    reset=None,
+    hh_bias="inside",
+    use=None,
+    acts=None,
+    update="standard",
+    carry=True,
+    use_given_state=True,
+    out_from="H",
+    returned="last",
+    time_major=True,
+    detach=False,
+    detach_returned=True,
+    biases=None,
+):
     """`gru(inputs, state, params)` in d2l's form (11 params) or PyTorch's (12), with optional mistakes.
 
     reset:   where the reset gate acts in the candidate: "before" the product, (R * H) W_hh (d2l's
@@ -103,95 +119,176 @@ def catalogue(form: str = "d2l") -> tuple[list[Mistake], list[Mistake]]:
         return mistake(scratch_gru, problem, hint, **planted)
 
     d2l = form == "d2l"
-    candidate = ("H~ = tanh(X @ W_xh + (R * H) @ W_hh + b_h)" if d2l
-                 else "H~ = tanh(X @ W_xh + b_xh + R * (H @ W_hh + b_hh))")
+    candidate = (
+        "H~ = tanh(X @ W_xh + (R * H) @ W_hh + b_h)" if d2l else "H~ = tanh(X @ W_xh + b_xh + R * (H @ W_hh + b_hh))"
+    )
     graded = "this exercise grades d2l's form" if d2l else "this exercise grades PyTorch's form"
     forward = []
 
     # Reset gate: where it acts.
     if d2l:
-        forward.append(flaw(
-            f"the reset gate is applied after the product with W_hh, R * (H @ W_hh), as nn.GRU does; {graded}.",
-            f"d2l's candidate resets H first, then multiplies: {candidate}.", reset="after"))
-        forward.append(flaw(
-            "the reset gate scales the input's part too: tanh(R * (X @ W_xh + H @ W_hh + b_h)).",
-            f"R only touches the previous state: {candidate}.", reset="all"))
+        forward.append(
+            flaw(
+                f"the reset gate is applied after the product with W_hh, R * (H @ W_hh), as nn.GRU does; {graded}.",
+                f"d2l's candidate resets H first, then multiplies: {candidate}.",
+                reset="after",
+            )
+        )
+        forward.append(
+            flaw(
+                "the reset gate scales the input's part too: tanh(R * (X @ W_xh + H @ W_hh + b_h)).",
+                f"R only touches the previous state: {candidate}.",
+                reset="all",
+            )
+        )
     else:
-        forward.append(flaw(
-            f"the reset gate is applied before the product with W_hh, (R * H) @ W_hh, as d2l does; {graded}.",
-            f"PyTorch multiplies first, then resets, b_hh included: {candidate}.", reset="before",
-            hh_bias="outside"))
-        forward.append(flaw(
-            f"the reset gate is applied before the product with W_hh, (R * H) @ W_hh + R * b_hh, as d2l does; "
-            f"{graded}.", f"PyTorch multiplies first, then resets: {candidate}.", reset="before"))
-        forward.append(flaw(
-            "b_hh is added outside the reset gate: R * (H @ W_hh) + b_hh.",
-            f"in PyTorch's form b_hh sits inside: {candidate}. (That is why nn.GRU has two biases.)",
-            hh_bias="outside"))
+        forward.append(
+            flaw(
+                f"the reset gate is applied before the product with W_hh, (R * H) @ W_hh, as d2l does; {graded}.",
+                f"PyTorch multiplies first, then resets, b_hh included: {candidate}.",
+                reset="before",
+                hh_bias="outside",
+            )
+        )
+        forward.append(
+            flaw(
+                f"the reset gate is applied before the product with W_hh, (R * H) @ W_hh + R * b_hh, as d2l does; "
+                f"{graded}.",
+                f"PyTorch multiplies first, then resets: {candidate}.",
+                reset="before",
+            )
+        )
+        forward.append(
+            flaw(
+                "b_hh is added outside the reset gate: R * (H @ W_hh) + b_hh.",
+                f"in PyTorch's form b_hh sits inside: {candidate}. (That is why nn.GRU has two biases.)",
+                hh_bias="outside",
+            )
+        )
         forward.append(flaw("b_hh is not used.", f"{candidate}.", hh_bias="none"))
-        forward.append(flaw(
-            "the reset gate scales the input's part too: tanh(R * (X @ W_xh + b_xh + H @ W_hh + b_hh)).",
-            f"R only touches the state's part: {candidate}.", reset="all"))
+        forward.append(
+            flaw(
+                "the reset gate scales the input's part too: tanh(R * (X @ W_xh + b_xh + H @ W_hh + b_hh)).",
+                f"R only touches the state's part: {candidate}.",
+                reset="all",
+            )
+        )
     forward.append(flaw("the reset gate is missing: the candidate uses H unreset.", f"{candidate}.", reset="none"))
 
     # Which weights each block uses.
     names = "W_x*, W_h*, b_*"
-    forward.append(flaw(
-        "the update gate Z and the reset gate R are swapped: each uses the other's weights.",
-        "Z uses W_xz, W_hz, b_z and R uses W_xr, W_hr, b_r; the list starts with Z's three "
-        "(nn.GRU's order r, z, n is not the course's).", use={"z": "r", "r": "z"}))
+    forward.append(
+        flaw(
+            "the update gate Z and the reset gate R are swapped: each uses the other's weights.",
+            "Z uses W_xz, W_hz, b_z and R uses W_xr, W_hr, b_r; the list starts with Z's three "
+            "(nn.GRU's order r, z, n is not the course's).",
+            use={"z": "r", "r": "z"},
+        )
+    )
     # One block copied from another (a line pasted and not edited).
     for g, p in permutations(BLOCKS, 2):
         if d2l or "h" not in (g, p):  # in PyTorch's form the candidate has one tensor more than a gate
-            forward.append(flaw(f"the {_name(g)} uses the weights of the {_name(p)}.",
-                                f"each block uses its own {names}: the {_name(g)} W_x{g}, W_h{g}, b_{g}"
-                                + (" (b_xh and b_hh for H~)." if g == "h" and not d2l else "."), use={g: p}))
+            forward.append(
+                flaw(
+                    f"the {_name(g)} uses the weights of the {_name(p)}.",
+                    f"each block uses its own {names}: the {_name(g)} W_x{g}, W_h{g}, b_{g}"
+                    + (" (b_xh and b_hh for H~)." if g == "h" and not d2l else "."),
+                    use={g: p},
+                )
+            )
     if d2l:  # in PyTorch's form the candidate has one tensor more than a gate: no such mix-up
         for perm in permutations(BLOCKS):
             moved = [(g, p) for g, p in zip(BLOCKS, perm) if g != p]
             if moved and set(dict(moved)) != {"z", "r"}:
                 uses = "; ".join(f"the {_name(g)} uses the weights of the {_name(p)}" for g, p in moved)
-                forward.append(flaw(f"the blocks read each other's weights: {uses}.",
-                                    f"each block uses its own {names}, in the order Z, R, H~.", use=dict(moved)))
+                forward.append(
+                    flaw(
+                        f"the blocks read each other's weights: {uses}.",
+                        f"each block uses its own {names}, in the order Z, R, H~.",
+                        use=dict(moved),
+                    )
+                )
 
     # Activations.
     sigmoids = "gates are sigmoids, with values in [0, 1]; only the candidate H~ uses tanh."
-    tanh_gates = [flaw("the update gate Z uses tanh where a sigmoid belongs.", sigmoids, acts={"z": "tanh"}),
-                  flaw("the reset gate R uses tanh where a sigmoid belongs.", sigmoids, acts={"r": "tanh"})]
+    tanh_gates = [
+        flaw("the update gate Z uses tanh where a sigmoid belongs.", sigmoids, acts={"z": "tanh"}),
+        flaw("the reset gate R uses tanh where a sigmoid belongs.", sigmoids, acts={"r": "tanh"}),
+    ]
     forward += tanh_gates
     forward.append(together("both gates, Z and R, use tanh where a sigmoid belongs.", sigmoids, tanh_gates))
-    forward.append(flaw("the candidate state H~ uses a sigmoid where tanh belongs.",
-                        f"{candidate}, with values in [-1, 1].", acts={"h": "sigmoid"}))
-    forward.append(flaw("the gates use tanh and the candidate a sigmoid: the activations are swapped.",
-                        "sigmoid for Z and R; tanh for H~.", acts={"z": "tanh", "r": "tanh", "h": "sigmoid"}))
+    forward.append(
+        flaw(
+            "the candidate state H~ uses a sigmoid where tanh belongs.",
+            f"{candidate}, with values in [-1, 1].",
+            acts={"h": "sigmoid"},
+        )
+    )
+    forward.append(
+        flaw(
+            "the gates use tanh and the candidate a sigmoid: the activations are swapped.",
+            "sigmoid for Z and R; tanh for H~.",
+            acts={"z": "tanh", "r": "tanh", "h": "sigmoid"},
+        )
+    )
     forward.append(flaw("the tanh of the candidate state H~ is missing.", f"{candidate}.", acts={"h": "none"}))
 
     # The update.
     mix = "H = Z * H + (1 - Z) * H~" if d2l else "H = (1 - Z) * H~ + Z * H (nn.GRU writes h' = (1 - z) * n + z * h)"
-    forward.append(flaw("the update gate is reversed: Z and 1 - Z are swapped, H = (1 - Z) * H + Z * H~.",
-                        f"{mix}: Z close to 1 keeps the old state.", update="reversed"))
+    forward.append(
+        flaw(
+            "the update gate is reversed: Z and 1 - Z are swapped, H = (1 - Z) * H + Z * H~.",
+            f"{mix}: Z close to 1 keeps the old state.",
+            update="reversed",
+        )
+    )
     forward.append(flaw("the factor 1 - Z is missing: H = Z * H + H~.", f"{mix}.", update="no 1-Z"))
 
     # The loop and what comes back.
-    forward.append(flaw("the state is not carried between time steps: every step starts again from the initial state.",
-                        "assign the new H inside the loop so that the next step uses it.", carry=False))
+    forward.append(
+        flaw(
+            "the state is not carried between time steps: every step starts again from the initial state.",
+            "assign the new H inside the loop so that the next step uses it.",
+            carry=False,
+        )
+    )
     forward += state_mistakes(flaw, ("H",))
-    forward.append(flaw("the returned state is the last candidate H~, not the new hidden state H.",
-                        f"return H after the update {mix.split(' (')[0]}.", returned="candidate"))
-    forward.append(flaw("the output layer reads the candidate H~; it must read the new hidden state H.",
-                        "Y = H @ W_hq + b_q, after the update.", out_from="candidate"))
+    forward.append(
+        flaw(
+            "the returned state is the last candidate H~, not the new hidden state H.",
+            f"return H after the update {mix.split(' (')[0]}.",
+            returned="candidate",
+        )
+    )
+    forward.append(
+        flaw(
+            "the output layer reads the candidate H~; it must read the new hidden state H.",
+            "Y = H @ W_hq + b_q, after the update.",
+            out_from="candidate",
+        )
+    )
     forward.append(flaw(*BATCH_MAJOR, time_major=False))
     h_biases = "b_h" if d2l else "b_xh and b_hh"
-    no_bias = [flaw(f"the bias {name} is missing.", hint, biases={g: False}) for g, name, hint in (
-        ("z", "b_z of the update gate Z", "Z = sigmoid(X @ W_xz + H @ W_hz + b_z)."),
-        ("r", "b_r of the reset gate R", "R = sigmoid(X @ W_xr + H @ W_hr + b_r)."),
-        ("h", f"{h_biases} of the candidate H~", f"{candidate}."),
-        ("q", "b_q of the output layer", "Y = H @ W_hq + b_q."))]
+    no_bias = [
+        flaw(f"the bias {name} is missing.", hint, biases={g: False})
+        for g, name, hint in (
+            ("z", "b_z of the update gate Z", "Z = sigmoid(X @ W_xz + H @ W_hz + b_z)."),
+            ("r", "b_r of the reset gate R", "R = sigmoid(X @ W_xr + H @ W_hr + b_r)."),
+            ("h", f"{h_biases} of the candidate H~", f"{candidate}."),
+            ("q", "b_q of the output layer", "Y = H @ W_hq + b_q."),
+        )
+    ]
     forward += no_bias
-    forward.append(together("no bias is added anywhere: the gates, the candidate and the output layer all leave "
-                            "their bias out.", f"each adds its own: Z and R their b_z and b_r, {candidate}, "
-                            "Y = H @ W_hq + b_q.", no_bias))
-    cut = ("the gradient is cut between time steps: H is detached inside the loop.",
-           "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between batches itself.")
+    forward.append(
+        together(
+            "no bias is added anywhere: the gates, the candidate and the output layer all leave their bias out.",
+            f"each adds its own: Z and R their b_z and b_r, {candidate}, Y = H @ W_hq + b_q.",
+            no_bias,
+        )
+    )
+    cut = (
+        "the gradient is cut between time steps: H is detached inside the loop.",
+        "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between batches itself.",
+    )
     gradient = [flaw(*cut, detach=True), flaw(*cut, detach=True, detach_returned=False)]
     return forward, gradient

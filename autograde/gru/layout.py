@@ -33,7 +33,7 @@ def split(params) -> tuple[dict, torch.Tensor | None, torch.Tensor, torch.Tensor
     Takes either form: 11 tensors (d2l's) or 12 (PyTorch's, with b_hh).
     """
     params = list(params)
-    blocks = {g: tuple(params[3 * k: 3 * k + 3]) for k, g in enumerate(BLOCKS)}
+    blocks = {g: tuple(params[3 * k : 3 * k + 3]) for k, g in enumerate(BLOCKS)}
     if len(params) == len(TORCH_FORM_NAMES):
         return blocks, params[9], params[10], params[11]
     if len(params) == len(PARAM_NAMES):
@@ -41,8 +41,9 @@ def split(params) -> tuple[dict, torch.Tensor | None, torch.Tensor, torch.Tensor
     raise ValueError(f"a GRU has 11 (d2l's form) or 12 (PyTorch's form) parameters, got {len(params)}")
 
 
-def random_params(vocab: int, hidden: int, gen: torch.Generator, dtype=torch.float64, scale=0.5,
-                  form: str = "d2l") -> list:
+def random_params(
+    vocab: int, hidden: int, gen: torch.Generator, dtype=torch.float64, scale=0.5, form: str = "d2l"
+) -> list:
     """Parameters of either form, large enough that every nonlinearity matters, biases non-zero."""
     shapes = [(vocab, hidden), (hidden, hidden), (hidden,)] * 3
     if form == "torch":

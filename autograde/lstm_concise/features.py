@@ -17,8 +17,18 @@ def from_h_n(output, h_n, bidirectional=False, batch_first=False):
     return torch.cat(list(last), dim=1)  # (N, D*H_out)
 
 
-def features(output, h_n, bidirectional=False, batch_first=False, *, source="h_n", layer="last",
-             order="forward first", axis="time", join="cat"):
+def features(
+    output,
+    h_n,
+    bidirectional=False,
+    batch_first=False,
+    *,
+    source="h_n",
+    layer="last",
+    order="forward first",
+    axis="time",
+    join="cat",
+):
     """What a student's code reads; each keyword option plants one slip."""
     D = 2 if bidirectional else 1
     if source == "output":  # the last time step of `output`, along `axis`

@@ -34,22 +34,43 @@ def stacked_bidirectional(steps: int = 3) -> Figure:
         forward = direction == "f"
         face, edge = (FORWARD_FACE, FORWARD_EDGE) if forward else (BACKWARD_FACE, BACKWARD_EDGE)
         dx = -OFFSET if forward else OFFSET
-        draw.label(ax, (-4.35, y), f"layer {layer + 1}\n{'forward' if forward else 'backward'}", ha="left",
-                   fontsize=11, color=edge)
+        draw.label(
+            ax,
+            (-4.35, y),
+            f"layer {layer + 1}\n{'forward' if forward else 'backward'}",
+            ha="left",
+            fontsize=11,
+            color=edge,
+        )
         for t in range(steps):
-            draw.box(ax, (STEP_DX * t + dx, y), CELL_W, CELL_H, "→" if forward else "←", face=face, edge=edge,
-                     fontsize=14)
+            draw.box(
+                ax, (STEP_DX * t + dx, y), CELL_W, CELL_H, "→" if forward else "←", face=face, edge=edge, fontsize=14
+            )
         for t in range(steps - 1):  # the state (h, c) handed on, in the direction's reading order
             a, b = STEP_DX * t + dx + CELL_W / 2, STEP_DX * (t + 1) + dx - CELL_W / 2
             draw.arrow(ax, [(a, y), (b, y)] if forward else [(b, y), (a, y)], MEMORY_COLOR)
         row = 2 * layer + (0 if forward else 1)
         # the final state: at the last step for the forward direction, at step 0 for the backward one
         if forward:
-            draw.label(ax, (right + dx + CELL_W / 2 + 0.12, y), f"h_n[{row}]", ha="left", fontsize=12, color=edge,
-                       fontweight="bold")
+            draw.label(
+                ax,
+                (right + dx + CELL_W / 2 + 0.12, y),
+                f"h_n[{row}]",
+                ha="left",
+                fontsize=12,
+                color=edge,
+                fontweight="bold",
+            )
         else:
-            draw.label(ax, (-OFFSET - CELL_W / 2 - 0.15, y), f"h_n[{row}]", ha="right", fontsize=12, color=edge,
-                       fontweight="bold")
+            draw.label(
+                ax,
+                (-OFFSET - CELL_W / 2 - 0.15, y),
+                f"h_n[{row}]",
+                ha="right",
+                fontsize=12,
+                color=edge,
+                fontweight="bold",
+            )
     for t in range(steps):
         x = STEP_DX * t
         draw.label(ax, (x, 0.35), f"x[{t}]", fontsize=13, color=INPUT_COLOR)
@@ -58,10 +79,8 @@ def stacked_bidirectional(steps: int = 3) -> Figure:
         for layer in (0, 1):
             join = (x, JOIN_Y[layer])
             draw.circle(ax, join, JOIN_R, "")
-            draw.arrow(ax, [(x - OFFSET, ROW_Y[layer, "f"] + CELL_H / 2), (x - 0.2, JOIN_Y[layer] - 0.2)],
-                       HIDDEN_COLOR)
-            draw.arrow(ax, [(x + OFFSET, ROW_Y[layer, "b"] + CELL_H / 2), (x + 0.2, JOIN_Y[layer] - 0.2)],
-                       HIDDEN_COLOR)
+            draw.arrow(ax, [(x - OFFSET, ROW_Y[layer, "f"] + CELL_H / 2), (x - 0.2, JOIN_Y[layer] - 0.2)], HIDDEN_COLOR)
+            draw.arrow(ax, [(x + OFFSET, ROW_Y[layer, "b"] + CELL_H / 2), (x + 0.2, JOIN_Y[layer] - 0.2)], HIDDEN_COLOR)
         draw.arrow(ax, [(x - 0.2, JOIN_Y[0] + 0.2), (x - OFFSET, ROW_Y[1, "f"] - CELL_H / 2)], HIDDEN_COLOR)
         draw.arrow(ax, [(x + 0.2, JOIN_Y[0] + 0.2), (x + OFFSET, ROW_Y[1, "b"] - CELL_H / 2)], HIDDEN_COLOR)
         draw.arrow(ax, [(x, JOIN_Y[1] + JOIN_R), (x, 8.45)], HIDDEN_COLOR)

@@ -26,15 +26,34 @@ def lstm_shapes(input_shape, hidden_size, num_layers=1, bidirectional=False, pro
 def _real_shapes(input_shape, hidden_size, num_layers, bidirectional, proj_size, batch_first):
     # On the CPU, tiny and without gradients: nn.LSTM's forward on `meta` is ten times slower.
     with quiet(), torch.no_grad():
-        lstm = nn.LSTM(input_shape[-1], hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                       proj_size=proj_size, batch_first=batch_first)
+        lstm = nn.LSTM(
+            input_shape[-1],
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            batch_first=batch_first,
+        )
         output, (h_n, c_n) = lstm(torch.zeros(input_shape))
     return tuple(output.shape), tuple(h_n.shape), tuple(c_n.shape)
 
 
-def shapes(input_shape, hidden_size, num_layers=1, bidirectional=False, proj_size=0, batch_first=False, *,
-           width="D*H_out", rows="D*num_layers", projection="used", cell="H_cell", states="fixed",
-           output_layout="follows batch_first", unbatched_states="no batch"):
+def shapes(
+    input_shape,
+    hidden_size,
+    num_layers=1,
+    bidirectional=False,
+    proj_size=0,
+    batch_first=False,
+    *,
+    width="D*H_out",
+    rows="D*num_layers",
+    projection="used",
+    cell="H_cell",
+    states="fixed",
+    output_layout="follows batch_first",
+    unbatched_states="no batch",
+):
     """The shapes by arithmetic; each keyword option plants one slip."""
     D = 2 if bidirectional else 1
     H_out = proj_size if proj_size > 0 and projection == "used" else hidden_size
@@ -60,14 +79,34 @@ def shapes(input_shape, hidden_size, num_layers=1, bidirectional=False, proj_siz
 def lstm_count(input_size, hidden_size, num_layers=1, bidirectional=False, proj_size=0, bias=True):
     """The ground truth: sum(p.numel()) over a real nn.LSTM's parameters (on `meta`: no memory)."""
     with quiet():
-        lstm = nn.LSTM(input_size, hidden_size, num_layers=num_layers, bidirectional=bidirectional,
-                       proj_size=proj_size, bias=bias, device=META)
+        lstm = nn.LSTM(
+            input_size,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            bias=bias,
+            device=META,
+        )
     return sum(p.numel() for p in lstm.parameters())
 
 
-def count(input_size, hidden_size, num_layers=1, bidirectional=False, proj_size=0, bias=True, *, gates=4,
-          biases=2, bias_flag="read", upper_input="D*H_out", directions="all", recurrent_input="H_out",
-          projection="counted"):
+def count(
+    input_size,
+    hidden_size,
+    num_layers=1,
+    bidirectional=False,
+    proj_size=0,
+    bias=True,
+    *,
+    gates=4,
+    biases=2,
+    bias_flag="read",
+    upper_input="D*H_out",
+    directions="all",
+    recurrent_input="H_out",
+    projection="counted",
+):
     """The number of parameters by arithmetic; each keyword option plants one slip."""
     D = 2 if bidirectional else 1
     H_out = proj_size if proj_size > 0 else hidden_size

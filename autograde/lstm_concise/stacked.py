@@ -38,13 +38,27 @@ def _direction(cell, inputs, state, reverse):
 class CellStacked(nn.Module):
     """The same model from four nn.LSTMCells; each keyword option plants one slip."""
 
-    def __init__(self, input_size, hidden_size, *, unreverse=True, layer2_reads="both", backward_start="zeros",
-                 h_n_order="layer by layer"):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        *,
+        unreverse=True,
+        layer2_reads="both",
+        backward_start="zeros",
+        h_n_order="layer by layer",
+    ):
         super().__init__()
         self.hidden_size = hidden_size
         upper = 2 * hidden_size if layer2_reads == "both" else hidden_size
-        self.cells = nn.ModuleList([nn.LSTMCell(input_size, hidden_size), nn.LSTMCell(input_size, hidden_size),
-                                    nn.LSTMCell(upper, hidden_size), nn.LSTMCell(upper, hidden_size)])
+        self.cells = nn.ModuleList(
+            [
+                nn.LSTMCell(input_size, hidden_size),
+                nn.LSTMCell(input_size, hidden_size),
+                nn.LSTMCell(upper, hidden_size),
+                nn.LSTMCell(upper, hidden_size),
+            ]
+        )
         self.unreverse, self.layer2_reads = unreverse, layer2_reads
         self.backward_start, self.h_n_order = backward_start, h_n_order
 

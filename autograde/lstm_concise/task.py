@@ -36,7 +36,7 @@ def open_forget_gates(model: nn.Module, bias: float = 3.0) -> None:
                 for name, p in m.named_parameters():
                     if name.startswith("bias_ih"):
                         quarter = p.shape[0] // 4
-                        p[quarter:2 * quarter].fill_(bias)
+                        p[quarter : 2 * quarter].fill_(bias)
 
 
 def train(model: nn.Module, length: int, steps: int, seed: int = 0, batch_size: int = 64, lr: float = 0.01) -> None:

@@ -19,9 +19,25 @@ from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
 
-def scratch_lstm(inputs, state, params, *, use=None, acts=None, cell="standard", h_act="tanh", h_from="new C",
-                 carry=("H", "C"), use_given_state=True, out_from="H", returned="last", time_major=True,
-                 detach=(), detach_returned=True, biases=None):
+def scratch_lstm(
+    inputs,
+    state,
+    params,
+    *,
+    use=None,
+    acts=None,
+    cell="standard",
+    h_act="tanh",
+    h_from="new C",
+    carry=("H", "C"),
+    use_given_state=True,
+    out_from="H",
+    returned="last",
+    time_major=True,
+    detach=(),
+    detach_returned=True,
+    biases=None,
+):
     """d2l's `lstm(inputs, state, params)`, with optional planted mistakes.
 
     use:   which gate's parameters each gate uses, e.g. {"i": "f", "f": "i"} swaps two gates
@@ -101,68 +117,142 @@ def catalogue(fused: bool = False) -> tuple[list[Mistake], list[Mistake]]:
     for a, b in combinations(GATES, 2):
         problem = f"the {_name(a)} and the {_name(b)} are swapped."
         if (a, b) == ("i", "f"):  # C = F*C~ + I*C computes exactly this too
-            problem = ("the input gate I and the forget gate F are swapped (or the forget gate is on the wrong "
-                       "term of C = F * C + I * C~).")
-        forward.append(flaw(
-            problem, f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}); "
-            "F scales the previous memory C, I the candidate C~." if (a, b) == ("i", "f") else
-            f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}).",
-            use={a: b, b: a}))
+            problem = (
+                "the input gate I and the forget gate F are swapped (or the forget gate is on the wrong "
+                "term of C = F * C + I * C~)."
+            )
+        forward.append(
+            flaw(
+                problem,
+                f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}); "
+                "F scales the previous memory C, I the candidate C~."
+                if (a, b) == ("i", "f")
+                else f"the {_name(a)} uses {weights_of(a)}; the {_name(b)} uses {weights_of(b)} (order {order}).",
+                use={a: b, b: a},
+            )
+        )
     for perm in permutations(GATES):
         moved = [(g, p) for g, p in zip(GATES, perm) if g != p]
         if len(moved) > 2:  # swaps of two gates are above, with their own words
             uses = "; ".join(f"the {_name(g)} uses the weights of the {_name(p)}" for g, p in moved)
-            forward.append(flaw(f"the gates read each other's weights: {uses}.",
-                                f"each gate uses its own weights, in the order {order}.", use=dict(moved)))
+            forward.append(
+                flaw(
+                    f"the gates read each other's weights: {uses}.",
+                    f"each gate uses its own weights, in the order {order}.",
+                    use=dict(moved),
+                )
+            )
     sigmoids = "gates are sigmoids, with values in [0, 1]; only C~ and the output of the cell use tanh."
-    tanh_gates = [flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.", sigmoids, acts={g: "tanh"})
-                  for g in ("i", "f", "o")]
+    tanh_gates = [
+        flaw(f"the {_name(g)} uses tanh where a sigmoid belongs.", sigmoids, acts={g: "tanh"}) for g in ("i", "f", "o")
+    ]
     forward += tanh_gates
     forward.append(together("every gate (I, F and O) uses tanh where a sigmoid belongs.", sigmoids, tanh_gates))
-    forward.append(flaw("the candidate memory C~ uses a sigmoid where tanh belongs.",
-                        "C~ = tanh(X W_xc + H W_hc + b_c), with values in [-1, 1].", acts={"c": "sigmoid"}))
-    forward.append(flaw("the gates use tanh and the candidate a sigmoid: the activations are swapped.",
-                        "sigmoid for I, F, O; tanh for C~.",
-                        acts={"i": "tanh", "f": "tanh", "o": "tanh", "c": "sigmoid"}))
-    forward.append(flaw("the hidden state uses a sigmoid of C where tanh belongs.", "H = O * tanh(C).",
-                        h_act="sigmoid"))
+    forward.append(
+        flaw(
+            "the candidate memory C~ uses a sigmoid where tanh belongs.",
+            "C~ = tanh(X W_xc + H W_hc + b_c), with values in [-1, 1].",
+            acts={"c": "sigmoid"},
+        )
+    )
+    forward.append(
+        flaw(
+            "the gates use tanh and the candidate a sigmoid: the activations are swapped.",
+            "sigmoid for I, F, O; tanh for C~.",
+            acts={"i": "tanh", "f": "tanh", "o": "tanh", "c": "sigmoid"},
+        )
+    )
+    forward.append(
+        flaw("the hidden state uses a sigmoid of C where tanh belongs.", "H = O * tanh(C).", h_act="sigmoid")
+    )
     forward.append(flaw("the tanh in H = O * tanh(C) is missing.", "H = O * tanh(C), not O * C.", h_act="none"))
-    forward.append(flaw("H is computed from the previous step's C.",
-                        "update the memory first, C = F * C + I * C~, then H = O * tanh(C) with the new C.",
-                        h_from="old C"))
-    forward.append(flaw("the forget gate is missing from the memory update.",
-                        "C = F * C + I * C~: F scales the previous memory.", cell="no forget"))
-    forward.append(flaw("the input gate is missing from the memory update.", "C = F * C + I * C~.",
-                        cell="no input"))
-    forward.append(flaw("the state is not carried between time steps: every step starts again from the initial state.",
-                        "update H and C inside the loop and use the new values at the next step.", carry=()))
-    forward.append(flaw("the memory C is not carried between time steps.",
-                        "assign the new memory back to C inside the loop.", carry=("H",)))
-    forward.append(flaw("the hidden state H is not carried between time steps.",
-                        "assign the new hidden state back to H inside the loop.", carry=("C",)))
+    forward.append(
+        flaw(
+            "H is computed from the previous step's C.",
+            "update the memory first, C = F * C + I * C~, then H = O * tanh(C) with the new C.",
+            h_from="old C",
+        )
+    )
+    forward.append(
+        flaw(
+            "the forget gate is missing from the memory update.",
+            "C = F * C + I * C~: F scales the previous memory.",
+            cell="no forget",
+        )
+    )
+    forward.append(flaw("the input gate is missing from the memory update.", "C = F * C + I * C~.", cell="no input"))
+    forward.append(
+        flaw(
+            "the state is not carried between time steps: every step starts again from the initial state.",
+            "update H and C inside the loop and use the new values at the next step.",
+            carry=(),
+        )
+    )
+    forward.append(
+        flaw(
+            "the memory C is not carried between time steps.",
+            "assign the new memory back to C inside the loop.",
+            carry=("H",),
+        )
+    )
+    forward.append(
+        flaw(
+            "the hidden state H is not carried between time steps.",
+            "assign the new hidden state back to H inside the loop.",
+            carry=("C",),
+        )
+    )
     forward += state_mistakes(flaw, ("H", "C"))
-    forward.append(flaw("the returned state is (C, H); it must be (H, C).",
-                        "return `outputs, (H, C)`: the hidden state first, then the memory.", returned="swapped"))
-    forward.append(flaw("the output layer reads the memory C; it must read the hidden state H.",
-                        "Y = H @ W_hq + b_q.", out_from="C"))
+    forward.append(
+        flaw(
+            "the returned state is (C, H); it must be (H, C).",
+            "return `outputs, (H, C)`: the hidden state first, then the memory.",
+            returned="swapped",
+        )
+    )
+    forward.append(
+        flaw(
+            "the output layer reads the memory C; it must read the hidden state H.", "Y = H @ W_hq + b_q.", out_from="C"
+        )
+    )
     forward.append(flaw(*BATCH_MAJOR, time_major=False))
-    no_bias = [flaw(f"the bias {_bias(g, fused)} is missing.",
-                    "every gate adds its bias: X @ W_x* + H @ W_h* + b_*." if g != "q" else "Y = H @ W_hq + b_q.",
-                    biases={g: False}) for g in (*GATES, "q")]
+    no_bias = [
+        flaw(
+            f"the bias {_bias(g, fused)} is missing.",
+            "every gate adds its bias: X @ W_x* + H @ W_h* + b_*." if g != "q" else "Y = H @ W_hq + b_q.",
+            biases={g: False},
+        )
+        for g in (*GATES, "q")
+    ]
     forward += no_bias
-    forward.append(together("no bias is added anywhere: the gates, the candidate and the output layer all leave "
-                            "their bias out.", "each of them adds its own: X @ W_x* + H @ W_h* + b_*, and "
-                            "Y = H @ W_hq + b_q.", no_bias))
+    forward.append(
+        together(
+            "no bias is added anywhere: the gates, the candidate and the output layer all leave their bias out.",
+            "each of them adds its own: X @ W_x* + H @ W_h* + b_*, and Y = H @ W_hq + b_q.",
+            no_bias,
+        )
+    )
     gradient = [
-        flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
-             "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
-             detach=("H", "C")),
-        flaw("the gradient is cut between time steps: H and C are detached inside the loop.",
-             "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
-             detach=("H", "C"), detach_returned=False),
-        flaw("the gradient is cut between time steps: H is detached inside the loop.",
-             "do not .detach() H (or use H.data) inside the loop.", detach=("H",)),
-        flaw("the gradient is cut between time steps: C is detached inside the loop.",
-             "do not .detach() C (or use C.data) inside the loop.", detach=("C",)),
+        flaw(
+            "the gradient is cut between time steps: H and C are detached inside the loop.",
+            "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
+            detach=("H", "C"),
+        ),
+        flaw(
+            "the gradient is cut between time steps: H and C are detached inside the loop.",
+            "do not .detach() (or use .data) inside the loop: d2l.train_ch8 detaches between batches itself.",
+            detach=("H", "C"),
+            detach_returned=False,
+        ),
+        flaw(
+            "the gradient is cut between time steps: H is detached inside the loop.",
+            "do not .detach() H (or use H.data) inside the loop.",
+            detach=("H",),
+        ),
+        flaw(
+            "the gradient is cut between time steps: C is detached inside the loop.",
+            "do not .detach() C (or use C.data) inside the loop.",
+            detach=("C",),
+        ),
     ]
     return forward, gradient

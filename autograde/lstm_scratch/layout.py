@@ -20,14 +20,28 @@ GATES = ("i", "f", "o", "c")  # the course's order; "c" is the candidate memory 
 TORCH_ORDER = ("i", "f", "c", "o")  # nn.LSTM's (i, f, g, o) in the course's letters
 GATE_NAMES = {"i": "input gate I", "f": "forget gate F", "o": "output gate O", "c": "candidate memory C~"}
 
-PARAM_NAMES = ("W_xi", "W_hi", "b_i", "W_xf", "W_hf", "b_f", "W_xo", "W_ho", "b_o",
-               "W_xc", "W_hc", "b_c", "W_hq", "b_q")
+PARAM_NAMES = (
+    "W_xi",
+    "W_hi",
+    "b_i",
+    "W_xf",
+    "W_hf",
+    "b_f",
+    "W_xo",
+    "W_ho",
+    "b_o",
+    "W_xc",
+    "W_hc",
+    "b_c",
+    "W_hq",
+    "b_q",
+)
 FUSED_NAMES = ("W_x", "W_h", "b", "W_hq", "b_q")
 
 
 def gates(params) -> dict[str, tuple]:
     """{'i': (W_xi, W_hi, b_i), ...} from a course-layout list."""
-    return {g: tuple(params[3 * k: 3 * k + 3]) for k, g in enumerate(GATES)}
+    return {g: tuple(params[3 * k : 3 * k + 3]) for k, g in enumerate(GATES)}
 
 
 def random_params(vocab: int, hidden: int, gen: torch.Generator, dtype=torch.float64, scale=0.5) -> list:

@@ -47,6 +47,7 @@ def _factor(fn):
     def planted(grads, theta):
         norm = float(_global_norm(grads))
         return [g * fn(norm, theta) for g in grads]
+
     return planted
 
 
@@ -57,10 +58,12 @@ def _sum_of_norms(grads, theta):
 
 def _in_place(mistake):
     """A slip on the gradients as the student's code would leave it: in place, on the clipped parameters."""
+
     def planted(net, theta):
         params = [p for p in _clipped(net) if p.grad is not None]
         for p, g in zip(params, mistake([p.grad for p in params], theta)):
             p.grad.copy_(g)
+
     return planted
 
 
@@ -69,23 +72,41 @@ def _mistake(problem, hint, on_grads) -> Mistake:
 
 
 MISTAKES: tuple[Mistake, ...] = (
-    _mistake("each parameter's gradient is clipped by its own norm; the norm must be global, over all gradients "
-             "together.", "norm = sqrt(sum over ALL parameters of (p.grad ** 2).sum()), then scale every p.grad by "
-             "theta / norm.", _per_parameter),
-    _mistake("the norm is the sum of the gradients' norms; the global norm is the square root of the sum of squares.",
-             "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).", _sum_of_norms),
-    _mistake("the square root is missing: the gradients are scaled by theta / ||g||^2.",
-             "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
-             _factor(lambda n, t: min(1.0, t / n ** 2))),
-    _mistake("the gradients are always scaled to norm theta, even when their norm is below theta.",
-             "clip only when the norm exceeds theta: factor = min(1, theta / norm).", _factor(lambda n, t: t / n)),
-    _mistake("the factor is upside down: the gradients are scaled by norm / theta.", "scale by theta / norm.",
-             _factor(lambda n, t: n / t if n > t else 1.0)),
-    _mistake("theta is left out: the gradients are scaled by 1 / norm.", "scale by theta / norm.",
-             _factor(lambda n, t: 1.0 / n if n > t else 1.0)),
-    _mistake("each element is clamped to [-theta, theta]; that is clipping by value, not by norm.",
-             "compute the global norm and scale all the gradients by the same factor.",
-             lambda grads, theta: [g.clamp(-theta, theta) for g in grads]),
+    _mistake(
+        "each parameter's gradient is clipped by its own norm; the norm must be global, over all gradients together.",
+        "norm = sqrt(sum over ALL parameters of (p.grad ** 2).sum()), then scale every p.grad by theta / norm.",
+        _per_parameter,
+    ),
+    _mistake(
+        "the norm is the sum of the gradients' norms; the global norm is the square root of the sum of squares.",
+        "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
+        _sum_of_norms,
+    ),
+    _mistake(
+        "the square root is missing: the gradients are scaled by theta / ||g||^2.",
+        "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
+        _factor(lambda n, t: min(1.0, t / n**2)),
+    ),
+    _mistake(
+        "the gradients are always scaled to norm theta, even when their norm is below theta.",
+        "clip only when the norm exceeds theta: factor = min(1, theta / norm).",
+        _factor(lambda n, t: t / n),
+    ),
+    _mistake(
+        "the factor is upside down: the gradients are scaled by norm / theta.",
+        "scale by theta / norm.",
+        _factor(lambda n, t: n / t if n > t else 1.0),
+    ),
+    _mistake(
+        "theta is left out: the gradients are scaled by 1 / norm.",
+        "scale by theta / norm.",
+        _factor(lambda n, t: 1.0 / n if n > t else 1.0),
+    ),
+    _mistake(
+        "each element is clamped to [-theta, theta]; that is clipping by value, not by norm.",
+        "compute the global norm and scale all the gradients by the same factor.",
+        lambda grads, theta: [g.clamp(-theta, theta) for g in grads],
+    ),
 )
 
 
@@ -131,6 +152,7 @@ def _scratch(seed, scale, theta, skip=(), dtype=torch.float64, shapes=((5, 4), (
         params = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_(True) for s in shapes]
         _grads(params, gen, scale, skip)
         return ScratchNet(params), params, theta
+
     return make
 
 
@@ -142,12 +164,15 @@ def _module(seed, scale, theta):
         _grads(trainable, gen, scale)
         net.frozen.grad = torch.full_like(net.frozen, 3.0)  # a gradient nobody should clip or count
         return net, [p for p in net.parameters() if p.requires_grad], theta
+
     return make
 
 
 def _exactly_at_theta():
-    params = [torch.zeros(2, dtype=torch.float64, requires_grad=True), torch.zeros(1, dtype=torch.float64,
-                                                                                    requires_grad=True)]
+    params = [
+        torch.zeros(2, dtype=torch.float64, requires_grad=True),
+        torch.zeros(1, dtype=torch.float64, requires_grad=True),
+    ]
     params[0].grad = torch.tensor([3.0, 0.0], dtype=torch.float64)
     params[1].grad = torch.tensor([4.0], dtype=torch.float64)  # ||g|| = 5 exactly
     return ScratchNet(params), params, 5.0
@@ -174,9 +199,16 @@ def _copies(tensors):
 
 
 def _same(got, want) -> bool:
-    return all((g is None and w is None) or (g is not None and w is not None and g.shape == w.shape
-                                              and torch.allclose(g.detach().cpu().double(), w.cpu().double(), **TOL))
-               for g, w in zip(got, want))
+    return all(
+        (g is None and w is None)
+        or (
+            g is not None
+            and w is not None
+            and g.shape == w.shape
+            and torch.allclose(g.detach().cpu().double(), w.cpu().double(), **TOL)
+        )
+        for g, w in zip(got, want)
+    )
 
 
 def _all_params(net):
@@ -201,10 +233,15 @@ def _run(f, args) -> dict:
     ids = {id(p) for p in _clipped(net)}
     f(net, theta)
     frozen = next((i for i, p in enumerate(everything) if not p.requires_grad), None)
-    return {"values": _copies(everything), "grads": _copies([p.grad for p in everything]),
-            "before_values": before_values, "before_grads": before_grads,
-            "clipped": [id(p) in ids and g is not None for p, g in zip(everything, before_grads)],  # should be clipped
-            "frozen": frozen, "theta": theta}
+    return {
+        "values": _copies(everything),
+        "grads": _copies([p.grad for p in everything]),
+        "before_values": before_values,
+        "before_grads": before_grads,
+        "clipped": [id(p) in ids and g is not None for p, g in zip(everything, before_grads)],  # should be clipped
+        "frozen": frozen,
+        "theta": theta,
+    }
 
 
 def _same_after(got: dict, want: dict) -> bool:
@@ -215,13 +252,20 @@ def _case(label, make) -> engine.Case:
     def args(device, dtype):
         net, _, theta = make()
         if device.type != "cpu" or dtype is not None:
-            params = [p.detach().to(device, dtype or p.dtype).requires_grad_(p.requires_grad)
-                      for p in _all_params(net)]
+            params = [p.detach().to(device, dtype or p.dtype).requires_grad_(p.requires_grad) for p in _all_params(net)]
             for p, q in zip(params, _all_params(net)):
-                p.grad = None if q.grad is None else (torch.empty(p.shape, device=device) if device.type == "meta"
-                                                      else q.grad.to(device, dtype or q.grad.dtype))
+                p.grad = (
+                    None
+                    if q.grad is None
+                    else (
+                        torch.empty(p.shape, device=device)
+                        if device.type == "meta"
+                        else q.grad.to(device, dtype or q.grad.dtype)
+                    )
+                )
             net = ScratchNet(params)
         return net, theta
+
     return engine.Case(f"on {label}", args, on_devices=not label.startswith("an nn.Module"))
 
 
@@ -232,63 +276,101 @@ def _cases():
 def _suspect(case: engine.Case, got: dict, want: dict, observed) -> CheckFailed | None:
     """What the gradients' shape and the untouched tensors tell before any mistake is tried."""
     if not _same(got["values"], got["before_values"]):
-        return CheckFailed(EXERCISE, f"{case.label}, the parameters themselves changed.",
-                           "scale p.grad, not p (or p.data): the optimizer updates the parameters afterwards.")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, the parameters themselves changed.",
+            "scale p.grad, not p (or p.data): the optimizer updates the parameters afterwards.",
+        )
     if any(b is None and g is not None for g, b in zip(got["grads"], got["before_grads"])):
-        return CheckFailed(EXERCISE, f"{case.label}, a parameter whose .grad was None got a gradient.",
-                           "skip parameters whose .grad is None.")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, a parameter whose .grad was None got a gradient.",
+            "skip parameters whose .grad is None.",
+        )
     if got["frozen"] is not None:
         i = got["frozen"]
         if not torch.equal(got["grads"][i], got["before_grads"][i]):
-            return CheckFailed(EXERCISE, f"{case.label}, the gradient of a parameter with requires_grad=False "
-                               "was clipped too.", "for an nn.Module clip [p for p in net.parameters() if "
-                               "p.requires_grad].")
+            return CheckFailed(
+                EXERCISE,
+                f"{case.label}, the gradient of a parameter with requires_grad=False was clipped too.",
+                "for an nn.Module clip [p for p in net.parameters() if p.requires_grad].",
+            )
         norm = float(_global_norm([b for b in got["before_grads"] if b is not None]))  # the frozen one included
         factor = min(1.0, got["theta"] / norm)
         pairs = [(g, b) for g, b, c in zip(got["grads"], got["before_grads"], got["clipped"]) if c]
         if _same([g for g, _ in pairs], [b * factor for _, b in pairs]):
-            return CheckFailed(EXERCISE, f"{case.label}, the norm counts a parameter with requires_grad=False.",
-                               "for an nn.Module use [p for p in net.parameters() if p.requires_grad].")
+            return CheckFailed(
+                EXERCISE,
+                f"{case.label}, the norm counts a parameter with requires_grad=False.",
+                "for an nn.Module use [p for p in net.parameters() if p.requires_grad].",
+            )
     after = [g for g, c in zip(got["grads"], got["clipped"]) if c]
     before = [b for b, c in zip(got["before_grads"], got["clipped"]) if c]
     if _same(after, before):
-        return CheckFailed(EXERCISE, f"{case.label}, the gradients were not changed: p.grad still holds the "
-                           "unclipped values.", "d2l's optimizer reads p.grad after the call: change it in place, "
-                           "e.g. p.grad *= factor (or p.grad.mul_(factor)).")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, the gradients were not changed: p.grad still holds the unclipped values.",
+            "d2l's optimizer reads p.grad after the call: change it in place, "
+            "e.g. p.grad *= factor (or p.grad.mul_(factor)).",
+        )
     return None
 
 
 def _explain(case: engine.Case, got: dict, want: dict) -> CheckFailed:
     got_norm = float(_global_norm([g for g, c in zip(got["grads"], got["clipped"]) if c]))
     want_norm = float(_global_norm([g for g, c in zip(want["grads"], want["clipped"]) if c]))
-    return CheckFailed(EXERCISE, f"{case.label}, the gradients differ from torch.nn.utils.clip_grad_norm_'s "
-                       f"(global norm after clipping {got_norm:.4g}, expected {want_norm:.4g}).",
-                       "g <- min(1, theta / ||g||) * g, with ||g|| the norm of all gradients together.")
+    return CheckFailed(
+        EXERCISE,
+        f"{case.label}, the gradients differ from torch.nn.utils.clip_grad_norm_'s "
+        f"(global norm after clipping {got_norm:.4g}, expected {want_norm:.4g}).",
+        "g <- min(1, theta / ||g||) * g, with ||g|| the norm of all gradients together.",
+    )
 
 
 def _crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None:
     """A crash on a missing gradient, named (calling()'s verdict would only say TypeError)."""
-    if isinstance(exc, (TypeError, AttributeError)) and "NoneType" in str(exc) and \
-            any(p.grad is None for p in _all_params(args[0])):
-        return CheckFailed(EXERCISE, f"{case.label}, `grad_clipping` crashed on a parameter without a gradient "
-                           f"({type(exc).__name__}: {exc}).", "skip the parameters whose .grad is None: a parameter "
-                           "that did not take part in the loss has none.")
+    if (
+        isinstance(exc, (TypeError, AttributeError))
+        and "NoneType" in str(exc)
+        and any(p.grad is None for p in _all_params(args[0]))
+    ):
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, `grad_clipping` crashed on a parameter without a gradient ({type(exc).__name__}: {exc}).",
+            "skip the parameters whose .grad is None: a parameter that did not take part in the loss has none.",
+        )
     return None
 
 
 CLIPPING = engine.Exercise(
-    label=EXERCISE, name="grad_clipping", reference=reference, cases=_cases, same=_same_after, explain=_explain,
-    mistakes=tuple(MISTAKES), run=_run, suspect=_suspect, crash=_crash, combine=False, meta_inputs="every gradient",
+    label=EXERCISE,
+    name="grad_clipping",
+    reference=reference,
+    cases=_cases,
+    same=_same_after,
+    explain=_explain,
+    mistakes=tuple(MISTAKES),
+    run=_run,
+    suspect=_suspect,
+    crash=_crash,
+    combine=False,
+    meta_inputs="every gradient",
     meta_allowed=("_to_copy",),  # float(norm) for the factor hands a number back to the CPU
     meta_hint="compute on the gradients' own device; never write 'cpu' or .cuda().",
-    same_float32=lambda a, b: _same_loose(a, b))
+    same_float32=lambda a, b: _same_loose(a, b),
+)
 
 
 def _same_loose(got: dict, want: dict) -> bool:
-    return all((g is None and w is None) or torch.allclose(g.double().cpu(), w.double().cpu(), rtol=1e-4, atol=1e-6)
-               for g, w in zip(got["grads"], want["grads"]))
+    return all(
+        (g is None and w is None) or torch.allclose(g.double().cpu(), w.double().cpu(), rtol=1e-4, atol=1e-6)
+        for g, w in zip(got["grads"], want["grads"])
+    )
 
 
-check = engine.exercise_check(CLIPPING, f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: "
-                 "clipping, no clipping, norm exactly theta, a None gradient, an nn.Module), changed in place",
-                              "Exercise 4: against torch.nn.utils.clip_grad_norm_, in place, None gradients skipped.")
+check = engine.exercise_check(
+    CLIPPING,
+    f"the gradients match torch.nn.utils.clip_grad_norm_ ({len(CASES)} cases: "
+    "clipping, no clipping, norm exactly theta, a None gradient, an nn.Module), changed in place",
+    "Exercise 4: against torch.nn.utils.clip_grad_norm_, in place, None gradients skipped.",
+)

@@ -49,14 +49,27 @@ def rnn_unrolled(steps: int = 3) -> Figure:
     fig, ax = draw.canvas(xlim=(-1.6, last_x + CELL_W / 2 + 2.6), ylim=(-4.9, 3.2))
 
     # Folded: one cell, its state fed back to itself through a delay.
-    draw.box(ax, (FOLDED_X, 0), CELL_W, CELL_H, "RNN", face=CELL_FACE, edge=CELL_EDGE, fontsize=13,
-         gid="rnn-cell-folded")
+    draw.box(
+        ax, (FOLDED_X, 0), CELL_W, CELL_H, "RNN", face=CELL_FACE, edge=CELL_EDGE, fontsize=13, gid="rnn-cell-folded"
+    )
     _io(ax, FOLDED_X, "t")
     right, top = FOLDED_X + CELL_W / 2, CELL_H / 2
-    loop = FancyArrowPatch(path=Path([(right, 0.15), (right + 0.9, 0.15), (right + 0.9, top + 0.55),
-                                      (FOLDED_X + 0.45, top + 0.55), (FOLDED_X + 0.45, top)]),
-                           arrowstyle="-|>", mutation_scale=ARROW_HEAD, color=HIDDEN_COLOR, linewidth=LINE_WIDTH,
-                           zorder=2)
+    loop = FancyArrowPatch(
+        path=Path(
+            [
+                (right, 0.15),
+                (right + 0.9, 0.15),
+                (right + 0.9, top + 0.55),
+                (FOLDED_X + 0.45, top + 0.55),
+                (FOLDED_X + 0.45, top),
+            ]
+        ),
+        arrowstyle="-|>",
+        mutation_scale=ARROW_HEAD,
+        color=HIDDEN_COLOR,
+        linewidth=LINE_WIDTH,
+        zorder=2,
+    )
     ax.add_patch(loop)
     draw.label(ax, (right + 1.0, top + 0.2), r"$H_{t-1}$", ha="left", fontsize=13)
     draw.label(ax, (FOLDED_X + CELL_W / 2 + 1.55, 0), "=", fontsize=22)
@@ -67,14 +80,28 @@ def rnn_unrolled(steps: int = 3) -> Figure:
     draw.label(ax, (start + 0.6, 0.1), r"$H_0$", va="bottom", fontsize=13)
     for step in range(1, steps + 1):
         x = FIRST_X + (step - 1) * STEP_DX
-        draw.box(ax, (x, 0), CELL_W, CELL_H, "RNN", face=CELL_FACE, edge=CELL_EDGE, fontsize=13, gid=f"rnn-cell-t{step}")
+        draw.box(
+            ax, (x, 0), CELL_W, CELL_H, "RNN", face=CELL_FACE, edge=CELL_EDGE, fontsize=13, gid=f"rnn-cell-t{step}"
+        )
         _io(ax, x, str(step))
         end = x + CELL_W / 2 + (STEP_DX - CELL_W if step < steps else 1.3)
         draw.arrow(ax, [(x + CELL_W / 2, 0), (end, 0)], HIDDEN_COLOR)
         draw.label(ax, ((x + CELL_W / 2 + end) / 2, 0.1), rf"$H_{{{step}}}$", va="bottom", fontsize=13)
 
-    draw.label(ax, (FIRST_X - 1.4, -3.55),
-           r"$H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h)$,   $O_t = H_t W_{hq} + b_q$", ha="left", fontsize=13)
-    draw.label(ax, (FIRST_X - 1.4, -4.35), "the same weights at every step; only the hidden state changes",
-           ha="left", fontsize=12, color=NOTE_COLOR, style="italic")
+    draw.label(
+        ax,
+        (FIRST_X - 1.4, -3.55),
+        r"$H_t = \tanh(X_t W_{xh} + H_{t-1} W_{hh} + b_h)$,   $O_t = H_t W_{hq} + b_q$",
+        ha="left",
+        fontsize=13,
+    )
+    draw.label(
+        ax,
+        (FIRST_X - 1.4, -4.35),
+        "the same weights at every step; only the hidden state changes",
+        ha="left",
+        fontsize=12,
+        color=NOTE_COLOR,
+        style="italic",
+    )
     return fig

@@ -7,7 +7,6 @@ mistake's, the verdict names it.
 
 from __future__ import annotations
 
-
 import torch
 
 from autograde.mistakes import Mistake, mistake, together
@@ -16,9 +15,23 @@ from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 ACTS = {"tanh": torch.tanh, "sigmoid": torch.sigmoid, "relu": torch.relu, "none": lambda x: x}
 
 
-def scratch_rnn(inputs, state, params, *, act="tanh", transpose_hh=False, carry=True, use_given_state=True,
-                returned="last", output_layer=True, output_bias=True, hidden_bias=True, time_major=True,
-                detach=False, detach_returned=True):
+def scratch_rnn(
+    inputs,
+    state,
+    params,
+    *,
+    act="tanh",
+    transpose_hh=False,
+    carry=True,
+    use_given_state=True,
+    returned="last",
+    output_layer=True,
+    output_bias=True,
+    hidden_bias=True,
+    time_major=True,
+    detach=False,
+    detach_returned=True,
+):
     """d2l's `rnn(inputs, state, params)`, with optional planted mistakes.
 
     act: the hidden layer's activation; transpose_hh: H @ W_hh.T; carry: False restarts every
@@ -54,26 +67,48 @@ def catalogue() -> tuple[list[Mistake], list[Mistake]]:
     def flaw(problem, hint=None, **planted):
         return mistake(scratch_rnn, problem, hint, **planted)
 
-    no_bias = [flaw("the output bias b_q is missing.", "O_t = H_t @ W_hq + b_q.", output_bias=False),
-               flaw("the hidden bias b_h is missing.", "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", hidden_bias=False)]
+    no_bias = [
+        flaw("the output bias b_q is missing.", "O_t = H_t @ W_hq + b_q.", output_bias=False),
+        flaw("the hidden bias b_h is missing.", "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", hidden_bias=False),
+    ]
     forward = [
-        flaw("the hidden state uses a sigmoid where tanh belongs.",
-             "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h): tanh, with values in [-1, 1].", act="sigmoid"),
-        flaw("the hidden state uses a ReLU where tanh belongs.",
-             "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) (nn.RNN's default nonlinearity is tanh).", act="relu"),
-        flaw("the tanh is missing: the hidden state is a linear function of the input and the state.",
-             "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).", act="none"),
-        flaw("W_hh is transposed: the state is multiplied by W_hh.T.",
-             "d2l multiplies from the right, H @ W_hh, with W_hh of shape (H, H) = (from, to).", transpose_hh=True),
-        flaw("the state is not carried between time steps: every step starts again from the initial state.",
-             "assign the new hidden state back to H inside the loop, so the next step uses it.", carry=False),
+        flaw(
+            "the hidden state uses a sigmoid where tanh belongs.",
+            "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h): tanh, with values in [-1, 1].",
+            act="sigmoid",
+        ),
+        flaw(
+            "the hidden state uses a ReLU where tanh belongs.",
+            "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) (nn.RNN's default nonlinearity is tanh).",
+            act="relu",
+        ),
+        flaw(
+            "the tanh is missing: the hidden state is a linear function of the input and the state.",
+            "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h).",
+            act="none",
+        ),
+        flaw(
+            "W_hh is transposed: the state is multiplied by W_hh.T.",
+            "d2l multiplies from the right, H @ W_hh, with W_hh of shape (H, H) = (from, to).",
+            transpose_hh=True,
+        ),
+        flaw(
+            "the state is not carried between time steps: every step starts again from the initial state.",
+            "assign the new hidden state back to H inside the loop, so the next step uses it.",
+            carry=False,
+        ),
         *state_mistakes(flaw, ("H",)),
         *no_bias,
-        together("both biases are missing: neither b_h nor b_q is added.",
-                 "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) and O_t = H_t @ W_hq + b_q.", no_bias),
+        together(
+            "both biases are missing: neither b_h nor b_q is added.",
+            "H_t = tanh(X_t W_xh + H_{t-1} W_hh + b_h) and O_t = H_t @ W_hq + b_q.",
+            no_bias,
+        ),
         flaw(*BATCH_MAJOR, time_major=False),
     ]
-    cut = ("the gradient is cut between time steps: H is detached inside the loop.",
-           "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between minibatches itself.")
+    cut = (
+        "the gradient is cut between time steps: H is detached inside the loop.",
+        "do not .detach() H (or use H.data) inside the loop: d2l.train_ch8 detaches between minibatches itself.",
+    )
     gradient = [flaw(*cut, detach=True), flaw(*cut, detach=True, detach_returned=False)]
     return forward, gradient

@@ -53,8 +53,14 @@ class CheckNet:
     __call__(X, state) takes token ids X of shape (batch=1, steps=1) and returns (logits (1, V), state).
     """
 
-    def __init__(self, vocab_size: int, seed: int, style: str = "scratch", hidden: int = 16,
-                 device: torch.device = torch.device("cpu")):
+    def __init__(
+        self,
+        vocab_size: int,
+        seed: int,
+        style: str = "scratch",
+        hidden: int = 16,
+        device: torch.device = torch.device("cpu"),
+    ):
         gen = torch.Generator().manual_seed(seed)
         V, H = vocab_size, hidden
         self.V, self.H, self.style, self.device = V, H, style, torch.device(device)
@@ -75,33 +81,52 @@ class CheckNet:
         given = dict(zip(names, args), **kwargs)
         batch_size, device = given.get("batch_size", 1), given.get("device")
         if isinstance(batch_size, torch.device) or isinstance(device, int):
-            raise CheckFailed(EXERCISE, "begin_state got the device where the batch size belongs: d2l's two "
-                              "models order these arguments differently.",
-                              "call it with keywords, as d2l does: net.begin_state(batch_size=1, device=device).")
+            raise CheckFailed(
+                EXERCISE,
+                "begin_state got the device where the batch size belongs: d2l's two "
+                "models order these arguments differently.",
+                "call it with keywords, as d2l does: net.begin_state(batch_size=1, device=device).",
+            )
         if batch_size != 1:
-            raise CheckFailed(EXERCISE, f"begin_state was asked for a batch of {batch_size}; generation runs one "
-                              "sequence.", "net.begin_state(batch_size=1, device=device).")
+            raise CheckFailed(
+                EXERCISE,
+                f"begin_state was asked for a batch of {batch_size}; generation runs one sequence.",
+                "net.begin_state(batch_size=1, device=device).",
+            )
         if device is None or torch.device(device) != self.device:
-            raise CheckFailed(EXERCISE, f"begin_state was asked for device {device!r}, not the device predict was "
-                              f"given ({self.device}).", "pass it on: net.begin_state(batch_size=1, device=device).")
+            raise CheckFailed(
+                EXERCISE,
+                f"begin_state was asked for device {device!r}, not the device predict was given ({self.device}).",
+                "pass it on: net.begin_state(batch_size=1, device=device).",
+            )
         self.begun += 1
         H = torch.zeros(1, self.H, dtype=torch.float64, device=self.device)
         return (H,) if self.style == "scratch" else H.unsqueeze(0)
 
     def __call__(self, X, state):
         if not isinstance(X, torch.Tensor):
-            raise CheckFailed(EXERCISE, f"the net was called with a {type(X).__name__}; it takes a tensor of token "
-                              "ids.", "torch.tensor([[token_id]], device=device).")
+            raise CheckFailed(
+                EXERCISE,
+                f"the net was called with a {type(X).__name__}; it takes a tensor of token ids.",
+                "torch.tensor([[token_id]], device=device).",
+            )
         if X.dtype.is_floating_point or X.dtype == torch.bool:
-            raise CheckFailed(EXERCISE, f"the net was called with a {X.dtype} tensor; it takes integer token ids.",
-                              "torch.tensor([[token_id]], device=device) makes an int64 tensor.")
+            raise CheckFailed(
+                EXERCISE,
+                f"the net was called with a {X.dtype} tensor; it takes integer token ids.",
+                "torch.tensor([[token_id]], device=device) makes an int64 tensor.",
+            )
         if tuple(X.shape) != (1, 1):
-            raise CheckFailed(EXERCISE, f"the net was called with token ids of shape {tuple(X.shape)}; it takes "
-                              "(batch_size, num_steps) = (1, 1): one sequence, one step.",
-                              "torch.tensor([[token_id]], device=device), or .reshape(1, 1).")
+            raise CheckFailed(
+                EXERCISE,
+                f"the net was called with token ids of shape {tuple(X.shape)}; it takes "
+                "(batch_size, num_steps) = (1, 1): one sequence, one step.",
+                "torch.tensor([[token_id]], device=device), or .reshape(1, 1).",
+            )
         if X.device != self.device:
-            raise CheckFailed(EXERCISE, f"the input is on {X.device}, the net on {self.device}.",
-                              "make the input with device=device.")
+            raise CheckFailed(
+                EXERCISE, f"the input is on {X.device}, the net on {self.device}.", "make the input with device=device."
+            )
         H = state[0]  # (1, hidden): the tuple's one tensor, or the (1, 1, hidden) tensor's one layer
         token = int(X.reshape(-1)[0])
         self.fed.append(token)
@@ -111,8 +136,19 @@ class CheckNet:
         return logits, ((H,) if self.style == "scratch" else H.unsqueeze(0))
 
 
-def reference(prefix, num_preds, net, vocab, device, *, warm_up=True, feed_last_twice=False, keep_prefix=True,
-              carry=True, carry_in_generation=True):
+def reference(
+    prefix,
+    num_preds,
+    net,
+    vocab,
+    device,
+    *,
+    warm_up=True,
+    feed_last_twice=False,
+    keep_prefix=True,
+    carry=True,
+    carry_in_generation=True,
+):
     """d2l's predict_ch8, with optional planted mistakes.
 
     warm_up: False starts the generation from a fresh state; feed_last_twice: the prefix's last
@@ -120,6 +156,7 @@ def reference(prefix, num_preds, net, vocab, device, *, warm_up=True, feed_last_
     carry: False gives every call a fresh state; carry_in_generation: False gives every call of the
     generation the state the warm-up ended with.
     """
+
     def fresh():
         return net.begin_state(batch_size=1, device=device)
 
@@ -141,25 +178,44 @@ def reference(prefix, num_preds, net, vocab, device, *, warm_up=True, feed_last_
         y, new_state = step(outputs[-1], state)
         state = new_state if carry_in_generation else state
         outputs.append(int(y.argmax(dim=1).reshape(1)))
-    generated = outputs if keep_prefix else outputs[len(prefix):]
+    generated = outputs if keep_prefix else outputs[len(prefix) :]
     return "".join(vocab.idx_to_token[i] for i in generated)
 
 
 MISTAKES = (
-    mistake(reference, "the prefix is not fed through the network first (no warm-up), or the warm-up's state is "
-            "thrown away: generation starts from a blank state.",
-            "feed every prefix token but the last, carrying the state: `_, state = net(X, state)`.", warm_up=False),
-    mistake(reference, "the last prefix character is fed twice: once at the end of the warm-up and again as the "
-            "first input of the generation.", "the warm-up feeds prefix[0] ... prefix[-2]; the generation loop "
-            "starts by feeding prefix[-1].", feed_last_twice=True),
-    mistake(reference, "the returned text leaves out the prefix.", "return the prefix followed by the generated "
-            "characters, as d2l.predict_ch8 does.", keep_prefix=False),
-    mistake(reference, "the state is not carried from one step to the next.",
-            "keep the state each call returns and pass it to the next call: `y, state = net(X, state)`.",
-            carry=False),
-    mistake(reference, "the state is not carried from one generated character to the next: every step starts "
-            "from the state the warm-up ended with.", "keep the state each call returns: `y, state = net(X, state)`.",
-            carry_in_generation=False),
+    mistake(
+        reference,
+        "the prefix is not fed through the network first (no warm-up), or the warm-up's state is "
+        "thrown away: generation starts from a blank state.",
+        "feed every prefix token but the last, carrying the state: `_, state = net(X, state)`.",
+        warm_up=False,
+    ),
+    mistake(
+        reference,
+        "the last prefix character is fed twice: once at the end of the warm-up and again as the "
+        "first input of the generation.",
+        "the warm-up feeds prefix[0] ... prefix[-2]; the generation loop starts by feeding prefix[-1].",
+        feed_last_twice=True,
+    ),
+    mistake(
+        reference,
+        "the returned text leaves out the prefix.",
+        "return the prefix followed by the generated characters, as d2l.predict_ch8 does.",
+        keep_prefix=False,
+    ),
+    mistake(
+        reference,
+        "the state is not carried from one step to the next.",
+        "keep the state each call returns and pass it to the next call: `y, state = net(X, state)`.",
+        carry=False,
+    ),
+    mistake(
+        reference,
+        "the state is not carried from one generated character to the next: every step starts "
+        "from the state the warm-up ended with.",
+        "keep the state each call returns: `y, state = net(X, state)`.",
+        carry_in_generation=False,
+    ),
 )
 
 
@@ -171,14 +227,20 @@ class Prompt:
     style: str
 
 
-CASES = (Prompt("time traveller", 20, 0, "scratch"), Prompt("the ", 15, 1, "module"),
-           Prompt("m", 12, 2, "scratch"), Prompt("a machine", 1, 3, "module"), Prompt("traveller", 0, 4, "scratch"))
+CASES = (
+    Prompt("time traveller", 20, 0, "scratch"),
+    Prompt("the ", 15, 1, "module"),
+    Prompt("m", 12, 2, "scratch"),
+    Prompt("a machine", 1, 3, "module"),
+    Prompt("traveller", 0, 4, "scratch"),
+)
 
 
 def _case(p: Prompt, index: int) -> Case:
     def make(device, dtype):
         vocab = Vocab()
         return p.prefix, p.num_preds, CheckNet(len(vocab), p.seed, p.style, device=device), vocab, device
+
     return Case(f"for the prefix {p.prefix!r} and num_preds={p.num_preds}", make, on_devices=index < 2)
 
 
@@ -206,8 +268,11 @@ def _same(got, want) -> bool:
 
 def _read(got, case: Case):
     if not isinstance(got[0], str):
-        raise CheckFailed(EXERCISE, f"`predict` returned a {type(got[0]).__name__}; it returns a string.",
-                          "join the tokens: ''.join(vocab.idx_to_token[i] for i in outputs).")
+        raise CheckFailed(
+            EXERCISE,
+            f"`predict` returned a {type(got[0]).__name__}; it returns a string.",
+            "join the tokens: ''.join(vocab.idx_to_token[i] for i in outputs).",
+        )
     return got
 
 
@@ -215,9 +280,12 @@ def _sampled(case: Case, got, want, again: list) -> CheckFailed | None:
     """Greedy generation gives the same text every time; sampling does not."""
     for text in again:
         if text != got[0]:
-            return CheckFailed(EXERCISE, f"{case.label}, two runs gave different texts ({got[0]!r} and "
-                               f"{text!r}): the next character is sampled instead of chosen greedily.",
-                               "take the most likely token: int(y.argmax(dim=1).reshape(1)).")
+            return CheckFailed(
+                EXERCISE,
+                f"{case.label}, two runs gave different texts ({got[0]!r} and "
+                f"{text!r}): the next character is sampled instead of chosen greedily.",
+                "take the most likely token: int(y.argmax(dim=1).reshape(1)).",
+            )
     return None
 
 
@@ -225,29 +293,54 @@ def _explain(case: Case, got, want) -> CheckFailed:
     (text, fed, begun), (expected, right_fed, _) = got, want
     prefix, num_preds, _, vocab, _ = case.make(engine.CPU, None)
     if begun > 1:
-        return CheckFailed(EXERCISE, f"{case.label}, begin_state was called {begun} times: the state restarts.",
-                           "call it once, before the warm-up, and carry the state from then on.")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, begin_state was called {begun} times: the state restarts.",
+            "call it once, before the warm-up, and carry the state from then on.",
+        )
     if len(text) != len(expected):
-        return CheckFailed(EXERCISE, f"{case.label}, the text has {len(text)} characters, expected {len(expected)} "
-                           f"(the prefix, then {num_preds} new ones).")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, the text has {len(text)} characters, expected {len(expected)} "
+            f"(the prefix, then {num_preds} new ones).",
+        )
     if not text.startswith(prefix):
         return CheckFailed(EXERCISE, f"{case.label}, the text {text!r} does not start with the prefix.")
     if fed != right_fed:
         fed_text = "".join(vocab.idx_to_token[i] for i in fed)
         right = "".join(vocab.idx_to_token[i] for i in right_fed)
-        return CheckFailed(EXERCISE, f"{case.label}, the net was fed {fed_text!r}; expected {right!r} (the prefix, "
-                           "then each generated character but the last).")
-    return CheckFailed(EXERCISE, f"{case.label}, got {text!r}, expected {expected!r}.",
-                       "after the warm-up, append the argmax of each output and feed it back in.")
+        return CheckFailed(
+            EXERCISE,
+            f"{case.label}, the net was fed {fed_text!r}; expected {right!r} (the prefix, "
+            "then each generated character but the last).",
+        )
+    return CheckFailed(
+        EXERCISE,
+        f"{case.label}, got {text!r}, expected {expected!r}.",
+        "after the warm-up, append the argmax of each output and feed it back in.",
+    )
 
 
 PREDICT = engine.Exercise(
-    label=EXERCISE, name="predict", reference=reference,
-    cases=lambda: [_case(p, i) for i, p in enumerate(CASES)], same=_same, explain=_explain,
-    mistakes=MISTAKES, run=_run, read=_read, observe=_again, suspect=_sampled, combine=True,
-    meta=False)  # CheckNet reads token values: the device given is checked by begin_state instead
+    label=EXERCISE,
+    name="predict",
+    reference=reference,
+    cases=lambda: [_case(p, i) for i, p in enumerate(CASES)],
+    same=_same,
+    explain=_explain,
+    mistakes=MISTAKES,
+    run=_run,
+    read=_read,
+    observe=_again,
+    suspect=_sampled,
+    combine=True,
+    meta=False,
+)  # CheckNet reads token values: the device given is checked by begin_state instead
 
 
-check = engine.exercise_check(PREDICT, f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
-                 "of d2l model (scratch and nn.Module); the device you are given is passed on",
-                              "Exercise 6: greedy generation with a warm-up, like d2l.predict_ch8.")
+check = engine.exercise_check(
+    PREDICT,
+    f"the same text as d2l.predict_ch8 for {len(CASES)} prefixes, with both kinds "
+    "of d2l model (scratch and nn.Module); the device you are given is passed on",
+    "Exercise 6: greedy generation with a warm-up, like d2l.predict_ch8.",
+)

@@ -31,13 +31,28 @@ VOCAB_SIZE = 28  # d2l's character vocabulary: 26 letters, space and <unk>
 def count_ngrams(tokens: Sequence[Hashable], n: int) -> Counter:
     """{(t_i, ..., t_{i+n-1}): how often it occurs} over every window of n tokens."""
     tokens = list(tokens)
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
-def perplexity(train, test, n: int, vocab_size: int, alpha: float = 1.0, *, order: int | str | None = None,
-               denominator: str = "alpha*V", context_counts: str = "ngrams", shift: int = 0,
-               start: int | str | None = None, log=math.log, reduce: str = "mean", exponent: str = "e",
-               divide_by: str = "positions", vocab: str = "given", smooth: bool = True) -> float:
+def perplexity(
+    train,
+    test,
+    n: int,
+    vocab_size: int,
+    alpha: float = 1.0,
+    *,
+    order: int | str | None = None,
+    denominator: str = "alpha*V",
+    context_counts: str = "ngrams",
+    shift: int = 0,
+    start: int | str | None = None,
+    log=math.log,
+    reduce: str = "mean",
+    exponent: str = "e",
+    divide_by: str = "positions",
+    vocab: str = "given",
+    smooth: bool = True,
+) -> float:
     """The add-alpha n-gram model's perplexity on `test`, with optional planted mistakes.
 
     order:          the model's order actually used ("n-1" or "n+1": the context is one token off)
@@ -73,7 +88,7 @@ def perplexity(train, test, n: int, vocab_size: int, alpha: float = 1.0, *, orde
     positions = range(first, len(test))
     total = 0.0
     for t in positions:
-        context = tuple(test[t - order + 1 - shift:t - shift]) if order > 1 else ()
+        context = tuple(test[t - order + 1 - shift : t - shift]) if order > 1 else ()
         numerator = grams[context + (test[t],)] + alpha
         denom = contexts[context] + extra
         if numerator <= 0 or denom <= 0:
@@ -84,7 +99,7 @@ def perplexity(train, test, n: int, vocab_size: int, alpha: float = 1.0, *, orde
     if exponent == "none":
         return value
     try:
-        return math.exp(value) if exponent == "e" else 2.0 ** value
+        return math.exp(value) if exponent == "e" else 2.0**value
     except OverflowError:
         return math.inf
 

@@ -51,8 +51,7 @@ BOOK_FILES = ("_config.yml", "_toc.yml")
 ASSETS = ("_static", "_templates", "images", "references.bib")  # copied when present
 DOC_SUFFIXES = (".md", ".ipynb", ".rst")
 SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION", "### BEGIN HIDDEN TESTS")
-HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?",
-                          re.S | re.M)
+HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?^[ \t]*### END HIDDEN TESTS[^\n]*\n?", re.S | re.M)
 
 
 class BookError(Exception):
@@ -121,28 +120,41 @@ def main(argv: list[str] | None = None) -> int:
 
 def parse_args(argv: list[str] | None) -> Options:
     parser = argparse.ArgumentParser(
-        prog="rnn-course book",
-        description="Execute the solution notebooks and build the website into _build/html.")
-    parser.add_argument("--quick", action="store_true",
-                        help="train 2 epochs per training cell (also: RNN_COURSE_QUICK=1)")
-    parser.add_argument("--force", action="store_true",
-                        help="execute the solutions again even where a cached copy matches")
-    parser.add_argument("--chapters", metavar="DIR", type=Path,
-                        help="take the student notebooks from DIR instead of chapters/")
-    parser.add_argument("--root", metavar="DIR", type=Path,
-                        help="the repository (default: the one holding _toc.yml and solutions/)")
-    parser.add_argument("--jobs", type=int, default=0, metavar="N",
-                        help="notebooks to execute at once, one torch thread each (default: "
-                             "one per CPU core)")
-    parser.add_argument("--no-solutions", dest="solutions", action="store_false",
-                        help="leave the exercises' solutions out of the website (an instructor's "
-                             "copy); by default each one is behind a 'Show the solution' toggle")
+        prog="rnn-course book", description="Execute the solution notebooks and build the website into _build/html."
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="train 2 epochs per training cell (also: RNN_COURSE_QUICK=1)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="execute the solutions again even where a cached copy matches"
+    )
+    parser.add_argument(
+        "--chapters", metavar="DIR", type=Path, help="take the student notebooks from DIR instead of chapters/"
+    )
+    parser.add_argument(
+        "--root", metavar="DIR", type=Path, help="the repository (default: the one holding _toc.yml and solutions/)"
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="notebooks to execute at once, one torch thread each (default: one per CPU core)",
+    )
+    parser.add_argument(
+        "--no-solutions",
+        dest="solutions",
+        action="store_false",
+        help="leave the exercises' solutions out of the website (an instructor's "
+        "copy); by default each one is behind a 'Show the solution' toggle",
+    )
     args = parser.parse_args(argv)
     root = (args.root or find_root()).resolve()
     quick = args.quick or budget.quick()
     chapters_dir = (args.chapters or root / CHAPTERS).resolve()
-    return Options(root=root, quick=quick, force=args.force, chapters_dir=chapters_dir,
-                   solutions=args.solutions, jobs=args.jobs)
+    return Options(
+        root=root, quick=quick, force=args.force, chapters_dir=chapters_dir, solutions=args.solutions, jobs=args.jobs
+    )
 
 
 # ---------------------------------------------------------------- the build
@@ -158,14 +170,12 @@ def build(options: Options) -> None:
         solutions = execute_all(chapters, options)
 
     with step("2/3 stage the student notebooks with the solutions' outputs"):
-        check_repository_address(options.root, [c.solution for c in chapters]
-                                 + [c.student for c in chapters])
+        check_repository_address(options.root, [c.solution for c in chapters] + [c.student for c in chapters])
         staged = {}
         for chapter in chapters:
             student = nbformat.read(chapter.student, as_version=4)
             merged = merge_outputs(solutions[chapter.name], student, chapter, options.root)
-            staged[chapter.docname] = add_book_cells(merged, solutions[chapter.name],
-                                                     options.solutions, options.quick)
+            staged[chapter.docname] = add_book_cells(merged, solutions[chapter.name], options.solutions, options.quick)
         if not options.solutions:
             log("  --no-solutions: the pages show no solution")
         stage(options, docnames, staged, results_table(solutions, chapters, options.quick))
@@ -198,8 +208,9 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
     for chapter in chapters:
         key = cache_key(chapter.solution, options.quick)
         if cached_path(options.cache_dir, chapter.name, options.quick, key).is_file() and not options.force:
-            results[chapter.name] = executed(chapter.solution, options.cache_dir, options.quick,
-                                             log=log, root=options.root).notebook
+            results[chapter.name] = executed(
+                chapter.solution, options.cache_dir, options.quick, log=log, root=options.root
+            ).notebook
         else:
             todo.append(chapter)
     if not todo:
@@ -210,15 +221,21 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
     timings_file = options.cache_dir / f"timings.{mode_name(options.quick)}.json"
     expected = _read_timings(timings_file)
     todo.sort(key=lambda c: -expected.get(c.name, 0.0))
-    log(f"  {len(todo)} notebook(s) to execute, {jobs} at a time"
-        + (", one torch thread each" if threads else ""))
+    log(f"  {len(todo)} notebook(s) to execute, {jobs} at a time" + (", one torch thread each" if threads else ""))
     started: dict[str, float] = {}
     start = time.perf_counter()
 
     def run(chapter: Chapter) -> nbformat.NotebookNode:
         started[chapter.name] = time.perf_counter()
-        return executed(chapter.solution, options.cache_dir, options.quick, force=options.force,
-                        log=log, root=options.root, threads=threads).notebook
+        return executed(
+            chapter.solution,
+            options.cache_dir,
+            options.quick,
+            force=options.force,
+            log=log,
+            root=options.root,
+            threads=threads,
+        ).notebook
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         running = {pool.submit(run, chapter): chapter for chapter in todo}
@@ -232,8 +249,10 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
                 _write_timings(timings_file, expected)
             left = [c for c in running.values()]
             if done or left:
-                log(f"  [{time.perf_counter() - start:5.0f} s] {len(todo) - len(left)}/{len(todo)} "
-                    f"notebooks done{_time_left(left, started, expected, jobs)}")
+                log(
+                    f"  [{time.perf_counter() - start:5.0f} s] {len(todo) - len(left)}/{len(todo)} "
+                    f"notebooks done{_time_left(left, started, expected, jobs)}"
+                )
     return {c.name: results[c.name] for c in chapters}
 
 
@@ -253,14 +272,15 @@ def _write_timings(path: Path, timings: dict[str, float]) -> None:
     path.write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=1) + "\n")
 
 
-def _time_left(left: list[Chapter], started: dict[str, float], expected: dict[str, float],
-               jobs: int) -> str:
+def _time_left(left: list[Chapter], started: dict[str, float], expected: dict[str, float], jobs: int) -> str:
     """'; about 4 min left' from the last build's times, or the notebooks still running."""
     if not left:
         return ""
     now = time.perf_counter()
-    names = ", ".join(f"{c.name} ({(now - started[c.name]) / 60:.1f} min)" if c.name in started
-                      else f"{c.name} (waiting)" for c in left)
+    names = ", ".join(
+        f"{c.name} ({(now - started[c.name]) / 60:.1f} min)" if c.name in started else f"{c.name} (waiting)"
+        for c in left
+    )
     if not all(c.name in expected for c in left):
         return f"; running: {names}"
     remaining = [max(expected[c.name] - (now - started.get(c.name, now)), 0.0) for c in left]
@@ -286,14 +306,14 @@ def find_chapters(options: Options, docnames: list[str]) -> list[Chapter]:
         if not docname.startswith(f"{CHAPTERS}/"):
             continue
         name = docname.split("/", 1)[1]
-        chapter = Chapter(name, options.root / "solutions" / f"{name}.ipynb",
-                          options.chapters_dir / f"{name}.ipynb")
+        chapter = Chapter(name, options.root / "solutions" / f"{name}.ipynb", options.chapters_dir / f"{name}.ipynb")
         if not chapter.solution.is_file():
-            raise BookError(f"_toc.yml lists {docname}, but its solution notebook "
-                            f"solutions/{name}.ipynb is missing.")
+            raise BookError(f"_toc.yml lists {docname}, but its solution notebook solutions/{name}.ipynb is missing.")
         if not chapter.student.is_file():
-            raise BookError(f"The student notebook {chapter.student} is missing. Generate it "
-                            f"from solutions/{name}.ipynb with `rnn-course generate` (make chapters).")
+            raise BookError(
+                f"The student notebook {chapter.student} is missing. Generate it "
+                f"from solutions/{name}.ipynb with `rnn-course generate` (make chapters)."
+            )
         chapters.append(chapter)
     return chapters
 
@@ -311,8 +331,9 @@ def role(cell) -> str:
     return "plain"
 
 
-def merge_outputs(solution: nbformat.NotebookNode, student: nbformat.NotebookNode,
-                  chapter: Chapter, root: Path) -> nbformat.NotebookNode:
+def merge_outputs(
+    solution: nbformat.NotebookNode, student: nbformat.NotebookNode, chapter: Chapter, root: Path
+) -> nbformat.NotebookNode:
     """The student notebook, each plain cell given the executed solution cell's outputs.
 
     Solution cells (the stubs) and graded check cells keep no outputs: the website shows
@@ -320,8 +341,10 @@ def merge_outputs(solution: nbformat.NotebookNode, student: nbformat.NotebookNod
     """
     where = f"{_rel(chapter.student, root)} (from {_rel(chapter.solution, root)})"
     if len(solution.cells) != len(student.cells):
-        raise BookError(f"{where}: {len(student.cells)} cells in the student notebook, "
-                        f"{len(solution.cells)} in the solution. {_REGENERATE}")
+        raise BookError(
+            f"{where}: {len(student.cells)} cells in the student notebook, "
+            f"{len(solution.cells)} in the solution. {_REGENERATE}"
+        )
     merged = copy.deepcopy(student)
     for number, (sol, stu) in enumerate(zip(solution.cells, merged.cells), start=1):
         _check_pair(sol, stu, f"{where}, cell {number}")
@@ -338,26 +361,36 @@ _REGENERATE = "Regenerate the student notebooks with `rnn-course generate` (make
 def _check_pair(sol, stu, where: str) -> None:
     """Fail loudly unless the student cell is the solution cell as nbgrader releases it."""
     if sol.cell_type != stu.cell_type:
-        raise BookError(f"{where}: a {stu.cell_type} cell in the student notebook, a "
-                        f"{sol.cell_type} cell in the solution. {_REGENERATE}")
+        raise BookError(
+            f"{where}: a {stu.cell_type} cell in the student notebook, a "
+            f"{sol.cell_type} cell in the solution. {_REGENERATE}"
+        )
     sol_id = sol.get("metadata", {}).get("nbgrader", {}).get("grade_id")
     stu_id = stu.get("metadata", {}).get("nbgrader", {}).get("grade_id")
     if role(sol) != role(stu) or sol_id != stu_id:
-        raise BookError(f"{where}: the solution's cell is {role(sol)} {sol_id!r}, the student's "
-                        f"is {role(stu)} {stu_id!r}. {_REGENERATE}")
+        raise BookError(
+            f"{where}: the solution's cell is {role(sol)} {sol_id!r}, the student's "
+            f"is {role(stu)} {stu_id!r}. {_REGENERATE}"
+        )
     for marker in SOLUTION_MARKERS:
         if marker in stu.source:
-            raise BookError(f"{where}: the student notebook contains {marker!r}: it would publish "
-                            f"a solution. {_REGENERATE}")
+            raise BookError(
+                f"{where}: the student notebook contains {marker!r}: it would publish a solution. {_REGENERATE}"
+            )
     if role(sol) == "solution":
         return  # the student's stub differs from the solution by design
     expected = HIDDEN_TESTS.sub("", sol.source) if role(sol) == "check" else sol.source
     if _normalise(expected) != _normalise(stu.source):
-        diff = difflib.unified_diff(_normalise(expected).splitlines(), _normalise(stu.source).splitlines(),
-                                    "solution", "student", lineterm="", n=1)
+        diff = difflib.unified_diff(
+            _normalise(expected).splitlines(),
+            _normalise(stu.source).splitlines(),
+            "solution",
+            "student",
+            lineterm="",
+            n=1,
+        )
         shown = "\n".join("  " + line for line in list(diff)[:24])
-        raise BookError(f"{where}: the student's cell differs from the solution's:\n{shown}\n"
-                        f"{_REGENERATE}")
+        raise BookError(f"{where}: the student's cell differs from the solution's:\n{shown}\n{_REGENERATE}")
 
 
 def _normalise(source: str) -> str:
@@ -384,28 +417,31 @@ def _under_title(cell, line: str) -> None:
 
 def solution_code(cell) -> str:
     """A solution cell's code as the solution notebook has it, without nbgrader's markers."""
-    lines = [line for line in cell.source.splitlines()
-             if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+    lines = [
+        line for line in cell.source.splitlines() if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")
+    ]
     return "\n".join(lines).rstrip()
 
 
 def chapter_facts(solution: nbformat.NotebookNode, quick: bool) -> str:
     """A line for under a chapter's title: its exercises, its points, how long it ran."""
     exercises = sum(1 for c in solution.cells if role(c) == "solution")
-    points = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in solution.cells
-                 if role(c) == "check")
+    points = sum(float(c.metadata["nbgrader"].get("points", 0)) for c in solution.cells if role(c) == "check")
     facts = f"**{exercises} functions to write, {points:g} points.**"
     seconds = solution.metadata.get("rnn_course", {}).get("seconds")
     if seconds is not None:
         ran = f"{seconds / 60:.0f} minutes" if seconds >= 90 else f"{seconds:.0f} seconds"
         how = "in quick mode (2 epochs per training cell)" if quick else "with d2l's full recipe"
-        facts += (f" The notebook ran top to bottom in {ran}, {how}, when this website was built "
-                  "(on the machine named in the [reference results](../reference-results.md)).")
+        facts += (
+            f" The notebook ran top to bottom in {ran}, {how}, when this website was built "
+            "(on the machine named in the [reference results](../reference-results.md))."
+        )
     return facts
 
 
-def add_book_cells(merged: nbformat.NotebookNode, solution: nbformat.NotebookNode,
-                   with_solutions: bool, quick: bool) -> nbformat.NotebookNode:
+def add_book_cells(
+    merged: nbformat.NotebookNode, solution: nbformat.NotebookNode, with_solutions: bool, quick: bool
+) -> nbformat.NotebookNode:
     """The staged page: the chapter's facts under its title and, unless `with_solutions` is
     false, each exercise's solution behind a toggle after the exercise's last check cell and
     its hints. `without_book_cells` undoes both."""
@@ -422,11 +458,16 @@ def add_book_cells(merged: nbformat.NotebookNode, solution: nbformat.NotebookNod
             if with_solutions:
                 for done in pending:
                     name = done.metadata["nbgrader"]["grade_id"]
-                    cells.append(_book_cell(
-                        f'<details class="course-solution">\n<summary>Show the solution: '
-                        f"<code>{name}</code></summary>\n\nTry it yourself first: the hints "
-                        f"above and the check's message usually say enough.\n\n```python\n"
-                        f"{solution_code(done)}\n```\n\n</details>", "solution", len(cells)))
+                    cells.append(
+                        _book_cell(
+                            f'<details class="course-solution">\n<summary>Show the solution: '
+                            f"<code>{name}</code></summary>\n\nTry it yourself first: the hints "
+                            f"above and the check's message usually say enough.\n\n```python\n"
+                            f"{solution_code(done)}\n```\n\n</details>",
+                            "solution",
+                            len(cells),
+                        )
+                    )
             pending = []
     merged.cells = cells
     return merged
@@ -486,21 +527,37 @@ def verdict_examples() -> str:
     except CheckFailed as exc:
         wrong = str(exc)
     else:
-        raise BookError("check_perplexity passed a perplexity without its exponential: the "
-                        "landing page's example of a failing check has nothing to show.")
+        raise BookError(
+            "check_perplexity passed a perplexity without its exponential: the "
+            "landing page's example of a failing check has nothing to show."
+        )
+
     def wrapped(text: str) -> str:  # the width of the chapters' code
         import textwrap
 
-        return "\n".join(textwrap.fill(line, 84, subsequent_indent="    ")
-                         for line in text.rstrip().splitlines())
+        return "\n".join(textwrap.fill(line, 84, subsequent_indent="    ") for line in text.rstrip().splitlines())
 
-    return "\n".join([
-        "When the code is right, the check cell prints a line that starts with ✓:", "",
-        "```python", "check_perplexity(perplexity)   # return torch.exp(F.cross_entropy(logits, targets))",
-        "```", "```text", wrapped(printed.getvalue()), "```", "",
-        "When it is not, ✗ and what is wrong, often with a hint; here the exponential is missing:", "",
-        "```python", "check_perplexity(perplexity)   # return F.cross_entropy(logits, targets)",
-        "```", "```text", wrapped(wrong), "```"])
+    return "\n".join(
+        [
+            "When the code is right, the check cell prints a line that starts with ✓:",
+            "",
+            "```python",
+            "check_perplexity(perplexity)   # return torch.exp(F.cross_entropy(logits, targets))",
+            "```",
+            "```text",
+            wrapped(printed.getvalue()),
+            "```",
+            "",
+            "When it is not, ✗ and what is wrong, often with a hint; here the exponential is missing:",
+            "",
+            "```python",
+            "check_perplexity(perplexity)   # return F.cross_entropy(logits, targets)",
+            "```",
+            "```text",
+            wrapped(wrong),
+            "```",
+        ]
+    )
 
 
 # ---------------------------------------------------------------- the repository's address
@@ -515,8 +572,10 @@ def repository_url(root: Path) -> str:
     config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8")) or {}
     url = (config.get("repository") or {}).get("url")
     if not url:
-        raise BookError(f"{root / '_config.yml'} has no repository.url: the launch buttons and "
-                        "the notebooks' set-up cells need the course's address.")
+        raise BookError(
+            f"{root / '_config.yml'} has no repository.url: the launch buttons and "
+            "the notebooks' set-up cells need the course's address."
+        )
     return str(url).rstrip("/")
 
 
@@ -526,14 +585,18 @@ def check_repository_address(root: Path, notebooks: list[Path]) -> None:
     wrong = []
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
-        found = {m.rstrip("/") for cell in nb.cells if cell.cell_type == "code"
-                 for m in SETUP_ADDRESS.findall(cell.source)}
+        found = {
+            m.rstrip("/") for cell in nb.cells if cell.cell_type == "code" for m in SETUP_ADDRESS.findall(cell.source)
+        }
         if found != {url}:
             wrong.append(f"{_rel(path, root)}: {sorted(found) or 'no git+https address'}")
     if wrong:
-        raise BookError(f"_config.yml's repository.url is {url}, but the set-up cell of\n  "
-                        + "\n  ".join(wrong) + f"\ninstalls from elsewhere. Write {url} in "
-                        "solutions/*.ipynb's set-up cells, then `rnn-course generate`.")
+        raise BookError(
+            f"_config.yml's repository.url is {url}, but the set-up cell of\n  "
+            + "\n  ".join(wrong)
+            + f"\ninstalls from elsewhere. Write {url} in "
+            "solutions/*.ipynb's set-up cells, then `rnn-course generate`."
+        )
 
 
 # ---------------------------------------------------------------- staging and building
@@ -551,15 +614,16 @@ def results_table(solutions: dict[str, nbformat.NotebookNode], chapters: list[Ch
     seconds = {d: r["seconds"] for d, r in runs.items() if "seconds" in r}
     where = "; ".join(machines)
     if any(r.get("threads") == 1 for r in runs.values()):
-        where += (" (the notebooks ran side by side, each kernel computing with one thread, "
-                  "so the speeds here are one core's)")
+        where += (
+            " (the notebooks ran side by side, each kernel computing with one thread, "
+            "so the speeds here are one core's)"
+        )
     titles = {c.docname: course.chapter(c.name).title for c in chapters}
     own = {d: (titles[d], table) for d, table in results.tables(executed).items()}
     return results.render(measured, quick, seconds, where, own)
 
 
-def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode],
-          table: str = "") -> None:
+def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.NotebookNode], table: str = "") -> None:
     """Mirror the book into the staging folder, touching only files whose content changed.
 
     A Markdown page holding the line `results.RESULTS_MARKER` gets the reference-results
@@ -584,8 +648,12 @@ def stage(options: Options, docnames: list[str], staged: dict[str, nbformat.Note
             if results.RESULTS_MARKER in lines:
                 text = results.fill(text, table)
             if VERDICTS_MARKER in lines:
-                text = "\n".join(verdict_examples() if line.strip() == VERDICTS_MARKER else line
-                                 for line in text.splitlines()) + "\n"
+                text = (
+                    "\n".join(
+                        verdict_examples() if line.strip() == VERDICTS_MARKER else line for line in text.splitlines()
+                    )
+                    + "\n"
+                )
             wanted[rel] = text.encode() if text and text != source.read_text(encoding="utf-8") else source
     for asset in ASSETS:
         for file in _files(root / asset):
@@ -617,14 +685,15 @@ def mathjax_folder() -> Path:
     from importlib import metadata
 
     try:
-        folder = Path(str(metadata.distribution("django-static-mathjax")
-                          .locate_file("mathjax/static/mathjax/es5")))
+        folder = Path(str(metadata.distribution("django-static-mathjax").locate_file("mathjax/static/mathjax/es5")))
     except metadata.PackageNotFoundError:
         folder = None
     if folder is None or not (folder / "tex-chtml.js").is_file():
-        raise BookError("MathJax is missing: the website serves its own copy, from the "
-                        "django-static-mathjax package (`make setup`, or pip install -r "
-                        "requirements-dev.txt).")
+        raise BookError(
+            "MathJax is missing: the website serves its own copy, from the "
+            "django-static-mathjax package (`make setup`, or pip install -r "
+            "requirements-dev.txt)."
+        )
     return folder
 
 
@@ -674,13 +743,24 @@ def run_jupyter_book(options: Options) -> None:
     """
     fresh = not options.ok_marker.is_file() or not (options.html_dir / "index.html").is_file()
     options.ok_marker.unlink(missing_ok=True)
-    command = [*_jupyter_book(), "build", str(options.staging_dir), "--path-output",
-               str(options.root), "-W", "--keep-going", "-q", *(["--all"] if fresh else [])]
+    command = [
+        *_jupyter_book(),
+        "build",
+        str(options.staging_dir),
+        "--path-output",
+        str(options.root),
+        "-W",
+        "--keep-going",
+        "-q",
+        *(["--all"] if fresh else []),
+    ]
     log(f"  {'full' if fresh else 'incremental'} build: {' '.join(command[-8:])}")
     result = subprocess.run(command, cwd=options.root)
     if result.returncode != 0:
-        raise BookError(f"jupyter-book build failed (exit {result.returncode}); its messages are "
-                        f"above. The staged book it built is {options.staging_dir}.")
+        raise BookError(
+            f"jupyter-book build failed (exit {result.returncode}); its messages are "
+            f"above. The staged book it built is {options.staging_dir}."
+        )
     options.ok_marker.write_text("the last `rnn-course book` built without warnings\n")
 
 
@@ -691,8 +771,7 @@ def _jupyter_book() -> list[str]:
     found = shutil.which("jupyter-book")
     if found:
         return [found]
-    raise BookError("jupyter-book is not installed: `make setup` (or pip install -r "
-                    "requirements.txt) installs it.")
+    raise BookError("jupyter-book is not installed: `make setup` (or pip install -r requirements.txt) installs it.")
 
 
 # ---------------------------------------------------------------- output

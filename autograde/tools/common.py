@@ -30,8 +30,9 @@ def find_root(start: Path | None = None) -> Path:
     for folder in (here, *here.parents, package_repo):
         if (folder / "solutions").is_dir() and (folder / "_toc.yml").is_file():
             return folder
-    raise CourseNotFound(f"no solutions/ and _toc.yml in {here}, its parents or {package_repo}: "
-                         "run this in the course's repository.")
+    raise CourseNotFound(
+        f"no solutions/ and _toc.yml in {here}, its parents or {package_repo}: run this in the course's repository."
+    )
 
 
 def kernel_env(quick: bool, base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:

@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 
@@ -107,8 +107,16 @@ def cached_path(cache_dir: Path, name: str, quick: bool, key: str) -> Path:
     return cache_dir / f"{name}.{mode_name(quick)}.{key}.ipynb"
 
 
-def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = False,
-             log: Log = print, root: Path | None = None, threads: int | None = None) -> Result:
+def executed(
+    solution: Path,
+    cache_dir: Path,
+    quick: bool,
+    *,
+    force: bool = False,
+    log: Log = print,
+    root: Path | None = None,
+    threads: int | None = None,
+) -> Result:
     """The executed solution notebook: from the cache when its key matches, else run it."""
     solution = Path(solution)
     name = solution.stem
@@ -122,9 +130,15 @@ def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = Fals
     what = "quick: 2 epochs per training cell" if quick else "full training: several minutes"
     log(f"  {shown}: executing ({what})")
     start = time.perf_counter()
-    nb = execute(solution, cache_dir / "run" / name, quick, log=log,
-                 failed_copy=cache_dir / f"{name}.{mode_name(quick)}.failed.ipynb", root=root,
-                 threads=threads)
+    nb = execute(
+        solution,
+        cache_dir / "run" / name,
+        quick,
+        log=log,
+        failed_copy=cache_dir / f"{name}.{mode_name(quick)}.failed.ipynb",
+        root=root,
+        threads=threads,
+    )
     seconds = time.perf_counter() - start
     # What the reference-results page reports: how long the notebook took, and where.
     nb.metadata["rnn_course"] = {"seconds": round(seconds, 1), "mode": mode_name(quick), "machine": machine()}
@@ -136,9 +150,16 @@ def executed(solution: Path, cache_dir: Path, quick: bool, *, force: bool = Fals
     return Result(nb, cached=False, seconds=seconds, path=target)
 
 
-def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
-            failed_copy: Path | None = None, root: Path | None = None,
-            threads: int | None = None) -> nbformat.NotebookNode:
+def execute(
+    solution: Path,
+    workdir: Path,
+    quick: bool,
+    *,
+    log: Log = print,
+    failed_copy: Path | None = None,
+    root: Path | None = None,
+    threads: int | None = None,
+) -> nbformat.NotebookNode:
     """Run every cell of `solution` in a fresh python3 kernel with cwd `workdir`."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
@@ -153,25 +174,29 @@ def execute(solution: Path, workdir: Path, quick: bool, *, log: Log = print,
     def on_cell_executed(cell, cell_index, **_):
         seconds = time.perf_counter() - state["start"]
         if seconds >= SLOW_CELL_S:
-            log(f"    {solution.stem}, cell {cell_index + 1}/{len(nb.cells)} ({_describe(cell)}): "
-                f"{seconds:.1f} s")
+            log(f"    {solution.stem}, cell {cell_index + 1}/{len(nb.cells)} ({_describe(cell)}): {seconds:.1f} s")
 
     client = NotebookClient(
-        nb, kernel_name="python3", timeout=CELL_TIMEOUT_S, allow_errors=False,
-        extra_arguments=KERNEL_ARGUMENTS, resources={"metadata": {"path": str(workdir)}},
-        on_cell_start=on_cell_start, on_cell_executed=on_cell_executed,
+        nb,
+        kernel_name="python3",
+        timeout=CELL_TIMEOUT_S,
+        allow_errors=False,
+        extra_arguments=KERNEL_ARGUMENTS,
+        resources={"metadata": {"path": str(workdir)}},
+        on_cell_start=on_cell_start,
+        on_cell_executed=on_cell_executed,
     )
     try:
         client.execute(env=kernel_env(quick, **threads_env(threads)))
     except (CellExecutionError, CellTimeoutError, DeadKernelError) as exc:
         if failed_copy is not None:
             _store(nb, failed_copy)
-        raise ExecutionFailed(_failure_message(solution, nb, state["index"], exc, quick,
-                                               failed_copy, root)) from None
+        raise ExecutionFailed(_failure_message(solution, nb, state["index"], exc, quick, failed_copy, root)) from None
     return nb
 
 
 # ---------------------------------------------------------------- helpers
+
 
 def _shown(path: Path, root: Path | None) -> str:
     """`path` relative to the repository root when it is inside it."""
@@ -191,16 +216,16 @@ def _describe(cell) -> str:
     return f"grade_id {grade_id!r}" if grade_id else repr(first)
 
 
-def _failure_message(solution: Path, nb, index: int | None, exc: Exception, quick: bool,
-                     failed_copy: Path | None, root: Path | None) -> str:
+def _failure_message(
+    solution: Path, nb, index: int | None, exc: Exception, quick: bool, failed_copy: Path | None, root: Path | None
+) -> str:
     shown = _shown(solution, root)
     lines = []
     if index is None:
         lines.append(f"{shown} could not be executed: {type(exc).__name__}: {exc}")
     else:
         cell = nb.cells[index]
-        lines.append(f"{shown} failed at cell {index + 1} of {len(nb.cells)} "
-                     f"(counting from 1; {_describe(cell)}):")
+        lines.append(f"{shown} failed at cell {index + 1} of {len(nb.cells)} (counting from 1; {_describe(cell)}):")
         lines += ["  | " + line for line in cell.source.splitlines()[:12]]
         errors = [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]
         if errors:

@@ -109,8 +109,10 @@ def validate_solution(path: Path):
             if not isinstance(meta, dict):
                 raise SolutionError(f"{where}: metadata.nbgrader must be an object, got {type(meta).__name__}.")
             if meta.get("schema_version") != 3:
-                raise SolutionError(f"{where}: nbgrader metadata has schema_version {meta.get('schema_version')!r}; "
-                                    "this course uses 3 (nbgrader 0.9): run `nbgrader update` on the notebook.")
+                raise SolutionError(
+                    f"{where}: nbgrader metadata has schema_version {meta.get('schema_version')!r}; "
+                    "this course uses 3 (nbgrader 0.9): run `nbgrader update` on the notebook."
+                )
             try:
                 validator.validate_cell(cell)
             except ValidationError as exc:
@@ -130,8 +132,10 @@ def validate_solution(path: Path):
         for number, line in enumerate(source.splitlines(), 1):
             if BEGIN in line:
                 if not is_solution:
-                    raise SolutionError(f"{where}: line {number} has '{BEGIN}' but the cell is not a solution cell "
-                                        "(metadata.nbgrader.solution is not true).")
+                    raise SolutionError(
+                        f"{where}: line {number} has '{BEGIN}' but the cell is not a solution cell "
+                        "(metadata.nbgrader.solution is not true)."
+                    )
                 if depth:
                     raise SolutionError(f"{where}: line {number}: '{BEGIN}' inside another solution region.")
                 depth = 1
@@ -265,8 +269,14 @@ BLOCKS = {
 
 
 def toc_text(chapters: tuple[Chapter, ...]) -> str:
-    lines = [TOC_HEAD.rstrip("\n"), "format: jb-book", "root: intro", "parts:", "  - caption: Chapters",
-             "    chapters:"]
+    lines = [
+        TOC_HEAD.rstrip("\n"),
+        "format: jb-book",
+        "root: intro",
+        "parts:",
+        "  - caption: Chapters",
+        "    chapters:",
+    ]
     lines += [f"      - file: {ch.docname}" for ch in chapters]
     lines += ["  - caption: Reference", "    chapters:", "      - file: reference-results"]
     return "\n".join(lines) + "\n"
@@ -287,10 +297,9 @@ def _replace_block(name: str, text: str, table: str) -> str:
     begin, end = BLOCKS[name]
     lines = text.split("\n")
     if lines.count(begin) != 1 or lines.count(end) != 1 or lines.index(begin) > lines.index(end):
-        raise SolutionError(f"{name}: the chapter list must lie between the lines {begin!r} and {end!r}, "
-                            "once each.")
+        raise SolutionError(f"{name}: the chapter list must lie between the lines {begin!r} and {end!r}, once each.")
     i, j = lines.index(begin), lines.index(end)
-    return "\n".join(lines[:i + 1] + ["", table, ""] + lines[j:])
+    return "\n".join(lines[: i + 1] + ["", table, ""] + lines[j:])
 
 
 def pages(root: Path, chapters: tuple[Chapter, ...] = CHAPTERS) -> dict[str, str]:
@@ -304,8 +313,11 @@ def pages(root: Path, chapters: tuple[Chapter, ...] = CHAPTERS) -> dict[str, str
 
 def stale_pages(root: Path, chapters: tuple[Chapter, ...] = CHAPTERS) -> list[str]:
     """The pages whose chapter list differs from the registry's."""
-    return [name for name, text in pages(root, chapters).items()
-            if not (root / name).is_file() or (root / name).read_text(encoding="utf-8") != text]
+    return [
+        name
+        for name, text in pages(root, chapters).items()
+        if not (root / name).is_file() or (root / name).read_text(encoding="utf-8") != text
+    ]
 
 
 def write_pages(root: Path, chapters: tuple[Chapter, ...] = CHAPTERS) -> list[str]:
@@ -323,8 +335,10 @@ def registry_problems(solutions: Path, chapters: tuple[Chapter, ...] = CHAPTERS)
     import nbformat
 
     on_disk = {p.stem for p in solution_paths(solutions)}
-    problems = [f"solutions/{name}.ipynb is not a chapter in {REGISTRY}: add its entry to CHAPTERS"
-                for name in sorted(on_disk - {ch.slug for ch in chapters})]
+    problems = [
+        f"solutions/{name}.ipynb is not a chapter in {REGISTRY}: add its entry to CHAPTERS"
+        for name in sorted(on_disk - {ch.slug for ch in chapters})
+    ]
     for ch in chapters:
         if ch.slug not in on_disk:
             problems.append(f"{REGISTRY} lists the chapter {ch.slug!r}, but solutions/{ch.slug}.ipynb is missing")
@@ -362,8 +376,7 @@ def _pages_and_registry(solutions: Path, check: bool, root: Path) -> int:
     for problem in problems:
         print(f"  registry: {problem}", file=sys.stderr)
     if problems:
-        print(f"Fix: make solutions/ and {REGISTRY} agree (the README's 'Adding a chapter' says how).",
-              file=sys.stderr)
+        print(f"Fix: make solutions/ and {REGISTRY} agree (the README's 'Adding a chapter' says how).", file=sys.stderr)
     return code or int(bool(problems))
 
 
@@ -401,26 +414,36 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {_show(path, root)} ({path.stat().st_size // 1024} KiB)")
         stray = compare_extra(solutions, chapters)
         for name in stray:
-            print(f"warning: {_show(chapters / name, root)} has nbgrader cells but there is no "
-                  f"{_show(solutions / name, root)}: delete it or restore its solution.", file=sys.stderr)
+            print(
+                f"warning: {_show(chapters / name, root)} has nbgrader cells but there is no "
+                f"{_show(solutions / name, root)}: delete it or restore its solution.",
+                file=sys.stderr,
+            )
         return _pages_and_registry(solutions, check=False, root=root)
     if not drift:
         listing = _pages_and_registry(solutions, check=True, root=root)
         if not listing:
             print(f"{_show(chapters, root)}/ is up to date with {_show(solutions, root)}/.")
             if _course_repository(solutions):
-                print(f"_toc.yml, README.md and intro.md list the chapters of {REGISTRY}, and the solutions "
-                      "have its exercises, checks and points.")
+                print(
+                    f"_toc.yml, README.md and intro.md list the chapters of {REGISTRY}, and the solutions "
+                    "have its exercises, checks and points."
+                )
         return listing
     print(f"{_show(chapters, root)}/ is out of date with {_show(solutions, root)}/:", file=sys.stderr)
     for name in drift.differ:
-        print(f"  differs: {_show(chapters / name, root)} (regenerated from {_show(solutions / name, root)})",
-              file=sys.stderr)
+        print(
+            f"  differs: {_show(chapters / name, root)} (regenerated from {_show(solutions / name, root)})",
+            file=sys.stderr,
+        )
     for name in drift.missing:
         print(f"  missing: {_show(chapters / name, root)} (from {_show(solutions / name, root)})", file=sys.stderr)
     for name in drift.extra:
-        print(f"  extra:   {_show(chapters / name, root)} (no {_show(solutions / name, root)}: "
-              f"git rm it, or restore its solution)", file=sys.stderr)
+        print(
+            f"  extra:   {_show(chapters / name, root)} (no {_show(solutions / name, root)}: "
+            f"git rm it, or restore its solution)",
+            file=sys.stderr,
+        )
     if drift.differ or drift.missing:
         print(f"Fix: run `{FIX}` (or `rnn-course generate`) and commit chapters/.", file=sys.stderr)
     return max(1, _pages_and_registry(solutions, check=True, root=root))

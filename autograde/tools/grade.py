@@ -74,8 +74,10 @@ DEFAULT_TIMEOUT = 120  # seconds per cell: the quick training cells take ~15 s o
 DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 
-SECURE_CHECKS = ("checks judged outside the students' code (secure: probes in the sandbox, verdicts by the "
-                 "grader from their records)")
+SECURE_CHECKS = (
+    "checks judged outside the students' code (secure: probes in the sandbox, verdicts by the "
+    "grader from their records)"
+)
 INSECURE_CHECKS = "checks run in the students' kernels (--insecure): NOT tamper-proof"
 
 
@@ -93,9 +95,18 @@ def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -
     return {g: (cells[g], v) for g, v in verdicts.items()}
 
 
-def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: int = DEFAULT_TIMEOUT,
-          deadline: float = DEFAULT_DEADLINE, jobs: int = 1, solutions: Path | None = None,
-          echo=print, insecure: bool = False, executor: Executor | None = None) -> tuple[list[Submission], Course]:
+def grade(
+    submissions: Path,
+    out: Path,
+    assignment: str | None = None,
+    timeout: int = DEFAULT_TIMEOUT,
+    deadline: float = DEFAULT_DEADLINE,
+    jobs: int = 1,
+    solutions: Path | None = None,
+    echo=print,
+    insecure: bool = False,
+    executor: Executor | None = None,
+) -> tuple[list[Submission], Course]:
     """Grade every submission in `submissions` into the course directory `out`, each in a
     sandbox (autograde/tools/grading/sandbox.py), the checks judged outside it (grading/secure.py);
     with `insecure`, today's nbgrader path: the checks run in the student's kernel (not
@@ -113,25 +124,30 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
         raise UsageError(f"no submissions found in {submissions}.")
     used = sorted({s.assignment for s in subs}, key=assignments.index)
     threads = max(1, (os.cpu_count() or 1) // jobs) if jobs > 1 else None
-    limits = Limits(cpu_seconds=int(deadline * (threads or os.cpu_count() or 1)),
-                    memory_bytes=None if has_gpu() else MEMORY)
+    limits = Limits(
+        cpu_seconds=int(deadline * (threads or os.cpu_count() or 1)), memory_bytes=None if has_gpu() else MEMORY
+    )
     box, sandboxing = None, "NOT sandboxed (--insecure): as your user, with your files"
     why_not = problem(limits)
     if why_not is None:
         box = Box.for_batch(jobs, limits, hidden=[solutions, out])
         sandboxing = box.mode
     elif not insecure:
-        raise UsageError(f"cannot sandbox the students' code: {why_not}.\nFix that, or pass --insecure to "
-                         "grade without a sandbox (the students' code then runs as you, and can read and "
-                         "write whatever you can, and the checks run in the students' kernels: not tamper-proof).")
+        raise UsageError(
+            f"cannot sandbox the students' code: {why_not}.\nFix that, or pass --insecure to "
+            "grade without a sandbox (the students' code then runs as you, and can read and "
+            "write whatever you can, and the checks run in the students' kernels: not tamper-proof)."
+        )
     t0 = time.monotonic()
     course = prepare_course(out, solutions, used, timeout)
     probes = {} if insecure else {a: secure.probe_cells(course.root / "release" / a / f"{a}.ipynb") for a in used}
     course.probes = probes  # autograde_one turns the check cells of each job into these probe cells
     checking = INSECURE_CHECKS if insecure else SECURE_CHECKS
     executor = executor or LocalExecutor(jobs)  # or a SlurmExecutor: autograde/tools/grading/executors.py
-    echo(f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
-         f" with {executor.describe()}, {timeout} s per cell; {sandboxing}; {checking}")
+    echo(
+        f"course directory {out} ready ({time.monotonic() - t0:.1f} s); grading {len(subs)} submission(s)"
+        f" with {executor.describe()}, {timeout} s per cell; {sandboxing}; {checking}"
+    )
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
         for a, cells in probes.items():
@@ -152,8 +168,10 @@ def grade(submissions: Path, out: Path, assignment: str | None = None, timeout: 
                     merge(sub, course, sandbox, judged)
                 except Exception as exc:
                     sub.status, sub.reason = "grader error", f"could not record the grades: {type(exc).__name__}: {exc}"
-                echo(f"  {sub.student:<20} {sub.assignment:<16} {fmt(sub.score):>4}/{fmt(sub.max_score):<4}"
-                     f" {sub.seconds:6.1f} s  {sub.status}")
+                echo(
+                    f"  {sub.student:<20} {sub.assignment:<16} {fmt(sub.score):>4}/{fmt(sub.max_score):<4}"
+                    f" {sub.seconds:6.1f} s  {sub.status}"
+                )
     problems = generate_feedback(course, used)
     export_csv(course, out / "grades.csv")
     text = report(subs, ignored, problems, course, sandboxing, checking)
@@ -165,26 +183,53 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rnn-course grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("submissions", type=Path, help="a folder of <student>/<notebook>.ipynb or <student>.ipynb")
     parser.add_argument("--assignment", help="the chapter graded (default: the only one, or from the file names)")
-    parser.add_argument("--out", type=Path, default=Path(DEFAULT_OUT),
-                        help=f"the nbgrader course directory to build (default: {DEFAULT_OUT}/)")
-    parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT,
-                        help=f"seconds a cell may run before it is interrupted (default {DEFAULT_TIMEOUT})")
-    parser.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE,
-                        help=f"seconds one submission may take in all (default {DEFAULT_DEADLINE})")
-    parser.add_argument("--jobs", type=int, default=max(1, (os.cpu_count() or 1) // 4),
-                        help="submissions graded at once (default: a quarter of the CPU cores)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path(DEFAULT_OUT),
+        help=f"the nbgrader course directory to build (default: {DEFAULT_OUT}/)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=DEFAULT_TIMEOUT,
+        help=f"seconds a cell may run before it is interrupted (default {DEFAULT_TIMEOUT})",
+    )
+    parser.add_argument(
+        "--deadline",
+        type=float,
+        default=DEFAULT_DEADLINE,
+        help=f"seconds one submission may take in all (default {DEFAULT_DEADLINE})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=max(1, (os.cpu_count() or 1) // 4),
+        help="submissions graded at once (default: a quarter of the CPU cores)",
+    )
     parser.add_argument("--solutions", type=Path, help="the solution notebooks (default: <repo>/solutions)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="run the checks in the students' kernels, as nbgrader does (not tamper-proof), "
-                             "and, where no sandbox works (no bubblewrap, no user namespaces), grade without "
-                             "one: the students' code then runs as you")
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="run the checks in the students' kernels, as nbgrader does (not tamper-proof), "
+        "and, where no sandbox works (no bubblewrap, no user namespaces), grade without "
+        "one: the students' code then runs as you",
+    )
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
     start = time.monotonic()
     try:
-        subs, course = grade(args.submissions, args.out, args.assignment, args.timeout, args.deadline,
-                             max(1, args.jobs), args.solutions, insecure=args.insecure,
-                             executor=executor_from(args))
+        subs, course = grade(
+            args.submissions,
+            args.out,
+            args.assignment,
+            args.timeout,
+            args.deadline,
+            max(1, args.jobs),
+            args.solutions,
+            insecure=args.insecure,
+            executor=executor_from(args),
+        )
     except (UsageError, CourseNotFound) as exc:
         print(f"rnn-course grade: {exc}", file=sys.stderr)
         return 2

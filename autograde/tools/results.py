@@ -70,8 +70,11 @@ class Measured:
 
 
 def _stdout(cell) -> str:
-    return "".join(out.get("text", "") for out in cell.get("outputs", [])
-                   if out.get("output_type") == "stream" and out.get("name") == "stdout")
+    return "".join(
+        out.get("text", "")
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "stream" and out.get("name") == "stdout"
+    )
 
 
 GLUE_PREFIX = "application/papermill.record/"
@@ -102,20 +105,25 @@ def collect(executed: dict[str, nbformat.NotebookNode]) -> list[Measured]:
                 model, variant = str(declared["model"]), str(declared["variant"])
                 hidden, lr = int(declared["hidden"]), float(declared["lr"])
             except (KeyError, TypeError, ValueError):
-                raise ResultsError(f"{where}: rnn_course.result must be {{'model': ..., 'variant': 'scratch' or "
-                                   f"'concise', 'hidden': int, 'lr': number}}, not {declared!r}.") from None
+                raise ResultsError(
+                    f"{where}: rnn_course.result must be {{'model': ..., 'variant': 'scratch' or "
+                    f"'concise', 'hidden': int, 'lr': number}}, not {declared!r}."
+                ) from None
             printed = TRAINED.findall(_stdout(cell))
             if len(printed) != 1:
-                raise ResultsError(f"{where} declares the result {model} {variant} but printed "
-                                   f"{len(printed)} lines like 'perplexity 1.0, 1000.0 tokens/sec on cpu' "
-                                   "(one d2l.train_ch8 call per training cell).")
+                raise ResultsError(
+                    f"{where} declares the result {model} {variant} but printed "
+                    f"{len(printed)} lines like 'perplexity 1.0, 1000.0 tokens/sec on cpu' "
+                    "(one d2l.train_ch8 call per training cell)."
+                )
             perplexity, speed, device = printed[0]
             try:
                 held_out = float(values[f"{variant}_held_out"])
             except (KeyError, ValueError):
                 held_out = None
-            found.append(Measured(model, variant, hidden, lr, float(perplexity), float(speed), device,
-                                  docname, held_out))
+            found.append(
+                Measured(model, variant, hidden, lr, float(perplexity), float(speed), device, docname, held_out)
+            )
     return found
 
 
@@ -140,37 +148,54 @@ def _held_out(m: Measured) -> str:
     return f"**{m.held_out:.1f}**" if m.held_out is not None else "not measured"
 
 
-def render(measured: list[Measured], quick: bool, run_seconds: dict[str, float], where: str,
-           own: dict[str, tuple[str, str]] | None = None) -> str:
+def render(
+    measured: list[Measured],
+    quick: bool,
+    run_seconds: dict[str, float],
+    where: str,
+    own: dict[str, tuple[str, str]] | None = None,
+) -> str:
     """Markdown: the results table, the tables of chapters that train models of their own
     (`own`: {docname: (title, table)}), the machine, and how long each chapter took to run."""
     ours = {(m.model, m.variant): m for m in measured}
     lines = []
     if quick:
-        lines += [":::{warning}",
-                  "This copy of the book was built in **quick mode**: every training cell trained for "
-                  "2 epochs, not 500, so the course's perplexities below are not reference results. "
-                  "Build with `make book` for the real ones.", ":::", ""]
-    lines += ["| model | hidden, lr | training perplexity, d2l | training perplexity, here "
-              "| held-out perplexity, here | tokens/s, d2l (GPU) | tokens/s, here |",
-              "|---|---|---|---|---|---|---|"]
+        lines += [
+            ":::{warning}",
+            "This copy of the book was built in **quick mode**: every training cell trained for "
+            "2 epochs, not 500, so the course's perplexities below are not reference results. "
+            "Build with `make book` for the real ones.",
+            ":::",
+            "",
+        ]
+    lines += [
+        "| model | hidden, lr | training perplexity, d2l | training perplexity, here "
+        "| held-out perplexity, here | tokens/s, d2l (GPU) | tokens/s, here |",
+        "|---|---|---|---|---|---|---|",
+    ]
     listed = set()
     for row in D2L:
         m = ours.get((row.model, row.variant))
         listed.add((row.model, row.variant))
         setting = f"{row.hidden}, {_lr(row.lr)}"
         if m is None:
-            lines.append(f"| {row.label} | {setting} | {row.perplexity:.1f} | not in the course yet "
-                         f"| | {_number(row.tokens_per_s)} | |")
+            lines.append(
+                f"| {row.label} | {setting} | {row.perplexity:.1f} | not in the course yet "
+                f"| | {_number(row.tokens_per_s)} | |"
+            )
             continue
         if (m.hidden, m.lr) != (row.hidden, row.lr):
             setting = f"d2l {setting}; here {m.hidden}, {_lr(m.lr)}"
-        lines.append(f"| [{row.label}]({m.chapter}.ipynb) | {setting} | {row.perplexity:.1f} | **{m.perplexity:.1f}** "
-                     f"| {_held_out(m)} | {_number(row.tokens_per_s)} | {_number(m.tokens_per_s)} ({m.device}) |")
+        lines.append(
+            f"| [{row.label}]({m.chapter}.ipynb) | {setting} | {row.perplexity:.1f} | **{m.perplexity:.1f}** "
+            f"| {_held_out(m)} | {_number(row.tokens_per_s)} | {_number(m.tokens_per_s)} ({m.device}) |"
+        )
     for m in measured:
         if (m.model, m.variant) not in listed:
-            lines.append(f"| [{m.model} ({m.variant})]({m.chapter}.ipynb) | {m.hidden}, {_lr(m.lr)} | "
-                         f"| **{m.perplexity:.1f}** | {_held_out(m)} | | {_number(m.tokens_per_s)} ({m.device}) |")
+            lines.append(
+                f"| [{m.model} ({m.variant})]({m.chapter}.ipynb) | {m.hidden}, {_lr(m.lr)} | "
+                f"| **{m.perplexity:.1f}** | {_held_out(m)} | | {_number(m.tokens_per_s)} ({m.device}) |"
+            )
     for docname, (title, table) in (own or {}).items():
         lines += ["", f"**[{title}]({docname}.ipynb)**, measured by its own notebook:", "", table.strip()]
     mode = "quick mode, a short budget per training cell" if quick else "the full recipe of every chapter"

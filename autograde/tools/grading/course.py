@@ -64,6 +64,7 @@ c.FeedbackOutputs.replacements = {[list(pair) for pair in instructor_paths(cours
 
 def rmtree(path: Path) -> None:
     """rmtree that also removes nbgrader's read-only (444) files."""
+
     def unlock(func, p, _exc):
         os.chmod(p, stat.S_IWUSR | stat.S_IRUSR | stat.S_IXUSR)
         func(p)
@@ -93,8 +94,13 @@ def prepare_course(out: Path, solutions: Path, assignments: list[str], timeout: 
         solution = solutions / f"{a}.ipynb"
         source = out / "source" / a / f"{a}.ipynb"
         release = out / "release" / a / f"{a}.ipynb"
-        fresh = (source.is_file() and source.read_bytes() == solution.read_bytes() and release.is_file()
-                 and course.db.is_file() and _assignment_in_db(course, a))
+        fresh = (
+            source.is_file()
+            and source.read_bytes() == solution.read_bytes()
+            and release.is_file()
+            and course.db.is_file()
+            and _assignment_in_db(course, a)
+        )
         if not fresh:
             source.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(solution, source)
@@ -183,8 +189,10 @@ def merge(sub: Submission, course: Course, sandbox: Path | None, judged: dict | 
             in_notebook = sub.notebook_points.get(name)
             checked = min(max(scores[name], 0.0), maximum.get(name, 0.0), in_notebook or 0.0)
             if checked != scores[name]:
-                sub.flags.append(f"{name}: the gradebook said {fmt(scores[name])} points, its cell in the "
-                                 f"autograded notebook {fmt(in_notebook or 0.0)}; recorded {fmt(checked)}")
+                sub.flags.append(
+                    f"{name}: the gradebook said {fmt(scores[name])} points, its cell in the "
+                    f"autograded notebook {fmt(in_notebook or 0.0)}; recorded {fmt(checked)}"
+                )
                 scores[name] = checked
     graded_dir = course.root / "autograded" / sub.student / sub.assignment
     rmtree(graded_dir)

@@ -36,5 +36,6 @@ def copy_without_duplicate_ids(original: Path, target: Path) -> list[str]:
         Path(target).write_bytes(raw)  # byte for byte, as handed in
         return []
     Path(target).write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
-    return [f"cell {g!r} is in the notebook {n} times (pasted twice?): graded once, the last copy"
-            for g, n in twice.items()]
+    return [
+        f"cell {g!r} is in the notebook {n} times (pasted twice?): graded once, the last copy" for g, n in twice.items()
+    ]

@@ -39,9 +39,15 @@ class Outcome(NamedTuple):
     failure: str | None = None  # why the grader (not the student's code) could not grade it
 
 
-def grade_group(subs: list[Submission], course: Course, deadline: float, threads: int | None,
-                box: Box | None = None, results: Path | None = None,
-                stopped: Callable[[], str | None] | None = None) -> list[Outcome]:
+def grade_group(
+    subs: list[Submission],
+    course: Course,
+    deadline: float,
+    threads: int | None,
+    box: Box | None = None,
+    results: Path | None = None,
+    stopped: Callable[[], str | None] | None = None,
+) -> list[Outcome]:
     """Grade `subs` one after the other, each as the local path grades one (in `box`, the
     sandbox, unless None).
 
@@ -110,17 +116,31 @@ def read_back(sub: Submission, folder: Path) -> Outcome | None:
         data = record["sub"]
         strings = lambda xs: isinstance(xs, list) and all(isinstance(x, str) for x in xs)  # noqa: E731
         number = lambda x: isinstance(x, (int, float)) and not isinstance(x, bool)  # noqa: E731
-        cells = [CellResult(c["grade_id"], float(c["points"]), float(c["max_points"]), c["verdict"])
-                 for c in data["cells"]
-                 if isinstance(c["grade_id"], str) and number(c["points"]) and number(c["max_points"])
-                 and isinstance(c["verdict"], str)]
-        points = {k: (float(v) if v is not None else None) for k, v in data["notebook_points"].items()
-                  if isinstance(k, str) and (v is None or number(v))}
-        ok = (isinstance(data["status"], str) and isinstance(data["reason"], str) and number(data["seconds"])
-              and strings(data["notes"]) and strings(data["flags"]) and len(cells) == len(data["cells"])
-              and len(points) == len(data["notebook_points"]) and (data["log"] is None or isinstance(data["log"], str))
-              and (record["failure"] is None or isinstance(record["failure"], str))
-              and isinstance(record["sandbox"], bool))
+        cells = [
+            CellResult(c["grade_id"], float(c["points"]), float(c["max_points"]), c["verdict"])
+            for c in data["cells"]
+            if isinstance(c["grade_id"], str)
+            and number(c["points"])
+            and number(c["max_points"])
+            and isinstance(c["verdict"], str)
+        ]
+        points = {
+            k: (float(v) if v is not None else None)
+            for k, v in data["notebook_points"].items()
+            if isinstance(k, str) and (v is None or number(v))
+        }
+        ok = (
+            isinstance(data["status"], str)
+            and isinstance(data["reason"], str)
+            and number(data["seconds"])
+            and strings(data["notes"])
+            and strings(data["flags"])
+            and len(cells) == len(data["cells"])
+            and len(points) == len(data["notebook_points"])
+            and (data["log"] is None or isinstance(data["log"], str))
+            and (record["failure"] is None or isinstance(record["failure"], str))
+            and isinstance(record["sandbox"], bool)
+        )
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
     if not ok:
@@ -153,8 +173,7 @@ class Executor(ABC):
         return type(self).__name__
 
     @abstractmethod
-    def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None:
-        ...
+    def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None: ...
 
     @abstractmethod
     def finished(self) -> Iterator[tuple[int, list[Outcome] | str]]:
@@ -164,8 +183,9 @@ class Executor(ABC):
     def close(self) -> None:
         """Stop whatever is still running or queued."""
 
-    def grade(self, subs: list[Submission], course: Course, deadline: float,
-              box: Box | None = None) -> Iterator[Outcome]:
+    def grade(
+        self, subs: list[Submission], course: Course, deadline: float, box: Box | None = None
+    ) -> Iterator[Outcome]:
         """One Outcome per submission of `subs` (the instructor's own objects, updated), each
         graded in `box` (the sandbox) unless None."""
         groups = self.group(subs)
@@ -202,8 +222,9 @@ class LocalExecutor(Executor):
 
     def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None:
         self._pool = ThreadPoolExecutor(max_workers=self.jobs)
-        self._futures = {self._pool.submit(grade_group, g, course, deadline, self.threads, box): i
-                         for i, g in enumerate(groups)}
+        self._futures = {
+            self._pool.submit(grade_group, g, course, deadline, self.threads, box): i for i, g in enumerate(groups)
+        }
 
     def finished(self) -> Iterator[tuple[int, list[Outcome] | str]]:
         for future in as_completed(self._futures):

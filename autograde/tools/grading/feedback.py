@@ -28,20 +28,61 @@ from traitlets import Bool, Integer, List
 
 JOB_PREFIX = "rnn-course-grade-"  # the private course directory of one submission, in the temp folder
 # What markdown may render to on a feedback page (the course's own cells need no more).
-SAFE_TAGS = {*bleach.ALLOWED_TAGS, "p", "h1", "h2", "h3", "h4", "h5", "h6", "div", "span", "pre", "code", "br", "hr",
-             "table", "thead", "tbody", "tr", "th", "td", "img", "sub", "sup", "del", "ins", "dl", "dt", "dd",
-             "details", "summary", "kbd", "figure", "figcaption", "caption"}
-SAFE_ATTRIBUTES = {"*": ["class", "id", "title", "align"], "a": ["href", "title"],
-                   "img": ["src", "alt", "title", "width", "height"]}
+SAFE_TAGS = {
+    *bleach.ALLOWED_TAGS,
+    "p",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "div",
+    "span",
+    "pre",
+    "code",
+    "br",
+    "hr",
+    "table",
+    "thead",
+    "tbody",
+    "tr",
+    "th",
+    "td",
+    "img",
+    "sub",
+    "sup",
+    "del",
+    "ins",
+    "dl",
+    "dt",
+    "dd",
+    "details",
+    "summary",
+    "kbd",
+    "figure",
+    "figcaption",
+    "caption",
+}
+SAFE_ATTRIBUTES = {
+    "*": ["class", "id", "title", "align"],
+    "a": ["href", "title"],
+    "img": ["src", "alt", "title", "width", "height"],
+}
 
 
 def instructor_paths(course: Path) -> list[tuple[str, str]]:
     """[(regex, placeholder)] for the paths of this machine a page must not show, longest first."""
     repo = Path(__file__).resolve().parents[3]
-    places = {"<grading>": [course], "<course repository>": [repo],
-              "<python>": [Path(sys.prefix), Path(sys.base_prefix)], "~": [Path.home()]}
-    pairs = [(re.escape(str(Path(tempfile.gettempdir()).resolve())) + "/" + re.escape(JOB_PREFIX) + r"[^/\s'\"]*",
-              "<job>")]
+    places = {
+        "<grading>": [course],
+        "<course repository>": [repo],
+        "<python>": [Path(sys.prefix), Path(sys.base_prefix)],
+        "~": [Path.home()],
+    }
+    pairs = [
+        (re.escape(str(Path(tempfile.gettempdir()).resolve())) + "/" + re.escape(JOB_PREFIX) + r"[^/\s'\"]*", "<job>")
+    ]
     if str(Path(tempfile.gettempdir())) != str(Path(tempfile.gettempdir()).resolve()):
         pairs.append((re.escape(tempfile.gettempdir()) + "/" + re.escape(JOB_PREFIX) + r"[^/\s'\"]*", "<job>"))
     literal = []
@@ -93,8 +134,11 @@ class FeedbackOutputs(Preprocessor):
                 elif len(value) > min(self.max_output_chars, self._left):
                     # Cut HTML, SVG or an image in half and it shows nothing, or broken markup.
                     del data[mime]
-                    data.setdefault("text/plain", f"[{mime} output of {len(value):,} characters: too large "
-                                                  "for this page; the grader left it out]")
+                    data.setdefault(
+                        "text/plain",
+                        f"[{mime} output of {len(value):,} characters: too large "
+                        "for this page; the grader left it out]",
+                    )
                 else:
                     self._left -= len(value)
                     data[mime] = value if mime.startswith("image/") and mime != "image/svg+xml" else self._scrub(value)
@@ -103,8 +147,10 @@ class FeedbackOutputs(Preprocessor):
         text = _joined(value)
         limit = max(0, min(self.max_output_chars, self._left))
         if len(text) > limit:
-            text = (text[:limit] + f"\n[... output cut short by the grader: {len(text):,} characters, "
-                    f"the first {limit:,} shown ...]\n")
+            text = (
+                text[:limit] + f"\n[... output cut short by the grader: {len(text):,} characters, "
+                f"the first {limit:,} shown ...]\n"
+            )
         self._left -= min(len(text), limit)
         return self._scrub(text)
 
@@ -125,5 +171,6 @@ def _markdown_or_text(source: str) -> str:
     if bleach.clean(html, tags=SAFE_TAGS, attributes=SAFE_ATTRIBUTES) == html:
         return source
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", source)), default=0))
-    return (f"*This cell holds HTML that a feedback page does not run; here is its text:*\n\n"
-            f"{fence}\n{source}\n{fence}\n")
+    return (
+        f"*This cell holds HTML that a feedback page does not run; here is its text:*\n\n{fence}\n{source}\n{fence}\n"
+    )

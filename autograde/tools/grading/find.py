@@ -32,8 +32,9 @@ def student_id(name: str) -> str:
     return f"{slug or 'student'}-{hashlib.sha256(name.encode()).hexdigest()[:8]}"
 
 
-def find_submissions(folder: Path, assignments: list[str], assignment: str | None,
-                     skip: Path | None = None) -> tuple[list[Submission], list[str]]:
+def find_submissions(
+    folder: Path, assignments: list[str], assignment: str | None, skip: Path | None = None
+) -> tuple[list[Submission], list[str]]:
     """The submissions in `folder` and a list of what was ignored, and why.
 
     `<student>/<name>.ipynb` (also `<student>/<name>/<name>.ipynb`, nbgrader's layout) is the
@@ -54,11 +55,14 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
         sid = student_id(name)
         sub = Submission(sid, a, path)
         if sid != name:
-            sub.notes.append(f"student id {sid!r} (from {name!r}: nbgrader ids use letters, digits and ._@+-, "
-                             "and the hash keeps apart names that differ only in other characters)")
+            sub.notes.append(
+                f"student id {sid!r} (from {name!r}: nbgrader ids use letters, digits and ._@+-, "
+                "and the hash keeps apart names that differ only in other characters)"
+            )
         if (sid, a) in taken:
-            ignored.append(f"{path}: a second submission of {a} for student {sid!r} "
-                           f"(graded {taken[sid, a]}); not graded")
+            ignored.append(
+                f"{path}: a second submission of {a} for student {sid!r} (graded {taken[sid, a]}); not graded"
+            )
             return None
         taken[sid, a] = path
         if note:
@@ -76,8 +80,9 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
                 raise UsageError(f"{entry}: a notebook per student needs --assignment (one of {', '.join(wanted)}).")
             add(entry.stem, only, entry)
         elif entry.is_dir():
-            notebooks = sorted(p for p in entry.rglob("*.ipynb")
-                               if ".ipynb_checkpoints" not in p.parts and not p.name.startswith("."))
+            notebooks = sorted(
+                p for p in entry.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts and not p.name.startswith(".")
+            )
             named: dict[str, list[Path]] = {}
             for p in notebooks:
                 named.setdefault(p.stem, []).append(p)
@@ -91,20 +96,31 @@ def find_submissions(folder: Path, assignments: list[str], assignment: str | Non
             listed = ", ".join(str(p.relative_to(entry)) for p in notebooks)
             if not graded and only is not None:
                 if len(notebooks) == 1:
-                    add(entry.name, only, notebooks[0],
-                        f"graded {notebooks[0].relative_to(entry)} as {only}.ipynb (the only notebook handed in)")
+                    add(
+                        entry.name,
+                        only,
+                        notebooks[0],
+                        f"graded {notebooks[0].relative_to(entry)} as {only}.ipynb (the only notebook handed in)",
+                    )
                 else:
-                    what = (f"{len(notebooks)} notebooks, none named {only}.ipynb ({listed})" if notebooks
-                            else "no notebook")
+                    what = (
+                        f"{len(notebooks)} notebooks, none named {only}.ipynb ({listed})"
+                        if notebooks
+                        else "no notebook"
+                    )
                     add(entry.name, only, None, f"{entry}/ has {what}")
             elif not graded:
-                ignored.append(f"{entry}/: no notebook named after an assignment ({', '.join(wanted)})"
-                               + (f": {listed}" if notebooks else ""))
+                ignored.append(
+                    f"{entry}/: no notebook named after an assignment ({', '.join(wanted)})"
+                    + (f": {listed}" if notebooks else "")
+                )
             # Every other notebook in the folder is named in the report, never dropped silently.
             for other in (p for p in notebooks if graded and p not in graded):
                 shown = other.relative_to(entry)
-                ignored.append(f"{other}: not graded (in {entry.name}/, only the notebook named after the "
-                               f"assignment is: {', '.join(str(g.relative_to(entry)) for g in graded)})")
+                ignored.append(
+                    f"{other}: not graded (in {entry.name}/, only the notebook named after the "
+                    f"assignment is: {', '.join(str(g.relative_to(entry)) for g in graded)})"
+                )
                 for sub in subs:
                     if sub is not None:
                         sub.notes.append(f"also handed in {shown}: not graded")

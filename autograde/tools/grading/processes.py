@@ -96,8 +96,9 @@ def _kill(pids) -> None:
                 pass
 
 
-def run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str], deadline: float,
-               sandbox: Path | None = None) -> tuple[int | None, float]:
+def run_logged(
+    cmd: list[str], cwd: Path, log: Path, env: dict[str, str], deadline: float, sandbox: Path | None = None
+) -> tuple[int | None, float]:
     """Run `cmd` with output to `log`; (exit status or None if stopped at the deadline, seconds).
 
     The command runs in a session of its own. When it ends, or is stopped, whatever it
@@ -106,8 +107,15 @@ def run_logged(cmd: list[str], cwd: Path, log: Path, env: dict[str, str], deadli
     """
     start = time.monotonic()
     with open(log, "ab") as out:
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         try:
             code = proc.wait(timeout=deadline)
         except subprocess.TimeoutExpired:

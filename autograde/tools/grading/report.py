@@ -32,15 +32,18 @@ def export_csv(course: Course, path: Path) -> list[dict[str, str]]:
     with gradebook(course.db) as gb:
         for a in course.assignments:
             for s in sorted(gb.find_assignment(a).submissions, key=lambda s: s.student.id):
-                row = {"student": s.student.id, "assignment": a, "score": fmt(s.score or 0.0),
-                       "max_score": fmt(s.max_score or 0.0)}
+                row = {
+                    "student": s.student.id,
+                    "assignment": a,
+                    "score": fmt(s.score or 0.0),
+                    "max_score": fmt(s.max_score or 0.0),
+                }
                 for snb in s.notebooks:
                     for g in snb.grades:
                         row[g.name] = fmt(g.score or 0.0)
                 rows.append(row)
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=["student", "assignment", "score", "max_score", *columns],
-                                restval="")
+        writer = csv.DictWriter(fh, fieldnames=["student", "assignment", "score", "max_score", *columns], restval="")
         writer.writeheader()
         writer.writerows(rows)
     return rows
@@ -56,27 +59,38 @@ def _result_text(sub: Submission) -> str:
     return "lost " + ", ".join(f"{c.grade_id} ({fmt(c.max_points - c.points)})" for c in lost) + review
 
 
-def report(subs: list[Submission], ignored: list[str], problems: list[str], course: Course,
-           sandboxing: str = "", checking: str = "") -> str:
+def report(
+    subs: list[Submission],
+    ignored: list[str],
+    problems: list[str],
+    course: Course,
+    sandboxing: str = "",
+    checking: str = "",
+) -> str:
     rows = [("student", "assignment", "score", "seconds", "result")]
     for s in subs:
-        rows.append((s.student, s.assignment, f"{fmt(s.score)}/{fmt(s.max_score)}", f"{s.seconds:.1f}",
-                     _result_text(s)))
+        rows.append(
+            (s.student, s.assignment, f"{fmt(s.score)}/{fmt(s.max_score)}", f"{s.seconds:.1f}", _result_text(s))
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     lines = ["  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4] for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths) + "  " + "-" * 6)
     graded = [s for s in subs if s.status == "graded"]
     if graded:
         mean = sum(s.seconds for s in graded) / len(graded)
-        lines.append(f"\n{len(subs)} submission(s), {len(graded)} graded by nbgrader; "
-                     f"{mean:.1f} s per graded submission.")
+        lines.append(
+            f"\n{len(subs)} submission(s), {len(graded)} graded by nbgrader; {mean:.1f} s per graded submission."
+        )
     details = []
     for s in subs:
         items = list(s.notes) + [f"REVIEW: {flag}" for flag in s.flags]
         if s.status != "graded":
             items.append(f"{s.status}: {s.reason}")
-        items += [f"{c.grade_id} {fmt(c.points)}/{fmt(c.max_points)}: {c.verdict or 'no output'}"
-                  for c in s.cells if c.points < c.max_points and s.status == "graded"]
+        items += [
+            f"{c.grade_id} {fmt(c.points)}/{fmt(c.max_points)}: {c.verdict or 'no output'}"
+            for c in s.cells
+            if c.points < c.max_points and s.status == "graded"
+        ]
         if items:
             details.append(f"{s.student} ({s.assignment}, file {s.original or '-'}):")
             details += [f"  - {item}" for item in items]
@@ -90,6 +104,10 @@ def report(subs: list[Submission], ignored: list[str], problems: list[str], cour
         lines += ["", f"Students' code ran {sandboxing}."]
     if checking:
         lines += [f"Grading mode: {checking}."]
-    lines += ["", f"Gradebook: {course.db}", f"Grades: {course.root / 'grades.csv'}",
-              f"Feedback: {course.root / 'feedback'}/<student>/<assignment>/<assignment>.html"]
+    lines += [
+        "",
+        f"Gradebook: {course.db}",
+        f"Grades: {course.root / 'grades.csv'}",
+        f"Feedback: {course.root / 'feedback'}/<student>/<assignment>/<assignment>.html",
+    ]
     return "\n".join(lines) + "\n"

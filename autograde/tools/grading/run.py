@@ -39,8 +39,9 @@ def _verdict(cell: dict) -> str:
             else:
                 errors.append(f"{out.get('ename')}: {out.get('evalue')}".strip())
         elif kind == "stream":
-            text = ANSI.sub("", "".join(out.get("text", "")) if isinstance(out.get("text"), list)
-                            else out.get("text", "")).strip()
+            text = ANSI.sub(
+                "", "".join(out.get("text", "")) if isinstance(out.get("text"), list) else out.get("text", "")
+            ).strip()
             if text and out.get("name") == "stderr":
                 stderr.append(f"wrote to stderr, which nbgrader scores 0: {text.splitlines()[0]}")
             elif text:
@@ -63,17 +64,26 @@ def _diagnose(log_text: str, timeout: int) -> tuple[str, str]:
     if "DeadKernelError" in log_text or "Kernel died" in log_text:
         return "kernel died", "the kernel died while running the notebook (os._exit, a crash, or out of memory)"
     if "Timeout waiting for execute reply" in log_text or "UnresponsiveKernelError" in log_text:
-        return "timed out", (f"a cell ran over {timeout} s and did not stop when interrupted "
-                             "(code that ignores Ctrl-C?), so nbgrader gave up on the notebook")
+        return "timed out", (
+            f"a cell ran over {timeout} s and did not stop when interrupted "
+            "(code that ignores Ctrl-C?), so nbgrader gave up on the notebook"
+        )
     errors = [line for line in log_text.splitlines() if "| ERROR]" in line or line.startswith("[ERROR]")]
     lines = [l for l in log_text.strip().splitlines() if l.strip()]
     last = lines[-1].strip() if lines else "no output"
-    return "nbgrader failed", ("nbgrader could not grade it: "
-                               + (ANSI.sub("", errors[0].split("]", 1)[-1].strip()) if errors else last))
+    return "nbgrader failed", (
+        "nbgrader could not grade it: " + (ANSI.sub("", errors[0].split("]", 1)[-1].strip()) if errors else last)
+    )
 
 
-def autograde_one(sub: Submission, course: Course, deadline: float, threads: int | None,
-                  box: Box | None = None, probes: dict[str, secure.ProbeCell] | None = None) -> Path | None:
+def autograde_one(
+    sub: Submission,
+    course: Course,
+    deadline: float,
+    threads: int | None,
+    box: Box | None = None,
+    probes: dict[str, secure.ProbeCell] | None = None,
+) -> Path | None:
     """Autograde one submission in a private course directory (in `box`, a sandbox, unless
     None); return that directory (its gradebook holds the grades; with `probes`, secure grading,
     its probes/ holds the records the grader judges) or None if the file is not a notebook."""
@@ -114,8 +124,10 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:
-        sub.status, sub.reason = "stopped", (f"the notebook did not finish within {deadline:g} s "
-                                             "(a loop that ignores interrupts?)")
+        sub.status, sub.reason = (
+            "stopped",
+            (f"the notebook did not finish within {deadline:g} s (a loop that ignores interrupts?)"),
+        )
     elif code != 0:
         sub.status, sub.reason = _diagnose(log_text, course.timeout)
     else:
@@ -123,8 +135,11 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
     graded = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
     verdicts = {}
     sub.notebook_points = {}
-    nb = secure.read_notebook_safely(graded) if probes is not None else (
-        json.loads(graded.read_text(encoding="utf-8")) if graded.is_file() else None)
+    nb = (
+        secure.read_notebook_safely(graded)
+        if probes is not None
+        else (json.loads(graded.read_text(encoding="utf-8")) if graded.is_file() else None)
+    )
     if nb is not None:
         for cell in nb["cells"]:
             meta = cell.get("metadata", {}).get("nbgrader", {})
@@ -134,10 +149,17 @@ def autograde_one(sub: Submission, course: Course, deadline: float, threads: int
                 sub.notebook_points[grade_id] = _points_in_notebook(cell)
         late = _timed_out_cells(nb)
         if late:
-            sub.notes.append(f"{len(late)} cell(s) ran over {course.timeout} s and were interrupted: "
-                             + ", ".join(late))
-    missing = ("this check cell is not in the submitted notebook (deleted, or the notebook was copied "
-               "without its nbgrader metadata)") if nb is not None and probes is None else ""
+            sub.notes.append(
+                f"{len(late)} cell(s) ran over {course.timeout} s and were interrupted: " + ", ".join(late)
+            )
+    missing = (
+        (
+            "this check cell is not in the submitted notebook (deleted, or the notebook was copied "
+            "without its nbgrader metadata)"
+        )
+        if nb is not None and probes is None
+        else ""
+    )
     sub.cells = [CellResult(g, 0.0, p, verdicts.get(g, missing)) for g, p in course.grade_cells[sub.assignment]]
     sub.flags = suspicious(sub.original, course.root / "release" / sub.assignment / f"{sub.assignment}.ipynb")
     return sandbox

@@ -82,12 +82,20 @@ class Box:
 
     @property
     def mode(self) -> str:
-        who = (f"each job as a uid of its own ({FIRST_UID}..)" if self.as_root
-               else f"as {os.environ.get('USER') or os.geteuid()}, in a user namespace")
-        memory = (f"{self.limits.memory_bytes / GIB:g} GiB of address space" if self.limits.memory_bytes
-                  else "no memory limit (GPU)")
-        return (f"sandboxed: bubblewrap, no network, read-only system, solutions hidden, {who}; "
-                f"limits: {self.limits.cpu_seconds} s of CPU, {memory}")
+        who = (
+            f"each job as a uid of its own ({FIRST_UID}..)"
+            if self.as_root
+            else f"as {os.environ.get('USER') or os.geteuid()}, in a user namespace"
+        )
+        memory = (
+            f"{self.limits.memory_bytes / GIB:g} GiB of address space"
+            if self.limits.memory_bytes
+            else "no memory limit (GPU)"
+        )
+        return (
+            f"sandboxed: bubblewrap, no network, read-only system, solutions hidden, {who}; "
+            f"limits: {self.limits.cpu_seconds} s of CPU, {memory}"
+        )
 
     @contextlib.contextmanager
     def wrapping(self, cmd: list[str], job: Path):
@@ -104,12 +112,21 @@ class Box:
 
     def _command(self, cmd: list[str], job: Path, uid: int | None) -> list[str]:
         if uid is not None:  # privileged bwrap, no user namespace: the uid is a real one
-            box = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                   "--unshare-cgroup-try"]
+            box = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         else:
             box = ["bwrap", "--unshare-all"]
-        box += ["--die-with-parent", "--new-session", "--proc", "/proc", "--dev", "/dev",
-                "--perms", "1777", "--tmpfs", "/tmp"]
+        box += [
+            "--die-with-parent",
+            "--new-session",
+            "--proc",
+            "/proc",
+            "--dev",
+            "/dev",
+            "--perms",
+            "1777",
+            "--tmpfs",
+            "/tmp",
+        ]
         for system in SYSTEM:
             if Path(system).is_symlink():
                 box += ["--symlink", os.readlink(system), system]
@@ -134,11 +151,22 @@ class Box:
         box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student", "--"]
         inner: list[str] = []
         if uid is not None:
-            inner += ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--no-new-privs",
-                      "--inh-caps=-all", "--bounding-set=-all"]
+            inner += [
+                "setpriv",
+                f"--reuid={uid}",
+                f"--regid={uid}",
+                "--clear-groups",
+                "--no-new-privs",
+                "--inh-caps=-all",
+                "--bounding-set=-all",
+            ]
         limits = self.limits
-        inner += ["prlimit", f"--cpu={limits.cpu_seconds}", f"--fsize={limits.file_bytes}",
-                  f"--nofile={limits.open_files}"]
+        inner += [
+            "prlimit",
+            f"--cpu={limits.cpu_seconds}",
+            f"--fsize={limits.file_bytes}",
+            f"--nofile={limits.open_files}",
+        ]
         if uid is not None:
             inner.append(f"--nproc={limits.processes}")  # per real uid: only with a uid of its own
         if limits.memory_bytes:
@@ -170,8 +198,11 @@ def problem(limits: Limits) -> str | None:
                 return f"the sandbox did not start: {exc}"
     if probe.returncode != 0:
         why = (probe.stderr.strip().splitlines() or ["no message"])[-1]
-        hint = ("are user namespaces enabled? (/proc/sys/kernel/unprivileged_userns_clone, "
-                "/proc/sys/user/max_user_namespaces)" if not box.as_root
-                else f"can uid {FIRST_UID} read {sys.base_prefix} and {sys.prefix}?")
+        hint = (
+            "are user namespaces enabled? (/proc/sys/kernel/unprivileged_userns_clone, "
+            "/proc/sys/user/max_user_namespaces)"
+            if not box.as_root
+            else f"can uid {FIRST_UID} read {sys.base_prefix} and {sys.prefix}?"
+        )
         return f"Python does not start in the sandbox ({why}); {hint}"
     return None

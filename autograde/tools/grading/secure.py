@@ -65,20 +65,30 @@ def _parse_check_cell(grade_id: str, source: str) -> tuple[str, str, str]:
         body = ast.parse(source).body
     except SyntaxError:
         body = []
-    if (len(body) == 2 and isinstance(body[0], ast.ImportFrom) and len(body[0].names) == 1
-            and body[0].names[0].asname is None and isinstance(body[1], ast.Expr)
-            and isinstance(body[1].value, ast.Call) and isinstance(body[1].value.func, ast.Name)
-            and body[1].value.func.id == body[0].names[0].name and len(body[1].value.args) == 1
-            and not body[1].value.keywords and isinstance(body[1].value.args[0], ast.Name)):
+    if (
+        len(body) == 2
+        and isinstance(body[0], ast.ImportFrom)
+        and len(body[0].names) == 1
+        and body[0].names[0].asname is None
+        and isinstance(body[1], ast.Expr)
+        and isinstance(body[1].value, ast.Call)
+        and isinstance(body[1].value.func, ast.Name)
+        and body[1].value.func.id == body[0].names[0].name
+        and len(body[1].value.args) == 1
+        and not body[1].value.keywords
+        and isinstance(body[1].value.args[0], ast.Name)
+    ):
         package, check, function = body[0].module or "", body[0].names[0].name, body[1].value.args[0].id
         try:
             probing._check(package, check)  # a course check, with a probe and a judge
         except (ValueError, ImportError) as exc:
             raise UsageError(f"check cell {grade_id!r}: {exc}") from None
         return package, check, function
-    raise UsageError(f"check cell {grade_id!r} is not `from autograde.<package> import check_x` then "
-                     "`check_x(<function>)`: it cannot be graded outside the student's kernel (use --insecure "
-                     "to run it there, not tamper-proof).")
+    raise UsageError(
+        f"check cell {grade_id!r} is not `from autograde.<package> import check_x` then "
+        "`check_x(<function>)`: it cannot be graded outside the student's kernel (use --insecure "
+        "to run it there, not tamper-proof)."
+    )
 
 
 def probe_cells(release: Path) -> dict[str, ProbeCell]:
@@ -91,8 +101,10 @@ def probe_cells(release: Path) -> dict[str, ProbeCell]:
             continue
         grade_id, source = meta["grade_id"], _joined(cell.get("source", ""))
         if cell.get("cell_type") != "code" or not meta.get("locked"):
-            raise UsageError(f"graded cell {grade_id!r} of {release} is not a locked code cell: it cannot be "
-                             "graded outside the student's kernel (use --insecure).")
+            raise UsageError(
+                f"graded cell {grade_id!r} of {release} is not a locked code cell: it cannot be "
+                "graded outside the student's kernel (use --insecure)."
+            )
         package, check, function = _parse_check_cell(grade_id, source)
         cells[grade_id] = ProbeCell(grade_id, package, check, function, float(meta.get("points", 0)), source)
     return cells
@@ -113,8 +125,13 @@ def use_probe_cells(template_db: Path, assignment: str, cells: dict[str, ProbeCe
                 if probe is None:
                     continue
                 cell = nbformat.v4.new_code_cell(probe.source)
-                cell.metadata["nbgrader"] = {"grade": True, "solution": False, "locked": True,
-                                             "grade_id": probe.grade_id, "points": probe.points}
+                cell.metadata["nbgrader"] = {
+                    "grade": True,
+                    "solution": False,
+                    "locked": True,
+                    "grade_id": probe.grade_id,
+                    "points": probe.points,
+                }
                 source_cell.source, source_cell.checksum = probe.source, compute_checksum(cell)
                 source_cell.locked = True
         gb.db.commit()

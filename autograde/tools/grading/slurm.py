@@ -59,8 +59,9 @@ def parse_extra(items: list[str] | None) -> dict[str, str]:
     return extra
 
 
-def grade_on_node(subs: list[Submission], course: Course, deadline: float, threads: int,
-                  hidden: list[Path] | None, results: Path) -> list[Outcome]:
+def grade_on_node(
+    subs: list[Submission], course: Course, deadline: float, threads: int, hidden: list[Path] | None, results: Path
+) -> list[Outcome]:
     """One array task: grade_group on this node, in a sandbox made here as `rnn-course grade`
     makes one (this node's GPU decides the memory limit), hiding `hidden`; without one when
     `hidden` is None (the instructor passed --insecure where no sandbox works). Where the
@@ -89,8 +90,14 @@ def grade_on_node(subs: list[Submission], course: Course, deadline: float, threa
             previous(signum, frame)  # submitit's own handler
 
     def stopped() -> str | None:
-        return (f"the Slurm task {task} was stopped (SIGTERM: cancelled, past its --time or preempted) "
-                "while grading this submission or before it") if terms else None
+        return (
+            (
+                f"the Slurm task {task} was stopped (SIGTERM: cancelled, past its --time or preempted) "
+                "while grading this submission or before it"
+            )
+            if terms
+            else None
+        )
 
     with contextlib.suppress(ValueError):  # not in the main thread: no handler, only SIGKILL tells
         signal.signal(signal.SIGTERM, on_term)
@@ -160,12 +167,14 @@ class SlurmExecutor(Executor):
     def describe(self) -> str:
         o = self.options
         where = f"partition {o.partition}" if o.partition else "the default partition"
-        return (f"Slurm ({where}, {o.per_task} submission(s) per array task, {o.cpus_per_task} CPU(s)"
-                f"{f', {o.gpus_per_task} GPU(s)' if o.gpus_per_task else ''} per task)")
+        return (
+            f"Slurm ({where}, {o.per_task} submission(s) per array task, {o.cpus_per_task} CPU(s)"
+            f"{f', {o.gpus_per_task} GPU(s)' if o.gpus_per_task else ''} per task)"
+        )
 
     def group(self, subs: list[Submission]) -> list[list[Submission]]:
         n = max(1, self.options.per_task)
-        return [subs[i:i + n] for i in range(0, len(subs), n)]
+        return [subs[i : i + n] for i in range(0, len(subs), n)]
 
     def submit(self, groups: list[list[Submission]], course: Course, deadline: float, box: Box | None) -> None:
         import submitit
@@ -183,11 +192,18 @@ class SlurmExecutor(Executor):
         assert course.template_db is not None and shared.template_db is not None
         shutil.copyfile(course.template_db, shared.template_db)
         # The nodes see the submissions by absolute path; the instructor's records keep theirs.
-        sent = [[replace(s, original=s.original.resolve() if s.original else None, notes=list(s.notes))
-                 for s in g] for g in groups]
+        sent = [
+            [replace(s, original=s.original.resolve() if s.original else None, notes=list(s.notes)) for s in g]
+            for g in groups
+        ]
         minutes = o.time or int(max(len(g) for g in groups) * deadline / 60 + 10)
-        params = dict(job_name="rnn-course-grade", time=minutes, cpus_per_task=o.cpus_per_task,
-                      array_parallelism=o.parallel, additional_parameters=dict(o.extra))
+        params = dict(
+            job_name="rnn-course-grade",
+            time=minutes,
+            cpus_per_task=o.cpus_per_task,
+            array_parallelism=o.parallel,
+            additional_parameters=dict(o.extra),
+        )
         if o.partition:
             params["partition"] = o.partition
         if o.gpus_per_task:
@@ -201,8 +217,15 @@ class SlurmExecutor(Executor):
         try:
             # Each node makes its own sandbox (its GPU, its bubblewrap): it gets what to hide.
             hidden = None if box is None else [Path(p) for p in box.hidden]
-            self.jobs = executor.map_array(grade_on_node, sent, [shared] * n, [deadline] * n,
-                                           [o.cpus_per_task] * n, [hidden] * n, [self.results] * n)
+            self.jobs = executor.map_array(
+                grade_on_node,
+                sent,
+                [shared] * n,
+                [deadline] * n,
+                [o.cpus_per_task] * n,
+                [hidden] * n,
+                [self.results] * n,
+            )
         except Exception as exc:  # sbatch refused: a wrong partition, GPUs the cluster has not...
             raise UsageError(f"--executor slurm: the job array could not be submitted: {exc}") from exc
         self.startup_seconds = time.monotonic() - t0
@@ -229,12 +252,16 @@ class SlurmExecutor(Executor):
             if queued is not None:
                 answered = now
             elif now - answered > o.unanswered:  # the controller is gone: do not wait for ever
-                why = (f"Slurm's controller has not answered squeue for {o.unanswered / 60:g} min; "
-                       f"the task was given up (scancel {self.array_id} if it is still there)")
+                why = (
+                    f"Slurm's controller has not answered squeue for {o.unanswered / 60:g} min; "
+                    f"the task was given up (scancel {self.array_id} if it is still there)"
+                )
                 for i in list(pending):
                     del pending[i]
-                    yield i, [read_back(s, result_folder(self.results, s)) or Outcome(s, None, why)
-                              for s in self.groups[i]]
+                    yield (
+                        i,
+                        [read_back(s, result_folder(self.results, s)) or Outcome(s, None, why) for s in self.groups[i]],
+                    )
                 break
             for i, job in list(pending.items()):
                 if queued is None or str(job.job_id) in queued:
@@ -267,8 +294,11 @@ class SlurmExecutor(Executor):
         tail = _last_lines(job.paths.stderr) or _last_lines(job.paths.stdout)
         what = "stopped before grading this submission" if ended else "ended without a result"
         state = "" if ended else f" ({_state(str(job.job_id))})"
-        return (f"the Slurm task {job.job_id} {what}{state}" + (f": {tail}" if tail else "")
-                + f" (its log: {job.paths.stderr})")
+        return (
+            f"the Slurm task {job.job_id} {what}{state}"
+            + (f": {tail}" if tail else "")
+            + f" (its log: {job.paths.stderr})"
+        )
 
     def close(self) -> None:
         unfinished = [j for j in self.jobs if not j.paths.result_pickle.exists()]
@@ -278,28 +308,56 @@ class SlurmExecutor(Executor):
 
 def add_executor_arguments(parser) -> None:
     """`--executor {local,slurm}` and the Slurm options, on `rnn-course grade`'s parser."""
-    parser.add_argument("--executor", choices=("local", "slurm"), default="local",
-                        help="where submissions are graded: here, --jobs at once (default), or on a "
-                             "Slurm cluster, one array task per --per-task submissions")
+    parser.add_argument(
+        "--executor",
+        choices=("local", "slurm"),
+        default="local",
+        help="where submissions are graded: here, --jobs at once (default), or on a "
+        "Slurm cluster, one array task per --per-task submissions",
+    )
     group = parser.add_argument_group("Slurm (with --executor slurm)")
     group.add_argument("--partition", help="the partition (default: the cluster's)")
-    group.add_argument("--time", type=int, metavar="MINUTES",
-                       help="time limit of one array task (default: --per-task × --deadline, plus 10 min)")
-    group.add_argument("--gpus-per-task", type=int, default=0, metavar="N",
-                       help="GPUs per array task (default 0; 1 on a GPU partition, so the checks run on CUDA)")
+    group.add_argument(
+        "--time",
+        type=int,
+        metavar="MINUTES",
+        help="time limit of one array task (default: --per-task × --deadline, plus 10 min)",
+    )
+    group.add_argument(
+        "--gpus-per-task",
+        type=int,
+        default=0,
+        metavar="N",
+        help="GPUs per array task (default 0; 1 on a GPU partition, so the checks run on CUDA)",
+    )
     group.add_argument("--cpus-per-task", type=int, default=2, metavar="N", help="CPUs per array task (default 2)")
     group.add_argument("--mem", metavar="SIZE", help="memory per array task, e.g. 16G (default: the cluster's)")
-    group.add_argument("--per-task", type=int, default=4, metavar="N",
-                       help="submissions graded one after the other in one array task (default 4)")
-    group.add_argument("--slurm-option", action="append", metavar="NAME=VALUE",
-                       help="any other sbatch option, e.g. account=my-group or qos=short (repeatable)")
+    group.add_argument(
+        "--per-task",
+        type=int,
+        default=4,
+        metavar="N",
+        help="submissions graded one after the other in one array task (default 4)",
+    )
+    group.add_argument(
+        "--slurm-option",
+        action="append",
+        metavar="NAME=VALUE",
+        help="any other sbatch option, e.g. account=my-group or qos=short (repeatable)",
+    )
 
 
 def executor_from(args) -> Executor | None:
     """The executor the command line asks for; None for the local default (grade() makes it)."""
     if args.executor != "slurm":
         return None
-    options = SlurmOptions(partition=args.partition, time=args.time, gpus_per_task=args.gpus_per_task,
-                           cpus_per_task=max(1, args.cpus_per_task), mem=args.mem,
-                           per_task=max(1, args.per_task), extra=parse_extra(args.slurm_option))
+    options = SlurmOptions(
+        partition=args.partition,
+        time=args.time,
+        gpus_per_task=args.gpus_per_task,
+        cpus_per_task=max(1, args.cpus_per_task),
+        mem=args.mem,
+        per_task=max(1, args.per_task),
+        extra=parse_extra(args.slurm_option),
+    )
     return SlurmExecutor(Path(args.out) / "slurm", options)
