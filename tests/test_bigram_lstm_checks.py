@@ -593,6 +593,7 @@ def test_a_correct_solution_written_differently_passes(check, fn, capsys):
     passes([check], fn, capsys)
 
 
+@pytest.mark.slow  # many dropout masks: seconds each
 def test_the_dropout_verdict_does_not_depend_on_the_random_state_and_leaves_it_alone(capsys):
     bug = plant("BigramLSTM", (DROP_IN, "X = self.embedding(ids)"))
     verdicts = set()
@@ -605,6 +606,7 @@ def test_the_dropout_verdict_does_not_depend_on_the_random_state_and_leaves_it_a
     assert len(verdicts) == 1
 
 
+@pytest.mark.slow  # many dropout masks: seconds each
 def test_the_dropout_fingerprint_holds_for_many_masks():
     """The judgement is about every mask, not one: other seeds give the same fingerprint, right or wrong."""
     case = checks._model_case()

@@ -169,6 +169,7 @@ def test_slurm_grades_as_the_local_executor_and_a_dead_task_costs_only_its_submi
     )
 
 
+@pytest.mark.slow  # starts daemons
 def test_a_slurm_that_cannot_start_says_why_from_its_daemons_log(tmp_path):
     if SlurmCluster.why_not():
         pytest.skip(SlurmCluster.why_not())
