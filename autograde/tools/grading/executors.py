@@ -27,10 +27,12 @@ from dataclasses import fields
 from pathlib import Path
 from typing import NamedTuple
 
+from autograde.probing import MAX_RECORD_BYTES
 from autograde.tools.grading.course import Course, rmtree
 from autograde.tools.grading.records import CellResult, Submission
 from autograde.tools.grading.run import autograde_one
 from autograde.tools.grading.sandbox import Box
+from autograde.tools.grading.secure import PROBES
 
 
 class Outcome(NamedTuple):
@@ -85,8 +87,26 @@ def result_folder(results: Path, sub: Submission) -> Path:
     return results / f"{sub.student}.{sub.assignment}"
 
 
+def _copy_records(source: Path, to: Path) -> None:
+    """The probe records the job wrote (secure grading), for the judge where the grader runs.
+
+    They are the student's data: a regular file is copied (up to the judge's size cap, plus one
+    byte so that a bigger one is still refused), a link stays a link (the judge refuses links),
+    and anything else (a FIFO...) is left behind, never opened.
+    """
+    if not source.is_dir() or source.is_symlink():
+        return
+    to.mkdir(parents=True, exist_ok=True)
+    for entry in os.scandir(source):
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), to / entry.name)
+        elif entry.is_file(follow_symlinks=False):
+            with open(entry.path, "rb") as src, open(to / entry.name, "wb") as dst:
+                dst.write(src.read(MAX_RECORD_BYTES + 1))
+
+
 def send_back(outcome: Outcome, to: Path) -> Outcome:
-    """Copy what merge() reads of the outcome's private directory (gradebook.db, autograded/) to
+    """Copy what merge() and the judge read of the outcome's private directory (gradebook.db, autograded/, probes/) to
     `to`, with outcome.json (written last, so it means the rest is there); remove the private
     directory."""
     rmtree(to)
@@ -97,6 +117,7 @@ def send_back(outcome: Outcome, to: Path) -> Outcome:
             shutil.copyfile(sandbox / "gradebook.db", to / "gradebook.db")
         if (sandbox / "autograded").is_dir():
             shutil.copytree(sandbox / "autograded", to / "autograded")
+        _copy_records(sandbox / PROBES, to / PROBES)
         rmtree(sandbox)
     data = {name: getattr(outcome.sub, name) for name in _GRADED_FIELDS}
     data["cells"] = [vars(c) for c in outcome.sub.cells]
