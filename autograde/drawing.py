@@ -112,6 +112,21 @@ def box(
     return patch
 
 
+def cell_frame(ax: Axes, left: float, right: float, bottom: float, top: float, gid: str) -> None:
+    """The rounded frame a cell diagram (LSTM, GRU) draws its gates inside."""
+    box(
+        ax,
+        ((left + right) / 2, (bottom + top) / 2),
+        right - left,
+        top - bottom,
+        face=CELL_FACE,
+        edge=CELL_EDGE,
+        rounding=0.4,
+        zorder=0,
+        gid=gid,
+    )
+
+
 def circle(
     ax: Axes,
     center: Point,

@@ -15,8 +15,6 @@ from matplotlib.figure import Figure
 
 from autograde import drawing as draw
 from autograde.drawing import (
-    CELL_EDGE,
-    CELL_FACE,
     HIDDEN_COLOR,
     INPUT_COLOR,
     LINE_WIDTH,
@@ -50,17 +48,7 @@ EQUATIONS = (
 def gru_cell() -> Figure:
     """One GRU cell (d2l's form): H_{t-1} along the top, the gates below, H_t out on the right."""
     fig, ax = draw.canvas(xlim=(-2.8, 15.0), ylim=(-6.3, 7.9))
-    draw.box(
-        ax,
-        ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2),
-        CELL_RIGHT - CELL_LEFT,
-        CELL_TOP - CELL_BOTTOM,
-        face=CELL_FACE,
-        edge=CELL_EDGE,
-        rounding=0.4,
-        zorder=0,
-        gid="gru-cell",
-    )
+    draw.cell_frame(ax, CELL_LEFT, CELL_RIGHT, CELL_BOTTOM, CELL_TOP, gid="gru-cell")
 
     sigmoid = dict(face=SIGMOID_FACE, edge=SIGMOID_EDGE)
     draw.box(ax, (Z_X, GATE_Y), GATE_W, GATE_H, r"$\sigma$", gid="gate-update", **sigmoid)

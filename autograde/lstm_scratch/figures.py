@@ -65,17 +65,7 @@ def lstm_cell() -> Figure:
     """One LSTM cell: memory line on top, hidden line below, four gates, and the equations."""
     fig, ax = draw.canvas(xlim=(-2.6, 13.8), ylim=(-6.6, 7.7))
 
-    draw.box(
-        ax,
-        ((CELL_LEFT + CELL_RIGHT) / 2, (CELL_BOTTOM + CELL_TOP) / 2),
-        CELL_RIGHT - CELL_LEFT,
-        CELL_TOP - CELL_BOTTOM,
-        face=CELL_FACE,
-        edge=CELL_EDGE,
-        rounding=0.4,
-        zorder=0,
-        gid="lstm-cell",
-    )
+    draw.cell_frame(ax, CELL_LEFT, CELL_RIGHT, CELL_BOTTOM, CELL_TOP, gid="lstm-cell")
 
     # The four gates, each fed by [X_t, H_{t-1}] from the line below.
     sigmoid = dict(face=SIGMOID_FACE, edge=SIGMOID_EDGE)
