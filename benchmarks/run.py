@@ -22,6 +22,13 @@ tokens  Training speed in tokens/s on the CPU with d2l's recipe (The Time Machin
 grade   Seconds `rnn-course grade` takes to autograde one submission per chapter (the chapter's
         student notebook with the solutions filled in), from nbgrader's report and for the whole
         command.
+class   A whole class: `rnn-course grade` on 1, 10 and 100 submissions of one chapter
+        (--class-chapter, default lstm-scratch: its student notebook with the solutions filled
+        in, one copy per student), secure (the default: sandbox and probes, the verdicts judged
+        outside) and --insecure (the checks in the students' kernels), with --jobs the cores:
+        the batch's wall time from the command's start to its report, and the seconds per
+        submission the report gives (median and worst), against the target of 5 minutes for 100
+        secure submissions on the course's 2-core machine.
 notebooks
         Seconds each chapter's solution notebook takes to run top to bottom with the full recipe
         (500 epochs per training cell), in a fresh kernel as a student's "Run All" would, against
@@ -62,7 +69,8 @@ HERE = ROOT / "benchmarks"
 RESULTS = HERE / "results"
 NOTEBOOK = ROOT / "solutions" / "lstm-scratch.ipynb"
 SOLUTION_CELLS = ("get_lstm_params", "init_lstm_state", "lstm", "get_fused_lstm_params", "fused_lstm")
-SECTIONS = ("tokens", "notebooks", "grade", "book")
+SECTIONS = ("tokens", "notebooks", "grade", "class", "book")
+CLASS_TARGET_S = 300  # a class of 100 submissions of one chapter, secure, on the course's 2-core CPU
 CHAPTER_BUDGET_S = 300  # each chapter notebook, top to bottom, full recipe, on the course's CPU
 
 # d2l's recipe
@@ -573,6 +581,69 @@ def bench_grade(args) -> dict:
     return result
 
 
+def bench_class(args) -> dict:
+    missing = _tool_missing("autograde.tools.grade", ("nbgrader",))
+    if missing:
+        return {"section": "class", "when": now(), "skipped": f"{missing}: `rnn-course grade` cannot run."}
+    import nbformat
+
+    chapter = args.class_chapter
+    sizes = [int(n) for n in args.class_sizes.split(",")]
+    modes = args.class_modes.split(",")
+    jobs = args.class_jobs or os.cpu_count() or 1
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="rnn-course-bench-class-") as tmp:
+        tmp = Path(tmp)
+        solved = submission_notebook(chapter)
+        for size in sizes:
+            folder = tmp / f"class-{size}"
+            folder.mkdir()
+            for i in range(size):
+                nbformat.write(solved, folder / f"student{i:03d}.ipynb")
+            for mode in modes:
+                out = tmp / f"grading-{size}-{mode}"
+                cmd = [sys.executable, "-m", "autograde.cli", "grade", str(folder), "--assignment", chapter]
+                cmd += ["--out", str(out), "--jobs", str(jobs)] + (["--insecure"] if mode == "insecure" else [])
+                log(f"class: {size} submission(s) of {chapter}, {mode}, --jobs {jobs}")
+                rc, wall, others, tail = _run_tool(cmd, ROOT, tmp / f"class-{size}-{mode}.log", args.tool_timeout)
+                seconds, scores = [], []
+                report = out / "report.txt"
+                if report.is_file():
+                    for line in report.read_text().splitlines():
+                        m = REPORT_ROW.match(line.strip())
+                        if m and m["student"].startswith("student"):
+                            seconds.append(float(m["seconds"]))
+                            scores.append(m["score"])
+                run = {
+                    "submissions": size,
+                    "mode": mode,
+                    "jobs": jobs,
+                    "rc": rc,
+                    "wall_seconds": round(wall, 1),
+                    "other_processes_cores_mean": None if others is None else round(others, 2),
+                    "graded": len(seconds),
+                    "scores": sorted(set(scores)),
+                }
+                if seconds:
+                    run["seconds_per_submission_median"] = round(statistics.median(seconds), 1)
+                    run["seconds_per_submission_worst"] = round(max(seconds), 1)
+                    run["wall_seconds_per_submission"] = round(wall / size, 2)
+                if rc != 0 or len(seconds) != size:
+                    run["output_tail"] = tail
+                runs.append(run)
+                log(f"class: {size} {mode}: {wall:.0f} s, rc {rc}, {len(seconds)} graded, scores {sorted(set(scores))}")
+    return {
+        "section": "class",
+        "when": now(),
+        "machine": machine(),
+        "loadavg_after": loadavg(),
+        "chapter": chapter,
+        "submission": f"chapters/{chapter}.ipynb with the solutions' code in its solution cells, one copy per student",
+        "target": f"100 secure submissions in <= {CLASS_TARGET_S} s",
+        "runs": runs,
+    }
+
+
 def chapter_names() -> list[str]:
     """The chapters in the order of _toc.yml (those without a solution notebook left out)."""
     toc = (ROOT / "_toc.yml").read_text(encoding="utf-8")
@@ -821,6 +892,28 @@ def markdown(results: dict) -> str:
             if "failed" in grade:
                 lines += ["", f"Failed: {grade['failed']}"]
             lines.append("")
+    klass = results.get("class")
+    if klass:
+        lines += [f"## Grading a class — {klass['when']}", ""]
+        if "skipped" in klass:
+            lines += [f"Skipped: {klass['skipped']}", ""]
+        else:
+            lines += [
+                f"`rnn-course grade` on N copies of {klass['submission']}; target: {klass['target']}.",
+                "",
+                "| submissions | mode | jobs | batch wall (s) | wall per submission (s) "
+                "| per submission, median / worst (s) | graded | scores | other processes (cores) |",
+                "|---:|---|---:|---:|---:|---:|---:|---|---:|",
+            ]
+            for r in klass["runs"]:
+                lines.append(
+                    f"| {r['submissions']} | {r['mode']} | {r['jobs']} | **{r['wall_seconds']}** "
+                    f"| {r.get('wall_seconds_per_submission', '-')} "
+                    f"| {r.get('seconds_per_submission_median', '-')} / {r.get('seconds_per_submission_worst', '-')} "
+                    f"| {r['graded']} | {', '.join(r['scores']) or 'rc ' + str(r['rc'])} "
+                    f"| {r['other_processes_cores_mean']} |"
+                )
+            lines.append("")
     notebooks = results.get("notebooks")
     if notebooks:
         lines += [f"## Each chapter top to bottom (full recipe) — {notebooks['when']}", ""]
@@ -917,6 +1010,10 @@ def parse_args(argv=None):
         help="also time the formulations in benchmarks/candidates.py (each checked first)",
     )
     p.add_argument("--grade-repeats", type=int, default=3, help="times `rnn-course grade` runs (default 3)")
+    p.add_argument("--class-chapter", default="lstm-scratch", help="section class: the chapter")
+    p.add_argument("--class-sizes", default="1,10,100", help="class sizes, comma-separated (default 1,10,100)")
+    p.add_argument("--class-modes", default="secure,insecure", help="secure, insecure or both (the default)")
+    p.add_argument("--class-jobs", type=int, default=0, help="--jobs of rnn-course grade (default: the CPU cores)")
     p.add_argument("--book-warm-repeats", type=int, default=2, help="warm builds after the cold one (default 2)")
     p.add_argument("--book-quick", action="store_true", help="build the book with --quick (2 epochs per training cell)")
     p.add_argument("--tool-timeout", type=float, default=3600, help="seconds before a tool's run is abandoned")
@@ -931,7 +1028,13 @@ def main(argv=None) -> int:
     sections = args.only or list(SECTIONS)
     warnings.filterwarnings("ignore", message="Converting a tensor with requires_grad=True to a scalar")
     sys.path.insert(0, str(ROOT))  # the course's package, installed or not
-    runners = {"tokens": bench_tokens, "notebooks": bench_notebooks, "grade": bench_grade, "book": bench_book}
+    runners = {
+        "tokens": bench_tokens,
+        "notebooks": bench_notebooks,
+        "grade": bench_grade,
+        "class": bench_class,
+        "book": bench_book,
+    }
     for section in SECTIONS:
         if section in sections:
             data = runners[section](args)

@@ -331,7 +331,10 @@ def test_student_code_finds_no_solutions_classmates_or_gradebook_to_tamper_with(
     probe = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream")
     assert "PROBE source/ exists: False" in probe, probe  # ...but not where the student's code ran
     assert "PROBE submitted: ['mallory_probe']" in probe, probe
-    assert "PROBE gradebook students: ['mallory_probe']" in probe, probe
+    if SECURE:  # no gradebook at all where the student's code runs: the grades are the judge's
+        assert "PROBE gradebook: no such table: student" in probe, probe
+    else:  # the private one, with this student alone
+        assert "PROBE gradebook students: ['mallory_probe']" in probe, probe
     # the 99s went into a private gradebook that nbgrader then overwrote with the real grades
     assert grades["mallory_probe"]["score"] == "10"
     assert grades["alice"]["score"] == "15" and grades["bob_forget"]["score"] == "10"

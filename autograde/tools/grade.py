@@ -19,14 +19,17 @@ many submissions are graded at once. The training cells train briefly while grad
 (nbgrader sets NBGRADER_EXECUTION; RNN_COURSE_QUICK=1 is set too), MPLBACKEND is removed so
 plots reach the feedback, and report.txt lists each submission's score, seconds and verdicts.
 
-Each submission is autograded by `nbgrader autograde` in a subprocess of its own, in a
-private course directory in the system's temporary folder that holds only that submission,
-a config with a per-cell timeout and a gradebook with the assignment and no student: the
-student's code (which runs with its working directory in that private autograded/) finds no
-source/ with the solutions, no other student's work and no master gradebook beside it. Its
-grades are then copied into the master gradebook with nbgrader's API. A submission that is
-not a notebook, never finishes or kills its kernel gets 0 and a line in the report saying
-why, and the batch goes on.
+Each submission is graded in a private course directory of its own in the system's temporary
+folder, which holds only that submission: the student's code (which runs with its working
+directory in that private autograded/) finds no source/ with the solutions, no other student's
+work and no master gradebook beside it. Secure (the default), this process applies nbgrader
+autograde's sanitizing steps to the job's copy (every locked cell and every check cell the
+course's) and the sandbox runs its Execute step alone (grading/job.py: nbclient, a kernel, no
+nbgrader application: a few seconds less per submission); with --insecure, `nbgrader autograde`
+runs whole in the sandbox, with a config with a per-cell timeout and a gradebook with the
+assignment and no student, and its grades are copied into the master gradebook with nbgrader's
+API. A submission that is not a notebook, never finishes or kills its kernel gets 0 and a line
+in the report saying why, and the batch goes on.
 
 The checks are judged outside the student's code (grading/secure.py): in the sandbox each check
 cell, known by its grade id and the release notebook, is a probe cell that records what the
@@ -66,7 +69,7 @@ from autograde.tools.grading.executors import Executor, LocalExecutor
 from autograde.tools.grading.find import find_submissions
 from autograde.tools.grading.records import CellResult, Submission, UsageError, fmt
 from autograde.tools.grading.report import export_csv, generate_feedback, report
-from autograde.tools.grading.sandbox import MEMORY, Box, Limits, has_gpu, problem
+from autograde.tools.grading.sandbox import GIB, MEMORY, Box, Limits, has_gpu, problem
 from autograde.tools.grading.slurm import add_executor_arguments, executor_from
 
 DEFAULT_OUT = "grading"
@@ -79,6 +82,21 @@ SECURE_CHECKS = (
     "grader from their records)"
 )
 INSECURE_CHECKS = "checks run in the students' kernels (--insecure): NOT tamper-proof"
+
+
+KERNEL_MEMORY = 2 * GIB  # what one grading kernel holds at most: torch, d2l, a chapter's data
+
+
+def default_jobs() -> int:
+    """One submission per core (a kernel trains on one thread: a small model gains little from a
+    second, and two notebooks side by side gain nearly twice), as memory allows."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        info = dict(line.split(":", 1) for line in Path("/proc/meminfo").read_text().splitlines() if ":" in line)
+        available = int(info["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return max(1, cores)
+    return max(1, min(cores, available // KERNEL_MEMORY))
 
 
 def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -> dict:
@@ -204,8 +222,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs",
         type=int,
-        default=max(1, (os.cpu_count() or 1) // 4),
-        help="submissions graded at once (default: a quarter of the CPU cores)",
+        default=default_jobs(),
+        help="submissions graded at once, each kernel with its share of the cores (default: one per "
+        f"core, at most one per {KERNEL_MEMORY // GIB} GiB of available memory: {default_jobs()} here)",
     )
     parser.add_argument("--solutions", type=Path, help="the solution notebooks (default: <repo>/solutions)")
     parser.add_argument(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -105,20 +106,32 @@ def autograde_one(
         return None
 
     sandbox = Path(tempfile.mkdtemp(prefix=f"rnn-course-grade-{sub.student}-"))
-    write_config(sandbox, course.timeout)
     assert course.template_db is not None, "grade() makes the template gradebook before any submission"
-    shutil.copyfile(course.template_db, sandbox / "gradebook.db")
     target = sandbox / "submitted" / sub.student / sub.assignment
     target.mkdir(parents=True)
-    sub.notes += copy_without_duplicate_ids(sub.original, target / f"{sub.assignment}.ipynb")
+    job_copy = target / f"{sub.assignment}.ipynb"
+    sub.notes += copy_without_duplicate_ids(sub.original, job_copy)
+    graded = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
     env = tool_env(threads, home=sandbox)
     env.pop(probing.RECORDS, None)
-    if probes is not None:
-        secure.write_job_copy(target / f"{sub.assignment}.ipynb", probes)
-        env[probing.RECORDS] = str(secure.prepare_job(sandbox))
     sub.log = course.root / "logs" / f"{sub.student}.{sub.assignment}.log"
     sub.log.unlink(missing_ok=True)
-    cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
+    if probes is not None:
+        # Secure: nbgrader's sanitizing here, its Execute step alone in the sandbox (grading/job.py).
+        secure.write_job_copy(job_copy, probes)
+        try:
+            secure.prepare_notebook(job_copy, course.template_db, sub.assignment)
+        except Exception as exc:
+            sub.status, sub.reason = "nbgrader failed", f"nbgrader could not grade it: {exc}"
+            sub.seconds = time.monotonic() - start
+            return sandbox
+        env[probing.RECORDS] = str(secure.prepare_job(sandbox))
+        cmd = [sys.executable, "-m", "autograde.tools.grading.job", str(job_copy), str(graded)]
+        cmd += ["--timeout", str(course.timeout)]
+    else:
+        write_config(sandbox, course.timeout)
+        shutil.copyfile(course.template_db, sandbox / "gradebook.db")
+        cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
     with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
         code, _ = run_logged(cmd, sandbox, sub.log, env, deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
@@ -132,7 +145,6 @@ def autograde_one(
         sub.status, sub.reason = _diagnose(log_text, course.timeout)
     else:
         sub.status = "graded"
-    graded = sandbox / "autograded" / sub.student / sub.assignment / f"{sub.assignment}.ipynb"
     verdicts = {}
     sub.notebook_points = {}
     nb = (

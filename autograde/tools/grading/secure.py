@@ -8,9 +8,11 @@ package, frames of the caller). So, by default, grading is two-stage:
    notebook, never by the student's text) is a probe cell:
    `from autograde.probing import record` / `record("<package>", "<check>", <function>)`. It runs
    the check's probe on the student's function and saves what it returned, as plain data, in the
-   job's `probes/` folder (RNN_COURSE_PROBES). nbgrader itself puts the probe cells in: the
-   private gradebook's copy of each check cell is the probe cell, so a cell the student edited
-   is overwritten with it, as nbgrader overwrites any locked cell.
+   job's `probes/` folder (RNN_COURSE_PROBES). nbgrader's own OverwriteCells puts the probe
+   cells in, here in the grader's process (`prepare_notebook`): the template gradebook's copy
+   of each check cell is the probe cell, so a cell the student edited is overwritten with it,
+   as nbgrader overwrites any locked cell. The sandbox then only executes the notebook
+   (autograde/tools/grading/job.py), without nbgrader's application or gradebook.
 2. After the sandbox is gone, this process, which never imports or runs the student's code,
    reads each record (capped, no links: `autograde.probing.verdict`, `torch.load(weights_only=True)`)
    and the check's judge alone decides: the check's points when it passes, 0 otherwise. Each check
@@ -146,6 +148,30 @@ def write_job_copy(notebook: Path, cells: dict[str, ProbeCell]) -> None:
         if isinstance(meta, dict) and meta.get("grade_id") in cells:
             cell["source"] = cells[meta["grade_id"]].source
     Path(notebook).write_text(json.dumps(nb, ensure_ascii=False, indent=1), encoding="utf-8")
+
+
+def prepare_notebook(notebook: Path, template_db: Path, assignment: str) -> None:
+    """nbgrader autograde's sanitizing steps (ClearOutput, DeduplicateIds, OverwriteKernelspec,
+    OverwriteCells, CheckCellMetadata), here in the grader's process on the job's copy: it only
+    reads the notebook as data, and the template gradebook's check cells are the probe cells, so
+    every locked cell, and every check cell whatever the student made of it, is the course's.
+    Raises nbgrader's ValidationError (its "nbgrader metadata may be corrupted") as nbgrader would."""
+    import nbformat
+    from nbgrader.preprocessors import (
+        CheckCellMetadata,
+        ClearOutput,
+        DeduplicateIds,
+        OverwriteCells,
+        OverwriteKernelspec,
+    )
+
+    nb = nbformat.read(notebook, as_version=4)
+    resources = {
+        "nbgrader": {"db_url": "sqlite:///" + str(template_db), "assignment": assignment, "notebook": notebook.stem}
+    }
+    for step in (ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells, CheckCellMetadata):
+        nb, resources = step().preprocess(nb, resources)
+    nbformat.write(nb, notebook)
 
 
 def prepare_job(job: Path) -> Path:
