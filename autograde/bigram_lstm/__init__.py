@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from autograde import engine
-from autograde.bigram_lstm import cell, model, peephole, text
+from autograde import engine, judge_only
+from autograde.bigram_lstm import model, peephole, text
 from autograde.devices import FLOAT32_TOL
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed
@@ -328,8 +328,12 @@ def _same_gradients(got, want, tol=FLOAT64_TOL) -> bool:
     )
 
 
+_SCRATCH_LSTM = judge_only.function("autograde.bigram_lstm.cell:scratch_lstm")
+_TORCH_LSTM = judge_only.function("autograde.bigram_lstm.cell:torch_lstm")  # the truth
+
+
 def _flaw(problem, hint, **options):
-    return mistake(cell.scratch_lstm, problem, hint, **options)
+    return mistake(_SCRATCH_LSTM, problem, hint, **options)
 
 
 CELL_MISTAKES = (
@@ -443,7 +447,7 @@ def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, t
     forward = engine.Exercise(
         label=label,
         name=name,
-        reference=cell.torch_lstm,
+        reference=_TORCH_LSTM,
         cases=cases,
         same=_same_forward,
         explain=explain_forward,
@@ -456,7 +460,7 @@ def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, t
     gradients = engine.Exercise(
         label=label,
         name=name,
-        reference=cell.torch_lstm,
+        reference=_TORCH_LSTM,
         cases=cases,
         same=_same_gradients,
         explain=explain_gradients,
