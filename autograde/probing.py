@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from autograde import seeds
 from autograde.engine import Check
 from autograde.verdict import FAIL, PASS, CheckFailed
 
@@ -95,8 +96,9 @@ class Verdict:
     text: str  # the ✓ line, or the ✗ line and its hint
 
 
-def verdict(package: str, name: str, path: Path) -> Verdict:
-    """The judge's verdict on a probe record, in a process where no student code runs.
+def verdict(package: str, name: str, path: Path, salt: int = 0) -> Verdict:
+    """The judge's verdict on a probe record, in a process where no student code runs; `salt` is the
+    one the sandbox's probes drew their inputs with (autograde.seeds), and the judge draws them again.
 
     A missing record (the cell never ran, or crashed the kernel) and one that is not plain data
     or not what the check's probe writes (a forged file) both fail the check, with the reason.
@@ -119,7 +121,7 @@ def verdict(package: str, name: str, path: Path) -> Verdict:
         )
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), seeds.salted(salt):
             _check(package, name).judge(seen)
     except CheckFailed as failure:
         return Verdict(False, str(failure))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde import engine, judge_only, modules
+from autograde import engine, judge_only, modules, seeds
 from autograde.engine import Case
 from autograde.verdict import CheckFailed, calling
 
@@ -52,7 +52,7 @@ FORWARD_SIZES = (Size(6, 5, 11, 1, 3, 7, 0), Size(4, 7, 9, 2, 4, 4, 1), Size(5, 
 def reference_weights(embed, hidden, vocab, layers, seed: int, scale: float = 1.0):
     """The weights of a seeded reference as plain data (tensors by kind of layer)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds.seed(seed))
         # The reference's layers, made in its order: the same numbers, without the reference's code.
         model = nn.ModuleList(
             [nn.Embedding(vocab, embed), nn.LSTM(embed, hidden, layers, batch_first=True), nn.Linear(hidden, vocab)]
@@ -74,7 +74,7 @@ def _captions(s: Size, gen: torch.Generator) -> torch.Tensor:
 def _forward_case(s: Size) -> Case:
     ctor = (s.embed, s.hidden, s.vocab, s.layers)
     weights = reference_weights(*ctor, s.seed)
-    gen = torch.Generator().manual_seed(100 + s.seed)
+    gen = seeds.generator(100 + s.seed)
     features = torch.randn(s.batch, s.embed, generator=gen, dtype=torch.float64)
     captions = _captions(s, gen)
     loss_weights = torch.randn(s.batch, s.steps, s.vocab, generator=gen, dtype=torch.float64)
@@ -231,7 +231,7 @@ def _sample_case(p: Prompt, index: int) -> Case:
     s = p.size
     ctor = (s.embed, s.hidden, s.vocab, s.layers)
     weights = reference_weights(*ctor, s.seed, p.scale)
-    gen = torch.Generator().manual_seed(500 + p.seed)
+    gen = seeds.generator(500 + p.seed)
     inputs = torch.randn(1, 1, s.embed, generator=gen, dtype=torch.float64)
     states = tuple(torch.randn(s.layers, 1, s.hidden, generator=gen, dtype=torch.float64) for _ in range(2))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from autograde import engine, judge_only
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
 from autograde.verdict import CheckFailed
 
@@ -37,7 +37,7 @@ EMBED_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:E
 
 
 def _embed_case(label: str, ids: torch.Tensor, vocab: int, dim: int, seed: int) -> Case:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     weight = torch.randn(vocab, dim, generator=gen, dtype=torch.float64)
     loss_weights = torch.randn(*ids.shape, dim, generator=gen, dtype=torch.float64)
 
@@ -49,7 +49,7 @@ def _embed_case(label: str, ids: torch.Tensor, vocab: int, dim: int, seed: int) 
 
 
 def _embed_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(7)
+    g = seeds.generator(7)
     return [
         _embed_case("square", torch.tensor([[0, 5, 2, 5], [3, 1, 4, 0]]), 6, 6, 0),  # square: a transpose shows
         _embed_case("1-d", torch.tensor([4, 0, 6, 6, 2]), 7, 3, 1),
@@ -182,7 +182,7 @@ LAYER_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:L
 
 
 def _layer_case(V: int, E: int, pad: int, max_norm: float, ids: list[list[int]], seed: int) -> Case:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     weight = torch.randn(V, E, generator=gen, dtype=torch.float64) * max_norm * 0.9
     weight[pad] = 0  # as nn.Embedding starts it
     ids_t = torch.tensor(ids)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from autograde import budget, engine, judge_only, modules
+from autograde import budget, engine, judge_only, modules, seeds
 from autograde.devices import FLOAT32_TOL
 from autograde.lstm_concise import task
 from autograde.mistakes import mistake
@@ -346,7 +346,7 @@ def _feature_case(config, seed) -> engine.Case:
     layers, bidirectional, batch_first, proj = config
 
     def make(device, dtype):
-        output, h_n = _lstm_run(config, seed)
+        output, h_n = _lstm_run(config, seeds.seed(seed))  # cached by the salted seed
         dtype = dtype or torch.float64
         return output.to(device, dtype, copy=True), h_n.to(device, dtype, copy=True), bidirectional, batch_first
 
@@ -479,9 +479,9 @@ def _step_case(config, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(100 + seed)
+        gen = seeds.generator(100 + seed)
         with quiet(), torch.random.fork_rng():
-            torch.manual_seed(100 + seed)
+            torch.manual_seed(seeds.seed(100 + seed))
             lstm = nn.LSTM(**STEP_SIZES, num_layers=layers, batch_first=batch_first, proj_size=proj).double()
             x = torch.randn((BATCH, STEPS, 3) if batch_first else (STEPS, BATCH, 3), generator=gen, dtype=torch.float64)
             state = None
@@ -506,7 +506,7 @@ def _step_cases():
 
 
 def _loss_weights(t: torch.Tensor, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     return torch.randn(tuple(t.shape), generator=gen, dtype=torch.float64).to(t.device, t.dtype)
 
 
@@ -624,7 +624,7 @@ check_run_step_by_step = engine.exercise_check(
 def _weights(layers: list[Callable[[], nn.Module]], seed: int) -> modules.Weights:
     """The weights, as plain data, of torch.nn layers drawn with a seed (float64): no course code."""
     with quiet(), torch.random.fork_rng():
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds.seed(seed))
         return modules.weights_by_kind(nn.ModuleList([layer() for layer in layers]).double())
 
 
@@ -673,7 +673,7 @@ def _stacked_case(sizes, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(200 + seed)
+        gen = seeds.generator(200 + seed)
         ctor = (input_size, hidden)
         weights = _weights([lambda: nn.LSTM(input_size, hidden, num_layers=2, bidirectional=True)], 200 + seed)
         x = torch.randn(steps, batch, input_size, generator=gen, dtype=torch.float64)
@@ -832,7 +832,7 @@ def _classifier_case(sizes, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(300 + seed)
+        gen = seeds.generator(300 + seed)
         ctor = (vocab, hidden, classes)
         weights = _weights(
             [lambda: nn.LSTM(vocab, hidden, batch_first=True), lambda: nn.Linear(hidden, classes)], 300 + seed

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde import engine, judge_only
+from autograde import engine, judge_only, seeds
 from autograde.verdict import CheckFailed
 
 EXERCISE = "Exercise 4 (grad_clipping)"
@@ -63,7 +63,7 @@ def _grads(params, gen, scale, skip=()):
 
 def _scratch(seed, scale, theta, skip=(), dtype=torch.float64, shapes=((5, 4), (4, 4), (4,), (4, 5), (5,))):
     def make():
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         params = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_(True) for s in shapes]
         _grads(params, gen, scale, skip)
         return ScratchNet(params), params, theta
@@ -73,7 +73,7 @@ def _scratch(seed, scale, theta, skip=(), dtype=torch.float64, shapes=((5, 4), (
 
 def _module(seed, scale, theta):
     def make():
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         net = ModuleNet(gen)
         trainable = [p for n, p in net.named_parameters() if p.requires_grad and n != "unused"]
         _grads(trainable, gen, scale)

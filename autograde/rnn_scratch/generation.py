@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from autograde import engine, judge_only
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
 from autograde.verdict import CheckFailed, calling
 
@@ -60,7 +60,7 @@ class CheckNet:
         hidden: int = 16,
         device: torch.device = torch.device("cpu"),
     ):
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         V, H = vocab_size, hidden
         self.V, self.H, self.style, self.device = V, H, style, torch.device(device)
         self.W_xh = (torch.randn(V, H, generator=gen, dtype=torch.float64) * 1.5).to(self.device)

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from autograde import engine, judge_only
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
 from autograde.verdict import CheckFailed
 
@@ -21,7 +21,7 @@ def _case(label, logits, targets, on_devices=True) -> Case:
 
 
 def _cases():
-    gen = torch.Generator().manual_seed(0)
+    gen = seeds.generator(0)
     out = []
     for n, v, scale in ((12, 7, 1.0), (35 * 2, 28, 3.0), (5, 4, 0.1)):
         logits = torch.randn(n, v, generator=gen, dtype=torch.float64) * scale

@@ -5,7 +5,11 @@ The student's code runs in the kernel nbgrader starts, so nbgrader itself runs i
 - bubblewrap (bwrap): no network (the kernel still talks to nbgrader over loopback), its own
   process tree (--die-with-parent: nothing outlives it or the deadline), a private /tmp, the
   system, Python and the course's packages read-only, the solutions and the course directory
-  hidden, and one folder writable: the job's own;
+  hidden, and one folder writable: the job's own. In secure grading the course's own package is
+  its probe-only copy (grading/probe_package.py): the checks' probes and input generation, no
+  reference, planted mistake or layer adapter, so a notebook cannot import a right answer; and
+  RNN_COURSE_SALT holds the batch's salt, with which the probes draw their inputs
+  (autograde/seeds.py; the grader's judge draws them again with it);
 - as an unprivileged uid of its own per parallel slot (setpriv: no capabilities, no groups, no
   new privileges; RLIMIT_NPROC counts processes per real uid, so two slots never share one),
   when grading runs as root; otherwise as the grader's own uid, in a user namespace;
@@ -31,6 +35,9 @@ import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from autograde import seeds
+from autograde.tools.grading import probe_package
 
 FIRST_UID = 61000  # slot i runs as uid FIRST_UID + i: ids no account on a usual system has
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -72,10 +79,12 @@ class Box:
     hidden: list[Path]  # covered by an empty folder: the solutions, the course directory
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     slots: queue.Queue = field(default_factory=queue.Queue)
+    salt: int = 0  # the batch's (autograde.seeds): the judge needs it too
+    package: Path | None = None  # the probe-only copy of `autograde` (secure grading), bound over the real one
 
     @classmethod
-    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path]) -> Box:
-        box = cls(limits, hidden)
+    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path], salt: int = 0) -> Box:
+        box = cls(limits, hidden, salt=salt)
         for i in range(jobs):
             box.slots.put(FIRST_UID + i)
         return box
@@ -144,11 +153,15 @@ class Box:
             path = Path(path).resolve()
             if path.is_dir() and any(path.is_relative_to(r) for r in roots):
                 box += ["--tmpfs", str(path)]
+        if self.package is not None:
+            for real in probe_package.package_dirs():
+                box += ["--ro-bind", str(self.package), str(real)]
         for gpu in sorted(Path("/dev").glob("nvidia*")):
             box += ["--dev-bind", str(gpu), str(gpu)]
         if has_gpu():
             box += ["--ro-bind", "/sys", "/sys"]  # CUDA finds its devices there
-        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student", "--"]
+        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student"]
+        box += ["--setenv", seeds.SALT, str(self.salt), "--"]
         inner: list[str] = []
         if uid is not None:
             inner += [

@@ -155,12 +155,12 @@ def prepare_job(job: Path) -> Path:
     return folder
 
 
-def judge(job: Path, cells: dict[str, ProbeCell]) -> dict[str, probing.Verdict]:
-    """The judge's verdict on every check of one job, from its records alone."""
+def judge(job: Path, cells: dict[str, ProbeCell], salt: int = 0) -> dict[str, probing.Verdict]:
+    """The judge's verdict on every check of one job, from its records alone (and the batch's salt)."""
     verdicts = {}
     for grade_id, cell in cells.items():
         with _JUDGING:
-            verdicts[grade_id] = probing.verdict(cell.package, cell.check, job / PROBES / f"{cell.check}.pt")
+            verdicts[grade_id] = probing.verdict(cell.package, cell.check, job / PROBES / f"{cell.check}.pt", salt)
     return verdicts
 
 
