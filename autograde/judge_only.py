@@ -15,7 +15,7 @@ it the first time the judge calls or reads it. A probe that touched one would fa
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, overload
 
 MARK = "JUDGE_ONLY"  # the module-level flag: `JUDGE_ONLY = True`
@@ -46,12 +46,11 @@ class function:  # noqa: N801 - used like the function it stands for
 class sequence(Sequence):  # noqa: N801 - used like the tuple it stands for
     """A judge-only sequence (a catalogue of mistakes), "module:name", imported when first read."""
 
-    def __init__(self, path: str, pick: Callable[[Sequence], Sequence] | None = None):
-        self.path, self.pick = path, pick
+    def __init__(self, path: str):
+        self.path = path
 
     def _items(self) -> Sequence:
-        items = _resolve(self.path)
-        return self.pick(items) if self.pick else items
+        return _resolve(self.path)
 
     @overload
     def __getitem__(self, index: int) -> Any: ...

@@ -6,6 +6,13 @@ tensors, numbers, strings and containers). A trusted process that never runs stu
 loads each record with `torch.load(weights_only=True)` (no pickle) and calls `verdict(...)`: the
 check's judge computes the truth, compares and names the mistake. Nothing the student's code
 does can print a ✓ for it: the judge's own output is the verdict.
+
+What the sandbox can import is the probe side only: its `autograde` is a copy without the
+judge-only modules (the references, the planted mistakes, the adapters onto PyTorch's layers;
+autograde/judge_only.py, autograde/tools/grading/probe_package.py), so a notebook cannot call a
+right answer; the probes draw their inputs with the batch's secret salt (RNN_COURSE_SALT,
+autograde/seeds.py) and the judge draws the same ones again with it (`verdict(..., salt)`), never
+trusting the inputs a record might claim, so a table of answers to the course's public inputs fails.
 """
 
 from __future__ import annotations
