@@ -8,20 +8,20 @@ package, frames of the caller). So, by default, grading is two-stage:
    notebook, never by the student's text) is a probe cell:
    `from autograde.probing import record` / `record("<package>", "<check>", <function>)`. It runs
    the check's probe on the student's function and saves what it returned, as plain data, in the
-   job's `probes/` folder (RNN_COURSE_PROBES). The sandbox's `autograde` is the probe-only copy
-   (grading/probe_package.py: no reference or planted mistake to import) and its probes draw
-   their inputs with the batch's secret salt (RNN_COURSE_SALT, autograde/seeds.py). nbgrader
-   itself puts the probe cells in: the private gradebook's copy of each check cell is the probe
-   cell, so a cell the student edited is overwritten with it, as nbgrader overwrites any locked
-   cell.
+   job's `probes/` folder (RNN_COURSE_PROBES). nbgrader itself puts the probe cells in: the
+   private gradebook's copy of each check cell is the probe cell, so a cell the student edited
+   is overwritten with it, as nbgrader overwrites any locked cell.
 2. After the sandbox is gone, this process, which never imports or runs the student's code,
    reads each record (capped, no links: `autograde.probing.verdict`, `torch.load(weights_only=True)`)
-   and the check's judge, drawing the same inputs again with the same salt, alone decides: the
-   check's points when it passes, 0 otherwise. Each check cell of the autograded notebook that
-   the course keeps gets back the release's source and, as its only output, the verdict; the
-   master gradebook gets the points; nbgrader's feedback and grades.csv are then made from those
-   two. Whatever the student's code printed in a check cell, or wrote in the private gradebook,
-   does not count.
+   and the check's judge alone decides: the check's points when it passes, 0 otherwise. Each check
+   cell of the autograded notebook that the course keeps gets back the release's source and, as
+   its only output, the verdict; the master gradebook gets the points; nbgrader's feedback and
+   grades.csv are then made from those two. Whatever the student's code printed in a check
+   cell, or wrote in the private gradebook, does not count.
+
+What the sandbox imports is a copy of the course's package without its references and planted
+mistakes (grading/probe_package.py), and its probes draw their inputs with the batch's secret salt
+(RNN_COURSE_SALT, autograde/seeds.py); `judge` draws the same inputs again with the same salt.
 """
 
 from __future__ import annotations
