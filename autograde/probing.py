@@ -6,6 +6,13 @@ tensors, numbers, strings and containers). A trusted process that never runs stu
 loads each record with `torch.load(weights_only=True)` (no pickle) and calls `verdict(...)`: the
 check's judge computes the truth, compares and names the mistake. Nothing the student's code
 does can print a ✓ for it: the judge's own output is the verdict.
+
+What the sandbox can import is the probe side only: its `autograde` is a copy without the
+judge-only modules (the references, the planted mistakes, the adapters onto PyTorch's layers;
+autograde/judge_only.py, autograde/tools/grading/probe_package.py), so a notebook cannot call a
+right answer; the probes draw their inputs with the batch's secret salt (RNN_COURSE_SALT,
+autograde/seeds.py) and the judge draws the same ones again with it (`verdict(..., salt)`), never
+trusting the inputs a record might claim, so a table of answers to the course's public inputs fails.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from autograde import seeds
 from autograde.engine import Check
 from autograde.verdict import FAIL, PASS, CheckFailed
 
@@ -95,8 +103,9 @@ class Verdict:
     text: str  # the ✓ line, or the ✗ line and its hint
 
 
-def verdict(package: str, name: str, path: Path) -> Verdict:
-    """The judge's verdict on a probe record, in a process where no student code runs.
+def verdict(package: str, name: str, path: Path, salt: int = 0) -> Verdict:
+    """The judge's verdict on a probe record, in a process where no student code runs; `salt` is the
+    one the sandbox's probes drew their inputs with (autograde.seeds), and the judge draws them again.
 
     A missing record (the cell never ran, or crashed the kernel) and one that is not plain data
     or not what the check's probe writes (a forged file) both fail the check, with the reason.
@@ -119,7 +128,7 @@ def verdict(package: str, name: str, path: Path) -> Verdict:
         )
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out):
+        with contextlib.redirect_stdout(out), seeds.salted(salt):
             _check(package, name).judge(seen)
     except CheckFailed as failure:
         return Verdict(False, str(failure))

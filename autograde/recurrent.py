@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from autograde import seeds
 from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta, tensors_in, where_checked
 from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
@@ -125,7 +126,7 @@ class Trial:
 
 def make_trial(spec: RecurrentSpec, case: Case, dtype=torch.float64, device=torch.device("cpu")) -> Trial:
     """The case's inputs, state and parameters: drawn in float64, then moved to `device` and `dtype`."""
-    gen = torch.Generator().manual_seed(case.seed)
+    gen = seeds.generator(case.seed)
     tokens = torch.randint(case.vocab, (case.steps, case.batch), generator=gen)
     inputs = torch.nn.functional.one_hot(tokens, case.vocab).to(torch.float64)
     state = tuple(torch.randn(case.batch, case.hidden, generator=gen, dtype=torch.float64) for _ in spec.state_names)
@@ -283,7 +284,7 @@ def _loss(result, weights):
 
 def _loss_weights(spec: RecurrentSpec, case: Case) -> list[torch.Tensor]:
     """The random weighting of outputs and state whose gradients are compared (float64)."""
-    gen = torch.Generator().manual_seed(1000 + case.seed)
+    gen = seeds.generator(1000 + case.seed)
     shapes = [(case.steps * case.batch, case.vocab)] + [(case.batch, case.hidden)] * len(spec.state_names)
     return [torch.randn(shape, generator=gen, dtype=torch.float64) for shape in shapes]
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde import torch_layers
 from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
 from autograde.recurrent import CASES, FLOAT64_TOL, Forward, RecurrentSpec, make_trial, same_result
@@ -56,6 +55,8 @@ def probe(ex: StateDictExercise, fn: Callable[[list], dict]) -> dict:
 
 def judge(ex: StateDictExercise, seen: dict) -> None:
     """Load the state dict into a real layer and compare it with the course's from-scratch reference."""
+    from autograde import torch_layers  # judge only: the sandbox's probes import this module without it
+
     if "failed" in seen:
         raise CheckFailed(ex.exercise, seen["failed"], seen["hint"])
     got = unplain(seen["got"])

@@ -12,6 +12,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+JUDGE_ONLY = True  # runs the real layers on the student's layout: the truth of every recurrent exercise
+
 
 def run(layer: type[nn.RNNBase], weights: dict, inputs: torch.Tensor, state: tuple, W_hq, b_q, **options):
     """`layer(V, H, **options)` with `weights` on inputs (T, B, V) from `state`, a tuple of (B, H).

@@ -591,7 +591,16 @@ def bench_class(args) -> dict:
     sizes = [int(n) for n in args.class_sizes.split(",")]
     modes = args.class_modes.split(",")
     jobs = args.class_jobs or os.cpu_count() or 1
-    runs = []
+    runs: list[dict] = []
+    result = {
+        "section": "class",
+        "when": now(),
+        "machine": machine(),
+        "chapter": chapter,
+        "submission": f"chapters/{chapter}.ipynb with the solutions' code in its solution cells, one copy per student",
+        "target": f"100 secure submissions in <= {CLASS_TARGET_S} s",
+        "runs": runs,
+    }
     with tempfile.TemporaryDirectory(prefix="rnn-course-bench-class-") as tmp:
         tmp = Path(tmp)
         solved = submission_notebook(chapter)
@@ -631,17 +640,10 @@ def bench_class(args) -> dict:
                 if rc != 0 or len(seconds) != size:
                     run["output_tail"] = tail
                 runs.append(run)
+                result["loadavg_after"] = loadavg()
+                save("class", result)  # each run as it ends: a long batch stopped half-way keeps the rest
                 log(f"class: {size} {mode}: {wall:.0f} s, rc {rc}, {len(seconds)} graded, scores {sorted(set(scores))}")
-    return {
-        "section": "class",
-        "when": now(),
-        "machine": machine(),
-        "loadavg_after": loadavg(),
-        "chapter": chapter,
-        "submission": f"chapters/{chapter}.ipynb with the solutions' code in its solution cells, one copy per student",
-        "target": f"100 secure submissions in <= {CLASS_TARGET_S} s",
-        "runs": runs,
-    }
+    return result
 
 
 def chapter_names() -> list[str]:

@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 from autograde import course
 from autograde import gru as checks
 from autograde.gru import layout
+from autograde.gru import references as refs
 from autograde.gru.figures import gru_cell, reset_placement
 from autograde.gru.flaws import catalogue, scratch_gru
 from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
@@ -53,11 +54,11 @@ def test_pytorch_form_reference_equals_nn_gru_outputs_and_gradients(case):
     with torch.no_grad():
         assert same_result(
             scratch_gru(trial.inputs, trial.state, trial.params),
-            layout.torch_gru(trial.inputs, trial.state, trial.params),
+            refs.torch_gru(trial.inputs, trial.state, trial.params),
             FLOAT64_TOL,
         )
     mine = _grads(scratch_gru, trial.inputs, trial.state, trial.params)
-    torchs = _grads(layout.torch_gru, trial.inputs, trial.state, trial.params)
+    torchs = _grads(refs.torch_gru, trial.inputs, trial.state, trial.params)
     for name, a, b in zip(layout.TORCH_FORM_NAMES, mine, torchs):
         assert torch.allclose(a, b, **FLOAT64_TOL), name
 
@@ -88,7 +89,7 @@ def test_d2l_form_reference_equals_nn_gru_where_the_forms_coincide(case):
         *rest, d_leaf = leaves
         ps = list(rest)
         ps.insert(7, torch.diag(d_leaf))
-        return layout.torch_gru(inputs, state, layout.d2l_to_torch_form(ps))
+        return refs.torch_gru(inputs, state, layout.d2l_to_torch_form(ps))
 
     leaves = params[:7] + params[8:] + [d]
     with torch.no_grad():
@@ -110,7 +111,7 @@ def test_the_forms_differ_otherwise(case):
     with torch.no_grad():
         assert not same_result(
             scratch_gru(trial.inputs, trial.state, params),
-            layout.torch_gru(trial.inputs, trial.state, layout.d2l_to_torch_form(params)),
+            refs.torch_gru(trial.inputs, trial.state, layout.d2l_to_torch_form(params)),
             dict(rtol=1e-3, atol=1e-3),
         )
         diagonal = list(params)
@@ -121,7 +122,7 @@ def test_the_forms_differ_otherwise(case):
         plain[8] = diagonal[8] + torch_form[9]  # the same total bias, outside the reset gate
         assert not same_result(
             scratch_gru(trial.inputs, trial.state, plain),
-            layout.torch_gru(trial.inputs, trial.state, torch_form),
+            refs.torch_gru(trial.inputs, trial.state, torch_form),
             dict(rtol=1e-3, atol=1e-3),
         )
 
@@ -169,7 +170,7 @@ def test_d2l_form_reference_equals_an_independent_computation(case):
 
 def test_layouts_round_trip():
     params = layout.random_params(5, 3, torch.Generator().manual_seed(0), form="torch")
-    state = layout.to_torch_layout(params)
+    state = refs.to_torch_layout(params)
     W = state["weight_ih_l0"].T.chunk(3, dim=1)  # (r, z, n)
     assert torch.equal(W[0], params[3]) and torch.equal(W[1], params[0]) and torch.equal(W[2], params[6])
     assert torch.equal(state["bias_hh_l0"][6:], params[9]) and not state["bias_hh_l0"][:6].any()

@@ -11,6 +11,7 @@ import torch
 from autograde import course
 from autograde import lstm_scratch as checks
 from autograde.lstm_scratch import layout
+from autograde.lstm_scratch import references as refs
 from autograde.lstm_scratch.flaws import scratch_lstm
 from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
 
@@ -31,7 +32,7 @@ def test_graders_scratch_lstm_equals_nn_lstm(case):
     with torch.no_grad():
         assert same_result(
             scratch_lstm(trial.inputs, trial.state, trial.params),
-            layout.torch_lstm(trial.inputs, trial.state, trial.params),
+            refs.torch_lstm(trial.inputs, trial.state, trial.params),
             FLOAT64_TOL,
         )
 

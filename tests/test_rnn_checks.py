@@ -27,8 +27,8 @@ from torch import nn
 from autograde import course, torch_layers
 from autograde import rnn_scratch as checks
 from autograde.recurrent import CASES, FLOAT64_TOL, make_trial, same_result
-from autograde.rnn_scratch import clipping, generation, layout, ngram
-from autograde.rnn_scratch import perplexity as perplexity_checks
+from autograde.rnn_scratch import clipping, generation, ngram
+from autograde.rnn_scratch import references as refs
 from autograde.rnn_scratch.figures import rnn_unrolled
 from autograde.rnn_scratch.flaws import catalogue, scratch_rnn
 
@@ -49,10 +49,10 @@ def test_graders_scratch_rnn_equals_nn_rnn(case):
     params = [p.detach() for p in trial.params]
     with torch.no_grad():
         loaded = torch_layers.load(
-            nn.RNN, layout.to_torch_layout(params), trial.inputs, trial.state, params[3], params[4]
+            nn.RNN, refs.to_torch_layout(params), trial.inputs, trial.state, params[3], params[4]
         )
         assert same_result(scratch_rnn(trial.inputs, trial.state, params), loaded, FLOAT64_TOL)
-        assert same_result(layout.torch_rnn(trial.inputs, trial.state, params), loaded, FLOAT64_TOL)
+        assert same_result(refs.torch_rnn(trial.inputs, trial.state, params), loaded, FLOAT64_TOL)
 
 
 def _brute_force_perplexity(train, test, n, V, alpha):
@@ -94,14 +94,14 @@ def test_ngram_reference_equals_brute_force(args):
     if len(test) < n:
         pytest.skip("no position to score")
     assert math.isclose(
-        ngram.perplexity(train, test, n, V, alpha), _brute_force_perplexity(train, test, n, V, alpha), rel_tol=1e-12
+        refs.perplexity(train, test, n, V, alpha), _brute_force_perplexity(train, test, n, V, alpha), rel_tol=1e-12
     )
 
 
 def test_ngram_reference_on_the_book_equals_brute_force_counts():
     """On the real text: the smoothed probabilities, summed over the vocabulary, give 1 for every context."""
     train, held_out = ngram.train_and_held_out()
-    grams = ngram.count_ngrams(train, 3)
+    grams = refs.count_ngrams(train, 3)
     contexts = collections.Counter()
     for g, c in grams.items():
         contexts[g[:-1]] += c
@@ -113,7 +113,7 @@ def test_ngram_reference_on_the_book_equals_brute_force_counts():
         math.log((grams[tuple(held_out[t - 2 : t + 1])] + 0.1) / (contexts[tuple(held_out[t - 2 : t])] + 2.8))
         for t in range(2, len(held_out))
     ]
-    assert math.isclose(ngram.perplexity(train, held_out, 3, 28, 0.1), math.exp(-sum(logp) / len(logp)))
+    assert math.isclose(refs.perplexity(train, held_out, 3, 28, 0.1), math.exp(-sum(logp) / len(logp)))
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 5])
@@ -124,7 +124,7 @@ def test_count_ngrams_reference_equals_brute_force(n):
         if i + n <= len(tokens):
             key = tuple(tokens[j] for j in range(i, i + n))
             brute[key] = brute.get(key, 0) + 1
-    assert dict(ngram.count_ngrams(tokens, n)) == brute
+    assert dict(refs.count_ngrams(tokens, n)) == brute
     assert sum(brute.values()) == len(tokens) - n + 1
 
 
@@ -161,7 +161,7 @@ def test_clipping_reference_equals_clip_grad_norm():
         for p, g in zip(params, grads):
             p.grad = g.clone()
         torch.nn.utils.clip_grad_norm_(params, theta)
-        assert all(torch.allclose(a, p.grad, **clipping.TOL) for a, p in zip(clipping.clip(grads, theta), params))
+        assert all(torch.allclose(a, p.grad, **clipping.TOL) for a, p in zip(refs.clip(grads, theta), params))
 
 
 def test_perplexity_truth_equals_a_manual_computation():
@@ -169,14 +169,14 @@ def test_perplexity_truth_equals_a_manual_computation():
     logits = torch.randn(20, 9, generator=gen, dtype=torch.float64)
     targets = torch.randint(9, (20,), generator=gen)
     probs = torch.softmax(logits, dim=1)[torch.arange(20), targets]
-    assert math.isclose(perplexity_checks.truth(logits, targets), math.exp(-probs.log().mean().item()), rel_tol=1e-12)
+    assert math.isclose(refs.perplexity_of_logits(logits, targets), math.exp(-probs.log().mean().item()), rel_tol=1e-12)
 
 
 def test_predict_reference_equals_d2l_predict_ch8(d2l_in_tmp):
     d2l = d2l_in_tmp
     for case in generation.CASES:
         vocab = generation.Vocab()
-        ours = generation.reference(
+        ours = refs.predict(
             case.prefix,
             case.num_preds,
             generation.CheckNet(len(vocab), case.seed, case.style),
@@ -194,7 +194,7 @@ def test_predict_reference_equals_d2l_predict_ch8(d2l_in_tmp):
     assert (
         len(
             {
-                generation.reference(
+                refs.predict(
                     c.prefix, 20, generation.CheckNet(15, c.seed, c.style), generation.Vocab(), torch.device("cpu")
                 )[len(c.prefix) :]
                 for c in generation.CASES
@@ -268,21 +268,21 @@ def test_each_ngram_mistake_is_named_as_itself(index):
     assert problem in verdict(checks.check_ngram_perplexity, planted).problem
 
 
-@pytest.mark.parametrize("index", range(len(clipping.MISTAKES)))
+@pytest.mark.parametrize("index", range(len(refs.CLIPPING_MISTAKES)))
 def test_each_clipping_mistake_is_named_as_itself(index):
-    problem, _, planted = clipping.MISTAKES[index]
+    problem, _, planted = refs.CLIPPING_MISTAKES[index]
     assert problem in verdict(checks.check_grad_clipping, planted).problem
 
 
-@pytest.mark.parametrize("index", range(len(perplexity_checks.MISTAKES)))
+@pytest.mark.parametrize("index", range(len(refs.PERPLEXITY_MISTAKES)))
 def test_each_perplexity_mistake_is_named_as_itself(index):
-    problem, _, mistake = perplexity_checks.MISTAKES[index]
+    problem, _, mistake = refs.PERPLEXITY_MISTAKES[index]
     assert problem in verdict(checks.check_perplexity, mistake).problem
 
 
-@pytest.mark.parametrize("index", range(len(generation.MISTAKES)))
+@pytest.mark.parametrize("index", range(len(refs.PREDICT_MISTAKES)))
 def test_each_predict_mistake_is_named_as_itself(index):
-    problem, _, planted = generation.MISTAKES[index]
+    problem, _, planted = refs.PREDICT_MISTAKES[index]
     assert problem in verdict(checks.check_predict, planted).problem
 
 

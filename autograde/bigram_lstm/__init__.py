@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import torch
 
-from autograde import engine
-from autograde.bigram_lstm import cell, model, peephole, text
+from autograde import engine, judge_only, seeds
+from autograde.bigram_lstm import model, peephole, text
 from autograde.devices import FLOAT32_TOL
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed
@@ -95,7 +95,7 @@ def _batch_case(label: str, ids: torch.Tensor, batch_size: int, num_unrollings: 
 
 
 def _batch_cases() -> list[engine.Case]:
-    gen = torch.Generator().manual_seed(0)
+    gen = seeds.generator(0)
     valid = text.char_ids(text.time_machine()[: text.VALID_SIZE])
     return [
         _batch_case("37 random ids", torch.randint(27, (37,), generator=gen), 4, 3),
@@ -212,7 +212,7 @@ CELL_CASES = ((5, 3, 4, 6, 0), (1, 2, 7, 3, 1), (6, 2, 5, 5, 2))  # T, B, D, H, 
 
 def _cell_case(T: int, B: int, D: int, H: int, seed: int, P: int | None = None) -> engine.Case:
     """Inputs, state, weights and loss weights; with P, an LSTMP's: H memory units projected to P."""
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     R = H if P is None else P  # the size of the state h that W's last rows read
     X = torch.randn(T, B, D, generator=gen, dtype=torch.float64)
     state = (
@@ -328,8 +328,12 @@ def _same_gradients(got, want, tol=FLOAT64_TOL) -> bool:
     )
 
 
+_SCRATCH_LSTM = judge_only.function("autograde.bigram_lstm.cell:scratch_lstm")
+_TORCH_LSTM = judge_only.function("autograde.bigram_lstm.cell:torch_lstm")  # the truth
+
+
 def _flaw(problem, hint, **options):
-    return mistake(cell.scratch_lstm, problem, hint, **options)
+    return mistake(_SCRATCH_LSTM, problem, hint, **options)
 
 
 CELL_MISTAKES = (
@@ -443,7 +447,7 @@ def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, t
     forward = engine.Exercise(
         label=label,
         name=name,
-        reference=cell.torch_lstm,
+        reference=_TORCH_LSTM,
         cases=cases,
         same=_same_forward,
         explain=explain_forward,
@@ -456,7 +460,7 @@ def _lstm_exercises(label: str, name: str, cases, mistakes, gradient_mistakes, t
     gradients = engine.Exercise(
         label=label,
         name=name,
-        reference=cell.torch_lstm,
+        reference=_TORCH_LSTM,
         cases=cases,
         same=_same_gradients,
         explain=explain_gradients,
@@ -495,7 +499,7 @@ MODEL_SIZES = (11, 4, 5, 0.5)  # vocab, embedding, hidden, dropout: vocab > hidd
 
 
 def _model_case() -> engine.Case:
-    gen = torch.Generator().manual_seed(0)
+    gen = seeds.generator(0)
     V, E, H, p = MODEL_SIZES
     ids = torch.randint(V, (4, 3), generator=gen)
     state = tuple(torch.randn(3, H, generator=gen, dtype=torch.float64) for _ in range(2))
@@ -637,7 +641,7 @@ PEEPHOLE_CASES = ((5, 3, 4, 6, 0), (3, 2, 5, 3, 1))  # T, B, D, H, seed
 
 
 def _peephole_case(T: int, B: int, D: int, H: int, seed: int) -> engine.Case:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
 
     def randn(*shape, scale=1.0):
         return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale

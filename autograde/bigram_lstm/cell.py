@@ -22,6 +22,8 @@ import torch
 from torch import nn
 from torch.func import functional_call
 
+JUDGE_ONLY = True  # the truth and the planted mistakes: never in the grading sandbox
+
 COURSE_ORDER = "ifoc"  # the course's [I | F | O | C~]
 TORCH_ORDER = "ifco"  # nn.LSTM's (i, f, g, o) in the course's letters (g is the candidate C~)
 

@@ -33,59 +33,12 @@ import copy
 import torch
 from torch import nn
 
-from autograde.bigram_lstm.cell import scratch_lstm
+from autograde import judge_only, seeds
 from autograde.verdict import CheckFailed
 
 TOL: dict = dict(rtol=1e-9, atol=1e-10)  # float64, the same weights: only dropout may make a difference
 
-
-class BigramLSTM(nn.Module):
-    """The course's model; options plant mistakes (see the module's docstring)."""
-
-    def __init__(
-        self,
-        vocab_size,
-        embed_size,
-        num_hiddens,
-        dropout=0.0,
-        *,
-        where=("input", "output"),
-        recurrent=False,
-        in_eval=False,
-        rescale=True,
-    ):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_size)
-        bound = num_hiddens**-0.5
-        self.W = nn.Parameter(torch.empty(embed_size + num_hiddens, 4 * num_hiddens).uniform_(-bound, bound))
-        self.b = nn.Parameter(torch.zeros(4 * num_hiddens))
-        self.classifier = nn.Linear(num_hiddens, vocab_size)
-        self.dropout, self.where, self.recurrent = dropout, where, recurrent
-        self.in_eval, self.rescale = in_eval, rescale
-
-    def _drop(self, x):
-        if self.dropout == 0 or not (self.training or self.in_eval):
-            return x
-        keep = (torch.rand_like(x) >= self.dropout).to(x.dtype)
-        return x * keep / (1 - self.dropout) if self.rescale else x * keep
-
-    def forward(self, ids, state):
-        X = self.embedding(ids)
-        if "input" in self.where:
-            X = self._drop(X)
-        if self.recurrent:  # dropout on the state passed from each step to the next
-            ys = []
-            for x in X:
-                H, C = state
-                y, state = scratch_lstm(x[None], (self._drop(H), C), [self.W, self.b])
-                ys.append(y[0])
-            Y = torch.stack(ys)
-        else:
-            Y, state = scratch_lstm(X, state, [self.W, self.b])
-        if "output" in self.where:
-            Y = self._drop(Y)
-        logits = self.classifier(Y)
-        return logits.reshape(-1, logits.shape[-1]), state
+BigramLSTM = judge_only.function("autograde.bigram_lstm.references:BigramLSTM")  # the course's model
 
 
 def _same(a, b) -> bool:
@@ -154,7 +107,7 @@ def fingerprint(cls, args, exercise: str) -> dict[str, str]:
         torch.manual_seed(0)
         model = cls(V, E, H, p)
         plain = cls(V, E, H, 0.0)
-        gen = torch.Generator().manual_seed(1)
+        gen = seeds.generator(1)
         model = model.double()
         with torch.no_grad():
             for w in model.parameters():

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde import engine, modules
+from autograde import engine, judge_only, modules, seeds
 from autograde.engine import Case
-from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed, calling
 
 LABEL = "Exercise 3 (DecoderRNN)"
@@ -26,118 +25,14 @@ NAME = "DecoderRNN"
 START, END, PAD = 0, 1, 3  # the vocabulary's ids, as in the original project (<pad> is the course's choice)
 TOL = dict(rtol=1e-7, atol=1e-9)
 
-
-class Reference(nn.Module):
-    """The course's DecoderRNN. Keyword options plant mistakes (the defaults are right)."""
-
-    def __init__(
-        self,
-        embed_size,
-        hidden_size,
-        vocab_size,
-        num_layers=1,
-        *,
-        words="drop last",
-        features="first",
-        time_major=False,
-        softmax=False,
-        returns="list",
-        stop=True,
-        include_end=True,
-        feed="prediction",
-        carry=True,
-        given_states=True,
-        max_len_used=True,
-        extra_steps=0,
-    ):
-        super().__init__()
-        self.embed = nn.Embedding(vocab_size, embed_size)
-        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
-        self.linear = nn.Linear(hidden_size, vocab_size)
-        self.words, self.features, self.time_major, self.softmax = words, features, time_major, softmax
-        self.returns, self.stop, self.include_end, self.feed = returns, stop, include_end, feed
-        self.carry, self.given_states, self.max_len_used, self.extra_steps = (
-            carry,
-            given_states,
-            max_len_used,
-            extra_steps,
-        )
-
-    def forward(self, features, captions):
-        words = {"drop last": captions[:, :-1], "drop first": captions[:, 1:], "all": captions}[self.words]
-        embeddings = self.embed(words)  # (B, T-1, E)
-        image = features.unsqueeze(1)  # (B, 1, E)
-        inputs = {
-            "first": lambda: torch.cat([image, embeddings], dim=1),
-            "last": lambda: torch.cat([embeddings, image], dim=1),
-            "none": lambda: embeddings,
-        }[self.features]()
-        if self.time_major:  # a batch-first tensor read as time-major: the batch becomes time
-            out = self.lstm(inputs.transpose(0, 1))[0].transpose(0, 1)
-        else:
-            out = self.lstm(inputs)[0]
-        scores = self.linear(out)  # (B, T, V)
-        return scores.softmax(dim=-1) if self.softmax else scores
-
-    def sample(self, inputs, states=None, max_len=20):
-        given = states if self.given_states else None
-        states, x, ids = given, inputs, []
-        for _ in range((max_len if self.max_len_used else 20) + self.extra_steps):
-            out, new_states = self.lstm(x, states)  # out (1, 1, H)
-            states = new_states if self.carry else given
-            best = self.linear(out.squeeze(1)).argmax(dim=1)  # (1,)
-            if int(best) == END and not self.include_end:
-                break
-            ids.append(int(best))
-            if int(best) == END and self.stop:
-                break
-            x = self.embed(best).unsqueeze(1) if self.feed == "prediction" else inputs
-        return torch.tensor(ids) if self.returns == "tensor" else ids
+# The course's DecoderRNN and its planted mistakes (judge only).
+Reference = judge_only.function("autograde.embeddings_captions.references:Reference")
+FORWARD_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:FORWARD_MISTAKES")
+SAMPLE_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:SAMPLE_MISTAKES")
 
 
 # ---------------------------------------------------------------------------
 # forward
-
-
-FORWARD_MISTAKES = (
-    mistake(
-        Reference,
-        "the last caption token is not dropped: the LSTM reads the features and all T words, so "
-        "there are T + 1 steps of scores.",
-        "embed captions[:, :-1]: <end> is only ever a target, never an input.",
-        words="all",
-    ),
-    mistake(
-        Reference,
-        "the first caption token (<start>) is dropped instead of the last.",
-        "embed captions[:, :-1]: the features predict <start>, <start> predicts the first word...",
-        words="drop first",
-    ),
-    mistake(
-        Reference,
-        "the image features are not fed: the LSTM reads only the words.",
-        "torch.cat([features.unsqueeze(1), embeddings], dim=1): the features are step 0's input.",
-        features="none",
-    ),
-    mistake(
-        Reference,
-        "the image features are fed last, after the words; they are the first input.",
-        "torch.cat([features.unsqueeze(1), embeddings], dim=1).",
-        features="last",
-    ),
-    mistake(
-        Reference,
-        "time and batch are swapped: the LSTM reads the (B, T, E) inputs as time-major, so it runs along the batch.",
-        "nn.LSTM(..., batch_first=True), or transpose to (T, B, E) and back.",
-        time_major=True,
-    ),
-    mistake(
-        Reference,
-        "forward applies a softmax: nn.CrossEntropyLoss applies log-softmax itself, so forward returns the raw scores.",
-        "return the linear layer's output as it is.",
-        softmax=True,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -154,11 +49,15 @@ class Size:
 FORWARD_SIZES = (Size(6, 5, 11, 1, 3, 7, 0), Size(4, 7, 9, 2, 4, 4, 1), Size(5, 5, 8, 1, 1, 5, 2))
 
 
-def reference_weights(embed, hidden, vocab, layers, seed: int, scale: float = 1.0):
-    """The weights of a seeded reference as plain data (tensors by kind of layer)."""
+def reference_weights(embed, hidden, vocab, layers, seed: int, scale: float = 1.0, salted: bool = True):
+    """The weights of a seeded reference as plain data (tensors by kind of layer); `salted`: with the
+    batch's salt (autograde.seeds), else the course's own seed."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = Reference(embed, hidden, vocab, layers).double()
+        torch.manual_seed(seeds.seed(seed) if salted else seed)
+        # The reference's layers, made in its order: the same numbers, without the reference's code.
+        model = nn.ModuleList(
+            [nn.Embedding(vocab, embed), nn.LSTM(embed, hidden, layers, batch_first=True), nn.Linear(hidden, vocab)]
+        ).double()
     weights = modules.weights_by_kind(model)
     if scale != 1.0:
         weights = {
@@ -176,7 +75,7 @@ def _captions(s: Size, gen: torch.Generator) -> torch.Tensor:
 def _forward_case(s: Size) -> Case:
     ctor = (s.embed, s.hidden, s.vocab, s.layers)
     weights = reference_weights(*ctor, s.seed)
-    gen = torch.Generator().manual_seed(100 + s.seed)
+    gen = seeds.generator(100 + s.seed)
     features = torch.randn(s.batch, s.embed, generator=gen, dtype=torch.float64)
     captions = _captions(s, gen)
     loss_weights = torch.randn(s.batch, s.steps, s.vocab, generator=gen, dtype=torch.float64)
@@ -310,58 +209,6 @@ check_forward = engine.exercise_check(
 # sample
 
 
-SAMPLE_MISTAKES = (
-    mistake(
-        Reference,
-        "sample returns a tensor; it returns a Python list of token ids (ints).",
-        "append int(best) (or best.item()) to a list, and return the list.",
-        returns="tensor",
-    ),
-    mistake(
-        Reference,
-        "sample goes on after <end>: the list has ids beyond it.",
-        "stop right after appending the id of <end> (1).",
-        stop=False,
-    ),
-    mistake(
-        Reference,
-        "<end> is left out: the list stops before it; it ends with <end>.",
-        "append the predicted id first, then stop if it is <end>.",
-        include_end=False,
-    ),
-    mistake(
-        Reference,
-        "sample does not feed back its own prediction: every step reads the image features again.",
-        "after step 0, the input is the embedding of the id just predicted: self.embed(best).unsqueeze(1).",
-        feed="features",
-    ),
-    mistake(
-        Reference,
-        "the state is not carried from step to step: every step starts again from `states`.",
-        "keep what the LSTM returns: out, states = self.lstm(x, states).",
-        carry=False,
-    ),
-    mistake(
-        Reference,
-        "the `states` you are given are ignored: sample starts from zeros.",
-        "pass states to the LSTM's first step.",
-        given_states=False,
-    ),
-    mistake(
-        Reference,
-        "max_len is ignored: sample always stops after 20 ids at most.",
-        "loop at most max_len times.",
-        max_len_used=False,
-    ),
-    mistake(
-        Reference,
-        "one id too many: sample makes up to max_len + 1 ids.",
-        "loop at most max_len times: range(max_len).",
-        extra_steps=1,
-    ),
-)
-
-
 @dataclass(frozen=True)
 class Prompt:
     size: Size  # batch and steps unused
@@ -384,7 +231,10 @@ SAMPLE_PROMPTS = (
 def _sample_case(p: Prompt, index: int) -> Case:
     s = p.size
     ctor = (s.embed, s.hidden, s.vocab, s.layers)
-    weights = reference_weights(*ctor, s.seed, p.scale)
+    # Not salted: these seeds were chosen so that each case shows what it is there for (<end> first,
+    # max_len first...), and other draws do not (a planted mistake would then pass). The price: the
+    # sample check's inputs are public, so a table of its answers would pass.
+    weights = reference_weights(*ctor, s.seed, p.scale, salted=False)
     gen = torch.Generator().manual_seed(500 + p.seed)
     inputs = torch.randn(1, 1, s.embed, generator=gen, dtype=torch.float64)
     states = tuple(torch.randn(s.layers, 1, s.hidden, generator=gen, dtype=torch.float64) for _ in range(2))

@@ -12,12 +12,10 @@ its gradient and the rows `max_norm` renormalises in place) against the one the 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from autograde import engine
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
-from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed
 
 EMBED_LABEL = "Exercise 1 (embed_by_matmul)"
@@ -34,38 +32,12 @@ def _tensor_close(a, b, tol=None) -> bool:
 # ---------------------------------------------------------------------------
 # Exercise 1: embed_by_matmul
 
-
-def embed_reference(ids, weight, *, transpose=False, flatten=False, detach=False):
-    """F.embedding(ids, weight), with optional planted mistakes."""
-    w = weight.detach() if detach else weight
-    out = F.embedding(ids, w.T if transpose else w)
-    return out.reshape(-1, out.shape[-1]) if flatten else out
-
-
-EMBED_MISTAKES = (
-    mistake(
-        embed_reference,
-        "the weight is transposed: row i of weight is the embedding of id i.",
-        "one_hot(ids) @ weight, with weight of shape (num_embeddings, embedding_dim).",
-        transpose=True,
-    ),
-    mistake(
-        embed_reference,
-        "the result is flattened to (number of ids, E); it has the shape ids.shape + (E,).",
-        "F.one_hot keeps the ids' shape and adds one dimension; the product with weight keeps it too: do not reshape.",
-        flatten=True,
-    ),
-    mistake(
-        embed_reference,
-        "no gradient reaches weight: it is detached (or the product runs under torch.no_grad()).",
-        "use weight itself, not weight.detach() or weight.data.",
-        detach=True,
-    ),
-)
+embed_reference = judge_only.function("autograde.embeddings_captions.references:embed_reference")
+EMBED_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:EMBED_MISTAKES")
 
 
 def _embed_case(label: str, ids: torch.Tensor, vocab: int, dim: int, seed: int) -> Case:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     weight = torch.randn(vocab, dim, generator=gen, dtype=torch.float64)
     loss_weights = torch.randn(*ids.shape, dim, generator=gen, dtype=torch.float64)
 
@@ -77,7 +49,7 @@ def _embed_case(label: str, ids: torch.Tensor, vocab: int, dim: int, seed: int) 
 
 
 def _embed_cases() -> list[Case]:
-    g = torch.Generator().manual_seed(7)
+    g = seeds.generator(7)
     return [
         _embed_case("square", torch.tensor([[0, 5, 2, 5], [3, 1, 4, 0]]), 6, 6, 0),  # square: a transpose shows
         _embed_case("1-d", torch.tensor([4, 0, 6, 6, 2]), 7, 3, 1),
@@ -205,94 +177,12 @@ check_embed_by_matmul = engine.exercise_check(
 # ---------------------------------------------------------------------------
 # Exercise 2: caption_embedding
 
-
-def layer_reference(
-    num_embeddings,
-    embedding_dim,
-    pad_id,
-    max_norm,
-    *,
-    padding="given",
-    renorm=True,
-    rows=0,
-    swap=False,
-    norm_type=2.0,
-    scale_grad=False,
-    sparse=False,
-):
-    """The caption model's embedding, with optional planted mistakes."""
-    padding_idx = {"given": pad_id, "none": None, "zero": 0}[padding]
-    size = (embedding_dim, num_embeddings + rows) if swap else (num_embeddings + rows, embedding_dim)
-    return nn.Embedding(
-        *size,
-        padding_idx=padding_idx,
-        max_norm=max_norm if renorm else None,
-        norm_type=norm_type,
-        scale_grad_by_freq=scale_grad,
-        sparse=sparse,
-    )
-
-
-LAYER_MISTAKES = (
-    mistake(
-        layer_reference,
-        "padding_idx is not set: the <pad> row does not start at zero and a gradient reaches it.",
-        "nn.Embedding(..., padding_idx=pad_id).",
-        padding="none",
-    ),
-    mistake(
-        layer_reference,
-        "padding_idx is 0 (the id of <start>), not pad_id.",
-        "nn.Embedding(..., padding_idx=pad_id).",
-        padding="zero",
-    ),
-    mistake(
-        layer_reference,
-        "max_norm is ignored: rows longer than max_norm are not renormalised when they are looked up.",
-        "nn.Embedding(..., max_norm=max_norm).",
-        renorm=False,
-    ),
-    mistake(
-        layer_reference,
-        "the table has num_embeddings - 1 rows; ids run from 0 to num_embeddings - 1, so it needs num_embeddings rows.",
-        "nn.Embedding(num_embeddings, embedding_dim, ...).",
-        rows=-1,
-    ),
-    mistake(
-        layer_reference,
-        "the table has num_embeddings + 1 rows: one too many.",
-        "nn.Embedding(num_embeddings, embedding_dim, ...): ids 0 to num_embeddings - 1.",
-        rows=1,
-    ),
-    mistake(
-        layer_reference,
-        "the sizes are swapped: the table has embedding_dim rows of num_embeddings numbers.",
-        "nn.Embedding(num_embeddings, embedding_dim, ...): one row per id.",
-        swap=True,
-    ),
-    mistake(
-        layer_reference,
-        "the norm is not the Euclidean one: max_norm compares the 2-norm of each row (norm_type=2, the default).",
-        "leave norm_type at 2.",
-        norm_type=1.0,
-    ),
-    mistake(
-        layer_reference,
-        "scale_grad_by_freq is on: each row's gradient is divided by how often its id occurs in the batch.",
-        "leave scale_grad_by_freq=False.",
-        scale_grad=True,
-    ),
-    mistake(
-        layer_reference,
-        "the gradient is sparse (sparse=True): optimizers such as Adam do not take sparse gradients.",
-        "leave sparse=False.",
-        sparse=True,
-    ),
-)
+layer_reference = judge_only.function("autograde.embeddings_captions.references:layer_reference")
+LAYER_MISTAKES = judge_only.sequence("autograde.embeddings_captions.references:LAYER_MISTAKES")
 
 
 def _layer_case(V: int, E: int, pad: int, max_norm: float, ids: list[list[int]], seed: int) -> Case:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     weight = torch.randn(V, E, generator=gen, dtype=torch.float64) * max_norm * 0.9
     weight[pad] = 0  # as nn.Embedding starts it
     ids_t = torch.tensor(ids)

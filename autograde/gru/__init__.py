@@ -4,7 +4,7 @@ Two formulations of the GRU appear in the chapter, and each exercise says which 
 
 - d2l's form (exercises 1 and 2): H~ = tanh(X W_xh + (R * H) W_hh + b_h). PyTorch has no layer
   that computes it, so `gru` is held to the course's reference implementation
-  (`flaws.scratch_gru`), which the tests verify against nn.GRU where the forms coincide and
+  (`flaws.scratch_gru`, judge only), which the tests verify against nn.GRU where the forms coincide and
   against an independent computation in general.
 - PyTorch's form (exercises 3 and 4): H~ = tanh(X W_xh + b_xh + R * (H W_hh + b_hh)), held to a
   real nn.GRU with the same weights.
@@ -16,15 +16,11 @@ nothing else, so nbgrader's feedback shows no hidden test.
 
 from __future__ import annotations
 
-from itertools import permutations
-
-import torch
 from torch import nn
 
-from autograde import engine, recurrent, state_dicts
+from autograde import engine, judge_only, recurrent, state_dicts
 from autograde import params as factory
 from autograde.gru import layout
-from autograde.gru.flaws import catalogue, scratch_gru
 from autograde.recurrent import RecurrentSpec
 
 __all__ = [
@@ -50,7 +46,6 @@ def _torch_params(case, dtype, device, gen):
     return layout.random_params(case.vocab, case.hidden, gen, dtype, form="torch")
 
 
-_d2l_forward, _d2l_gradient = catalogue("d2l")
 GRU = RecurrentSpec(
     exercise="Exercise 2 (gru)",
     name="gru",
@@ -58,12 +53,11 @@ GRU = RecurrentSpec(
     state_names=("H",),
     param_names=layout.PARAM_NAMES,
     make_params=_d2l_params,
-    truth=scratch_gru,
-    mistakes=_d2l_forward,
-    gradient_mistakes=_d2l_gradient,
+    truth=judge_only.function("autograde.gru.flaws:scratch_gru"),
+    mistakes=judge_only.sequence("autograde.gru.flaws:D2L_FORWARD"),
+    gradient_mistakes=judge_only.sequence("autograde.gru.flaws:D2L_GRADIENT"),
 )
 
-_torch_forward, _torch_gradient = catalogue("torch")
 TORCH_GRU = RecurrentSpec(
     exercise="Exercise 3 (torch_gru)",
     name="torch_gru",
@@ -71,9 +65,9 @@ TORCH_GRU = RecurrentSpec(
     state_names=("H",),
     param_names=layout.TORCH_FORM_NAMES,
     make_params=_torch_params,
-    truth=layout.torch_gru,
-    mistakes=_torch_forward,
-    gradient_mistakes=_torch_gradient,
+    truth=judge_only.function("autograde.gru.references:torch_gru"),
+    mistakes=judge_only.sequence("autograde.gru.flaws:TORCH_FORWARD"),
+    gradient_mistakes=judge_only.sequence("autograde.gru.flaws:TORCH_GRADIENT"),
 )
 
 
@@ -129,55 +123,6 @@ check_torch_gru_devices = recurrent.devices_check(
 # Exercise 4: PyTorch's form into nn.GRU's layout
 
 _EX4 = "Exercise 4 (to_torch_gru_layout)"
-_LETTERS = {"r": "r", "z": "z", "h": "n"}
-
-
-def _layout_mistakes(params):
-    """Known wrong mappings, each with what to tell the student."""
-    for order in permutations(layout.BLOCKS):
-        if order == layout.TORCH_ORDER:
-            continue
-        shown = ", ".join(_LETTERS[g] for g in order)
-        hint = (
-            "that is the course's order (Z, R, H~); nn.GRU puts the reset gate first: (r, z, n), n being H~."
-            if order == layout.BLOCKS
-            else "nn.GRU stacks (r, z, n), n being the candidate H~."
-        )
-        yield state_dicts.planted(f"the blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order))
-    right = layout.to_torch_layout(params)
-    H = params[9].shape[0]
-    b_xh, b_hh = params[8], params[9]
-    gates_ih = right["bias_ih_l0"][: 2 * H]
-    zeros = torch.zeros_like(b_hh)
-    outside = dict(right, bias_ih_l0=torch.cat([gates_ih, b_xh + b_hh]), bias_hh_l0=torch.cat([zeros, zeros, zeros]))
-    yield state_dicts.planted(
-        "b_hh is in bias_ih_l0: there it is added outside the reset gate.",
-        "nn.GRU computes n = tanh(W_in x + b_in + r * (W_hn h + b_hn)): b_hh belongs in the n block of "
-        "bias_hh_l0, b_xh in that of bias_ih_l0.",
-        outside,
-    )
-    swapped = dict(right, bias_ih_l0=torch.cat([gates_ih, b_hh]), bias_hh_l0=torch.cat([zeros, zeros, b_xh]))
-    yield state_dicts.planted(
-        "b_xh and b_hh are swapped: b_hh must be the one inside the reset gate.",
-        "bias_ih_l0's n block is b_in (outside r), bias_hh_l0's is b_hn (inside r): b_xh and b_hh, in that order.",
-        swapped,
-    )
-    twice = dict(right, bias_hh_l0=torch.cat([gates_ih, b_hh]))
-    yield state_dicts.planted(
-        "the gates' biases are counted twice: nn.GRU adds bias_ih_l0 and bias_hh_l0.",
-        "put b_r and b_z in one of them and zeros in the other (or split them).",
-        twice,
-    )
-    yield state_dicts.planted(
-        "b_hh is missing: bias_hh_l0's n block must be b_hh.",
-        "the n block of bias_hh_l0 sits inside r * (...).",
-        dict(right, bias_hh_l0=torch.cat([zeros, zeros, zeros])),
-    )
-    yield state_dicts.planted(
-        "the biases are missing.",
-        "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0's n block is b_hh.",
-        dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"]), bias_hh_l0=torch.zeros_like(right["bias_hh_l0"])),
-    )
 
 
 _TO_TORCH = state_dicts.StateDictExercise(
@@ -186,8 +131,8 @@ _TO_TORCH = state_dicts.StateDictExercise(
     layer=nn.GRU,
     blocks=3,
     spec=TORCH_GRU,
-    reference=scratch_gru,
-    mistakes=_layout_mistakes,
+    reference=judge_only.function("autograde.gru.flaws:scratch_gru"),
+    mistakes=judge_only.function("autograde.gru.references:torch_layout_mistakes"),
     computes="the course's GRU in PyTorch's form",
     layout_hint="weight_ih_l0 stacks W_xr, W_xz, W_xh transposed (order r, z, n); weight_hh_l0 the same for W_h*; "
     "bias_ih_l0 stacks b_r, b_z, b_xh; bias_hh_l0 is zeros, zeros, b_hh.",

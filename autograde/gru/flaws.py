@@ -22,6 +22,8 @@ from autograde.gru.layout import BLOCK_NAMES, BLOCKS, split
 from autograde.mistakes import Mistake, mistake, together
 from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
+JUDGE_ONLY = True
+
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 DEFAULT_ACTS = {"z": "sigmoid", "r": "sigmoid", "h": "tanh"}
 
@@ -292,3 +294,7 @@ def catalogue(form: str = "d2l") -> tuple[list[Mistake], list[Mistake]]:
     )
     gradient = [flaw(*cut, detach=True), flaw(*cut, detach=True, detach_returned=False)]
     return forward, gradient
+
+
+D2L_FORWARD, D2L_GRADIENT = catalogue("d2l")
+TORCH_FORWARD, TORCH_GRADIENT = catalogue("torch")

@@ -15,9 +15,6 @@ weight_ih_l0 (3H, V), weight_hh_l0 (3H, H), bias_ih_l0 (3H,), bias_hh_l0 (3H,).
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from autograde import torch_layers
 
 BLOCKS = ("z", "r", "h")  # the course's order; "h" is the candidate state H~
 TORCH_ORDER = ("r", "z", "h")  # nn.GRU's (r, z, n) in the course's letters
@@ -56,26 +53,3 @@ def d2l_to_torch_form(params) -> list:
     """d2l's 11 tensors as PyTorch's form: b_h becomes b_xh and b_hh is zero (differentiable)."""
     params = list(params)
     return params[:9] + [torch.zeros_like(params[8])] + params[9:]
-
-
-def to_torch_layout(params, order=TORCH_ORDER) -> dict:
-    """PyTorch-form parameters -> the state dict of `nn.GRU(V, H)` (differentiable)."""
-    blocks, b_hh, _, _ = split(params)
-    if b_hh is None:
-        raise ValueError("to_torch_layout takes PyTorch's form (12 tensors); see d2l_to_torch_form")
-    zeros = torch.zeros_like(b_hh)
-    return {
-        "weight_ih_l0": torch.cat([blocks[g][0] for g in order], dim=1).T,
-        "weight_hh_l0": torch.cat([blocks[g][1] for g in order], dim=1).T,
-        "bias_ih_l0": torch.cat([blocks[g][2] for g in order]),
-        "bias_hh_l0": torch.cat([b_hh if g == "h" else zeros for g in order]),
-    }
-
-
-def torch_gru(inputs, state, params):
-    """Ground truth for PyTorch's form: nn.GRU with the course's weights, then the output layer.
-
-    Returns d2l's `(outputs (T*B, V), (H,))`; differentiable with respect to `params`.
-    """
-    _, _, W_hq, b_q = split(params)
-    return torch_layers.run(nn.GRU, to_torch_layout(params), inputs, state, W_hq, b_q)

@@ -14,11 +14,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from autograde import budget, engine, modules
+from autograde import budget, engine, judge_only, modules, seeds
 from autograde.devices import FLOAT32_TOL
-from autograde.lstm_concise import classifier, stacked, stepping, task
-from autograde.lstm_concise import features as feats
-from autograde.lstm_concise import shapes as sh
+from autograde.lstm_concise import task
 from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed, quiet
 
@@ -33,6 +31,19 @@ __all__ = [
 ]
 
 FLOAT64_TOL = dict(rtol=1e-7, atol=1e-9)
+
+# The references and the reference with a planted mistake of each exercise (judge only).
+_SHAPES = judge_only.function("autograde.lstm_concise.shapes:shapes")
+_LSTM_SHAPES = judge_only.function("autograde.lstm_concise.shapes:lstm_shapes")
+_COUNT = judge_only.function("autograde.lstm_concise.shapes:count")
+_LSTM_COUNT = judge_only.function("autograde.lstm_concise.shapes:lstm_count")
+_FEATURES = judge_only.function("autograde.lstm_concise.features:features")
+_FROM_H_N = judge_only.function("autograde.lstm_concise.features:from_h_n")
+_STEP_BY_STEP = judge_only.function("autograde.lstm_concise.stepping:step_by_step")
+_WHOLE_SEQUENCE = judge_only.function("autograde.lstm_concise.stepping:whole_sequence")
+_CELL_STACKED = judge_only.function("autograde.lstm_concise.stacked:CellStacked")
+_TORCH_STACKED = judge_only.function("autograde.lstm_concise.stacked:TorchStacked")
+_CLASSIFIER = judge_only.function("autograde.lstm_concise.classifier:Classifier")
 
 
 def _words(**kwargs) -> str:
@@ -111,7 +122,7 @@ def _explain_shapes(case, got, want):
 
 
 def _shape_slip(problem, hint, **options):
-    return mistake(sh.shapes, problem, hint, **options)
+    return mistake(_SHAPES, problem, hint, **options)
 
 
 SHAPE_MISTAKES = (
@@ -162,7 +173,7 @@ SHAPE_MISTAKES = (
 OUTPUT_SHAPES = engine.Exercise(
     label=EX1,
     name="lstm_output_shapes",
-    reference=sh.lstm_shapes,
+    reference=_LSTM_SHAPES,
     cases=_shape_cases,
     same=lambda a, b: a == b,
     explain=_explain_shapes,
@@ -232,7 +243,7 @@ def _explain_count(case, got, want):
 
 
 def _count_slip(problem, hint, **options):
-    return mistake(sh.count, problem, hint, **options)
+    return mistake(_COUNT, problem, hint, **options)
 
 
 COUNT_MISTAKES = (
@@ -283,7 +294,7 @@ COUNT_MISTAKES = (
 NUM_PARAMETERS = engine.Exercise(
     label=EX2,
     name="lstm_num_parameters",
-    reference=sh.lstm_count,
+    reference=_LSTM_COUNT,
     cases=_count_cases,
     same=lambda a, b: a == b,
     explain=_explain_count,
@@ -335,7 +346,7 @@ def _feature_case(config, seed) -> engine.Case:
     layers, bidirectional, batch_first, proj = config
 
     def make(device, dtype):
-        output, h_n = _lstm_run(config, seed)
+        output, h_n = _lstm_run(config, seeds.seed(seed))  # cached by the salted seed
         dtype = dtype or torch.float64
         return output.to(device, dtype, copy=True), h_n.to(device, dtype, copy=True), bidirectional, batch_first
 
@@ -383,7 +394,7 @@ def _explain_features(case, got, want):
 
 
 def _feature_slip(problem, hint, **options):
-    return mistake(feats.features, problem, hint, **options)
+    return mistake(_FEATURES, problem, hint, **options)
 
 
 FEATURE_MISTAKES = (
@@ -428,7 +439,7 @@ FEATURE_MISTAKES = (
 LAST_STEP_FEATURES = engine.Exercise(
     label=EX3,
     name="last_step_features",
-    reference=feats.from_h_n,
+    reference=_FROM_H_N,
     cases=_feature_cases,
     same=lambda a, b: engine.close(a, b, FLOAT64_TOL),
     explain=_explain_features,
@@ -468,9 +479,9 @@ def _step_case(config, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(100 + seed)
+        gen = seeds.generator(100 + seed)
         with quiet(), torch.random.fork_rng():
-            torch.manual_seed(100 + seed)
+            torch.manual_seed(seeds.seed(100 + seed))
             lstm = nn.LSTM(**STEP_SIZES, num_layers=layers, batch_first=batch_first, proj_size=proj).double()
             x = torch.randn((BATCH, STEPS, 3) if batch_first else (STEPS, BATCH, 3), generator=gen, dtype=torch.float64)
             state = None
@@ -495,7 +506,7 @@ def _step_cases():
 
 
 def _loss_weights(t: torch.Tensor, seed: int) -> torch.Tensor:
-    gen = torch.Generator().manual_seed(seed)
+    gen = seeds.generator(seed)
     return torch.randn(tuple(t.shape), generator=gen, dtype=torch.float64).to(t.device, t.dtype)
 
 
@@ -562,7 +573,7 @@ def _explain_steps(case, got, want):
 
 
 def _step_slip(problem, hint, **options):
-    return mistake(stepping.step_by_step, problem, hint, **options)
+    return mistake(_STEP_BY_STEP, problem, hint, **options)
 
 
 STEP_MISTAKES = (
@@ -586,7 +597,7 @@ STEP_MISTAKES = (
 RUN_STEP_BY_STEP = engine.Exercise(
     label=EX4,
     name="run_step_by_step",
-    reference=stepping.whole_sequence,
+    reference=_WHOLE_SEQUENCE,
     cases=_step_cases,
     same=_same_steps(FLOAT64_TOL),
     explain=_explain_steps,
@@ -613,7 +624,7 @@ check_run_step_by_step = engine.exercise_check(
 def _weights(layers: list[Callable[[], nn.Module]], seed: int) -> modules.Weights:
     """The weights, as plain data, of torch.nn layers drawn with a seed (float64): no course code."""
     with quiet(), torch.random.fork_rng():
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds.seed(seed))
         return modules.weights_by_kind(nn.ModuleList([layer() for layer in layers]).double())
 
 
@@ -662,7 +673,7 @@ def _stacked_case(sizes, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(200 + seed)
+        gen = seeds.generator(200 + seed)
         ctor = (input_size, hidden)
         weights = _weights([lambda: nn.LSTM(input_size, hidden, num_layers=2, bidirectional=True)], 200 + seed)
         x = torch.randn(steps, batch, input_size, generator=gen, dtype=torch.float64)
@@ -755,7 +766,7 @@ def _explain_stacked(case, got, want):
 
 
 def _stacked_slip(problem, hint, **options):
-    return mistake(stacked.CellStacked, problem, hint, **options)
+    return mistake(_CELL_STACKED, problem, hint, **options)
 
 
 LAYER2_ONE_DIRECTION = _stacked_slip(
@@ -788,7 +799,7 @@ STACKED_MISTAKES = (
 STACKED_BILSTM = engine.Exercise(
     label=EX5,
     name="StackedBiLSTM",
-    reference=stacked.TorchStacked,
+    reference=_TORCH_STACKED,
     cases=_stacked_cases,
     same=_same_stacked(FLOAT64_TOL),
     explain=_explain_stacked,
@@ -821,7 +832,7 @@ def _classifier_case(sizes, seed) -> engine.Case:
 
     def make(device, dtype):
         dtype = dtype or torch.float64
-        gen = torch.Generator().manual_seed(300 + seed)
+        gen = seeds.generator(300 + seed)
         ctor = (vocab, hidden, classes)
         weights = _weights(
             [lambda: nn.LSTM(vocab, hidden, batch_first=True), lambda: nn.Linear(hidden, classes)], 300 + seed
@@ -888,7 +899,7 @@ def _explain_classifier(case, got, want):
 
 
 def _classifier_slip(problem, hint, **options):
-    return mistake(classifier.Classifier, problem, hint, **options)
+    return mistake(_CLASSIFIER, problem, hint, **options)
 
 
 CLASSIFIER_MISTAKES = (
@@ -908,7 +919,7 @@ CLASSIFIER_MISTAKES = (
 MANY_TO_ONE = engine.Exercise(
     label=EX6,
     name="ManyToOne",
-    reference=classifier.Classifier,
+    reference=_CLASSIFIER,
     cases=_classifier_cases,
     same=_same_classifier(FLOAT64_TOL),
     explain=_explain_classifier,
@@ -979,7 +990,7 @@ def _explain_training(case, got, want):
 MANY_TO_ONE_TRAINING = engine.Exercise(
     label=EX6,
     name="ManyToOne",
-    reference=classifier.Classifier,
+    reference=_CLASSIFIER,
     cases=lambda: [_training_case()],
     same=_reached,
     explain=_explain_training,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from torch import nn
 
+JUDGE_ONLY = True  # a reference and its planted mistakes: never in the grading sandbox
+
 
 class Classifier(nn.Module):
     """(N, L, vocab_size) one-hot, batch-first -> (N, num_classes) scores, read at the last step."""

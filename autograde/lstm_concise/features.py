@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+JUDGE_ONLY = True  # a reference and its planted mistakes: never in the grading sandbox
+
 
 def from_h_n(output, h_n, bidirectional=False, batch_first=False):
     """The reference: the last layer's final states, forward then backward, side by side."""

@@ -14,6 +14,8 @@ from torch import nn
 
 from autograde.verdict import quiet
 
+JUDGE_ONLY = True  # a reference and its planted mistakes: never in the grading sandbox
+
 META = torch.device("meta")
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+JUDGE_ONLY = True  # a reference and its planted mistakes: never in the grading sandbox
+
 
 class TorchStacked(nn.Module):
     """The reference: PyTorch's own stacked bidirectional LSTM (time-major, zero initial state)."""

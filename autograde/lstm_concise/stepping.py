@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import torch
 
+JUDGE_ONLY = True  # a reference and its planted mistakes: never in the grading sandbox
+
 
 def whole_sequence(lstm, x, state=None):
     """The reference: one call on the whole sequence."""

@@ -7,16 +7,12 @@ call these and nothing else, so nbgrader's feedback shows no hidden test.
 
 from __future__ import annotations
 
-from itertools import permutations
-
-import torch
 from torch import nn
 
-from autograde import engine, recurrent, state_dicts
+from autograde import engine, judge_only, recurrent, state_dicts
 from autograde import params as factory
 from autograde.engine import checks_in_turn
 from autograde.lstm_scratch import layout
-from autograde.lstm_scratch.flaws import catalogue, scratch_lstm
 from autograde.recurrent import RecurrentSpec
 
 __all__ = [
@@ -37,7 +33,6 @@ def _random_params(case, dtype, device, gen):
     return layout.random_params(case.vocab, case.hidden, gen, dtype)
 
 
-_forward_flaws, _gradient_flaws = catalogue(fused=False)
 LSTM = RecurrentSpec(
     exercise="Exercise 3 (lstm)",
     name="lstm",
@@ -45,12 +40,11 @@ LSTM = RecurrentSpec(
     state_names=("H", "C"),
     param_names=layout.PARAM_NAMES,
     make_params=_random_params,
-    truth=layout.torch_lstm,
-    mistakes=_forward_flaws,
-    gradient_mistakes=_gradient_flaws,
+    truth=judge_only.function("autograde.lstm_scratch.references:torch_lstm"),
+    mistakes=judge_only.sequence("autograde.lstm_scratch.flaws:FORWARD_MISTAKES"),
+    gradient_mistakes=judge_only.sequence("autograde.lstm_scratch.flaws:GRADIENT_MISTAKES"),
 )
 
-_fused_forward, _fused_gradient = catalogue(fused=True)
 FUSED = RecurrentSpec(
     exercise="Exercise 4 (fused_lstm)",
     name="fused_lstm",
@@ -58,9 +52,9 @@ FUSED = RecurrentSpec(
     state_names=("H", "C"),
     param_names=layout.FUSED_NAMES,
     make_params=lambda *a: layout.fuse(_random_params(*a)),
-    truth=lambda x, s, p: layout.torch_lstm(x, s, layout.unfuse(p)),
-    mistakes=_fused_forward,
-    gradient_mistakes=_fused_gradient,
+    truth=judge_only.function("autograde.lstm_scratch.references:fused_torch_lstm"),
+    mistakes=judge_only.sequence("autograde.lstm_scratch.flaws:FUSED_FORWARD_MISTAKES"),
+    gradient_mistakes=judge_only.sequence("autograde.lstm_scratch.flaws:FUSED_GRADIENT_MISTAKES"),
 )
 
 
@@ -124,44 +118,14 @@ check_fused_lstm = checks_in_turn(
 _EX5 = "Exercise 5 (to_torch_layout)"
 
 
-def _torch_layout_mistakes(params):
-    """Known wrong mappings, each with what to tell the student."""
-    letters = {"i": "i", "f": "f", "c": "g", "o": "o"}
-    for order in permutations(layout.GATES):
-        if order == layout.TORCH_ORDER:
-            continue
-        shown = ", ".join(letters[g] for g in order)
-        hint = (
-            "that is the course's order (i, f, o, c~); nn.LSTM puts the candidate g third and the output gate "
-            "last: (i, f, g, o)."
-            if order == layout.GATES
-            else "nn.LSTM stacks (i, f, g, o), g being C~."
-        )
-        yield state_dicts.planted(
-            f"the gate blocks are stacked as ({shown}).", hint, layout.to_torch_layout(params, order)
-        )
-    right = layout.to_torch_layout(params)
-    twice = dict(right, bias_hh_l0=right["bias_ih_l0"])
-    yield state_dicts.planted(
-        "the bias is counted twice: nn.LSTM adds bias_ih_l0 and bias_hh_l0.",
-        "put b in one of them and zeros in the other (or split it between them).",
-        twice,
-    )
-    yield state_dicts.planted(
-        "the biases are missing: nn.LSTM adds bias_ih_l0 + bias_hh_l0, which should sum to b.",
-        "stack b_i, b_f, b_c, b_o into bias_ih_l0.",
-        dict(right, bias_ih_l0=torch.zeros_like(right["bias_ih_l0"])),
-    )
-
-
 _TO_TORCH = state_dicts.StateDictExercise(
     exercise=_EX5,
     name="to_torch_layout",
     layer=nn.LSTM,
     blocks=4,
     spec=LSTM,
-    reference=scratch_lstm,
-    mistakes=_torch_layout_mistakes,
+    reference=judge_only.function("autograde.lstm_scratch.flaws:scratch_lstm"),
+    mistakes=judge_only.function("autograde.lstm_scratch.references:torch_layout_mistakes"),
     computes="the course's LSTM",
     layout_hint="weight_ih_l0 stacks W_xi, W_xf, W_xc, W_xo transposed (order i, f, g, o); "
     "weight_hh_l0 the same for W_h*; the two biases add up to b.",

@@ -16,6 +16,8 @@ from autograde.lstm_scratch.layout import GATE_NAMES, GATES, gates, unfuse
 from autograde.mistakes import Mistake, mistake, together
 from autograde.recurrent import BATCH_MAJOR, d2l_rows, state_mistakes
 
+JUDGE_ONLY = True
+
 ACTS = {"sigmoid": torch.sigmoid, "tanh": torch.tanh, "none": lambda x: x}
 
 
@@ -256,3 +258,7 @@ def catalogue(fused: bool = False) -> tuple[list[Mistake], list[Mistake]]:
         ),
     ]
     return forward, gradient
+
+
+FORWARD_MISTAKES, GRADIENT_MISTAKES = catalogue(fused=False)
+FUSED_FORWARD_MISTAKES, FUSED_GRADIENT_MISTAKES = catalogue(fused=True)

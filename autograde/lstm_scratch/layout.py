@@ -12,9 +12,6 @@ with two biases: weight_ih_l0 (4H, V), weight_hh_l0 (4H, H), bias_ih_l0, bias_hh
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from autograde import torch_layers
 
 GATES = ("i", "f", "o", "c")  # the course's order; "c" is the candidate memory C~
 TORCH_ORDER = ("i", "f", "c", "o")  # nn.LSTM's (i, f, g, o) in the course's letters
@@ -69,23 +66,3 @@ def unfuse(fused) -> list:
     for Wx, Wh, bb in zip(W_x.chunk(4, dim=1), W_h.chunk(4, dim=1), b.chunk(4)):
         out += [Wx, Wh, bb]
     return out + [W_hq, b_q]
-
-
-def to_torch_layout(params, order=TORCH_ORDER) -> dict:
-    """Course layout -> the state dict of `nn.LSTM(V, H)` (differentiable)."""
-    g = gates(params)
-    b = torch.cat([g[k][2] for k in order])
-    return {
-        "weight_ih_l0": torch.cat([g[k][0] for k in order], dim=1).T,
-        "weight_hh_l0": torch.cat([g[k][1] for k in order], dim=1).T,
-        "bias_ih_l0": b,
-        "bias_hh_l0": torch.zeros_like(b),
-    }
-
-
-def torch_lstm(inputs, state, params):
-    """Ground truth: nn.LSTM with the course's weights, then the output layer.
-
-    Returns d2l's `(outputs (T*B, V), (H, C))`; differentiable with respect to `params`.
-    """
-    return torch_layers.run(nn.LSTM, to_torch_layout(params), inputs, state, params[12], params[13])

@@ -10,14 +10,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
-from autograde import engine, recurrent
+from autograde import engine, judge_only, recurrent
 from autograde import params as factory
-from autograde.mistakes import Mistake, mistake
 from autograde.recurrent import RecurrentSpec
 from autograde.rnn_scratch import clipping, generation, layout, ngram
 from autograde.rnn_scratch import perplexity as perplexity_checks
 from autograde.rnn_scratch.clipping import CLIPPING
-from autograde.rnn_scratch.flaws import catalogue
 from autograde.rnn_scratch.generation import PREDICT
 from autograde.rnn_scratch.perplexity import PERPLEXITY
 from autograde.verdict import CheckFailed
@@ -66,98 +64,8 @@ COUNT_CASES = (
     ("'abc', n=3 (one window)", list("abc"), 3),
     ("'ab', n=3 (too short)", list("ab"), 3),
 )
-
-
-def _slip(problem: str, hint: str, **options) -> Mistake:
-    return mistake(ngram.perplexity, problem, hint, **options)
-
-
-# Each plants one slip in the reference, ngram.perplexity; the first that matches names the mistake.
-NGRAM_MISTAKES = (
-    _slip(
-        "no smoothing: alpha is not added, so an n-gram never seen in training gets probability 0.",
-        "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).",
-        smooth=False,
-    ),
-    _slip(
-        "the denominator adds alpha instead of alpha * V, so the probabilities over the vocabulary do not sum to 1.",
-        "each of the V tokens gets alpha extra counts: add alpha * V to the context's count.",
-        denominator="alpha",
-    ),
-    _slip(
-        "the denominator adds V instead of alpha * V.",
-        "add alpha * V: alpha extra counts for each of the V tokens.",
-        denominator="V",
-    ),
-    _slip(
-        "only the numerator is smoothed: the denominator needs + alpha * V.",
-        "P(w | c) = (N(c, w) + alpha) / (sum over w' of N(c, w') + alpha * V).",
-        denominator="none",
-    ),
-    _slip(
-        "V is taken as the number of distinct tokens in the training text; use the vocabulary size you are given.",
-        "tokens the training text never shows are still in the vocabulary: use vocab_size.",
-        vocab="seen",
-    ),
-    _slip(
-        "the context is one token short: this is the model of order n-1.",
-        "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].",
-        order="n-1",
-    ),
-    _slip(
-        "the context is one token short: this is the model of order n-1.",
-        "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].",
-        order="n-1",
-        start="n-1",
-    ),
-    _slip(
-        "the context is one token too long: this is the model of order n+1.",
-        "the context of w_t is the n-1 tokens before it: tokens[t-n+1:t].",
-        order="n+1",
-    ),
-    _slip(
-        "the context is off by one: it ends at w_{t-2}, one token before the one it should end at.",
-        "the context of w_t is tokens[t-n+1:t], which ends with w_{t-1}.",
-        shift=1,
-    ),
-    _slip(
-        "the first position with a full context (t = n-1) is not scored.",
-        "score every t from n-1 to len(test)-1.",
-        start="n",
-    ),
-    _slip(
-        "the context's count includes the last n-1 training tokens, which no token follows, so the probabilities "
-        "do not sum to 1.",
-        "count the context as the number of n-grams that start with it: the sum over w' of N(c, w').",
-        context_counts="n-1 grams",
-    ),
-    _slip(
-        "the logarithm is in base 2 but the exponential in base e: the bases must match.",
-        "use math.log (natural log) with math.exp, as the definition does.",
-        log=math.log2,
-    ),
-    _slip(
-        "the exponential is missing: that is the mean cross-entropy (in nats), not the perplexity.",
-        "perplexity = exp(mean of -ln P).",
-        exponent="none",
-    ),
-    _slip(
-        "the exponential is missing, and the logarithm is in base 2: that is the cross-entropy in bits.",
-        "perplexity = exp(mean of -ln P).",
-        exponent="none",
-        log=math.log2,
-    ),
-    _slip(
-        "it is the exponential of the summed negative log-probability; perplexity uses the mean.",
-        "divide the sum by the number of scored positions before taking exp.",
-        reduce="sum",
-    ),
-    _slip(
-        "the mean divides by len(test), not by the number of scored positions (len(test) - n + 1).",
-        "only positions with a full context are scored; divide by how many there are.",
-        divide_by="tokens",
-    ),
-)
+# Each plants one slip in the reference; the first that matches names the mistake (judge only).
+NGRAM_MISTAKES = judge_only.sequence("autograde.rnn_scratch.references:NGRAM_MISTAKES")
 
 
 def _same_value(got: float, planted: float) -> bool:
@@ -244,7 +152,7 @@ def _explain_counts(case: engine.Case, got: dict, want: dict) -> CheckFailed:
 COUNT_NGRAMS = engine.Exercise(
     label=_EX1,
     name="count_ngrams",
-    reference=ngram.count_ngrams,
+    reference=judge_only.function("autograde.rnn_scratch.references:count_ngrams"),
     cases=_count_cases,
     same=lambda a, b: a == b,
     explain=_explain_counts,
@@ -307,7 +215,7 @@ def _ngram_explain(case: engine.Case, got: float, want: float) -> CheckFailed:
 NGRAM_PERPLEXITY = engine.Exercise(
     label=_EX1B,
     name="ngram_perplexity",
-    reference=ngram.perplexity,
+    reference=judge_only.function("autograde.rnn_scratch.references:perplexity"),
     cases=_ngram_cases,
     same=_same_value,
     explain=_ngram_explain,
@@ -336,7 +244,6 @@ def _random_params(case, dtype, device, gen):
     return layout.random_params(case.vocab, case.hidden, gen, dtype)
 
 
-_forward_flaws, _gradient_flaws = catalogue()
 RNN = RecurrentSpec(
     exercise="Exercise 3 (rnn)",
     name="rnn",
@@ -344,9 +251,9 @@ RNN = RecurrentSpec(
     state_names=("H",),
     param_names=layout.PARAM_NAMES,
     make_params=_random_params,
-    truth=layout.torch_rnn,
-    mistakes=_forward_flaws,
-    gradient_mistakes=_gradient_flaws,
+    truth=judge_only.function("autograde.rnn_scratch.references:torch_rnn"),
+    mistakes=judge_only.sequence("autograde.rnn_scratch.flaws:FORWARD_MISTAKES"),
+    gradient_mistakes=judge_only.sequence("autograde.rnn_scratch.flaws:GRADIENT_MISTAKES"),
 )
 
 

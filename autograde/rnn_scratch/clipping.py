@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from autograde import engine
-from autograde.mistakes import Mistake
+from autograde import engine, judge_only, seeds
 from autograde.verdict import CheckFailed
 
 EXERCISE = "Exercise 4 (grad_clipping)"
@@ -24,90 +23,6 @@ TOL = dict(rtol=1e-5, atol=1e-12)  # clip_grad_norm_ divides by norm + 1e-6
 
 def _global_norm(grads):
     return torch.sqrt(sum((g.double() ** 2).sum() for g in grads))
-
-
-def clip(grads: list, theta: float) -> list:
-    """The reference: the clipped copies of `grads` (entries may be None)."""
-    present = [g for g in grads if g is not None]
-    if not present:
-        return list(grads)
-    factor = min(1.0, theta / float(_global_norm(present)))
-    return [None if g is None else g * factor for g in grads]
-
-
-# ---------------------------------------------------------------------------
-# Mistakes: each maps (gradients, theta) to what a student's code would leave in p.grad
-
-
-def _per_parameter(grads, theta):
-    return [g * min(1.0, theta / float(g.norm())) for g in grads]
-
-
-def _factor(fn):
-    def planted(grads, theta):
-        norm = float(_global_norm(grads))
-        return [g * fn(norm, theta) for g in grads]
-
-    return planted
-
-
-def _sum_of_norms(grads, theta):
-    norm = sum(float(g.norm()) for g in grads)
-    return [g * min(1.0, theta / norm) for g in grads]
-
-
-def _in_place(mistake):
-    """A slip on the gradients as the student's code would leave it: in place, on the clipped parameters."""
-
-    def planted(net, theta):
-        params = [p for p in _clipped(net) if p.grad is not None]
-        for p, g in zip(params, mistake([p.grad for p in params], theta)):
-            p.grad.copy_(g)
-
-    return planted
-
-
-def _mistake(problem, hint, on_grads) -> Mistake:
-    return Mistake(problem, hint, _in_place(on_grads))
-
-
-MISTAKES: tuple[Mistake, ...] = (
-    _mistake(
-        "each parameter's gradient is clipped by its own norm; the norm must be global, over all gradients together.",
-        "norm = sqrt(sum over ALL parameters of (p.grad ** 2).sum()), then scale every p.grad by theta / norm.",
-        _per_parameter,
-    ),
-    _mistake(
-        "the norm is the sum of the gradients' norms; the global norm is the square root of the sum of squares.",
-        "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
-        _sum_of_norms,
-    ),
-    _mistake(
-        "the square root is missing: the gradients are scaled by theta / ||g||^2.",
-        "norm = torch.sqrt(sum((p.grad ** 2).sum() for p in params)).",
-        _factor(lambda n, t: min(1.0, t / n**2)),
-    ),
-    _mistake(
-        "the gradients are always scaled to norm theta, even when their norm is below theta.",
-        "clip only when the norm exceeds theta: factor = min(1, theta / norm).",
-        _factor(lambda n, t: t / n),
-    ),
-    _mistake(
-        "the factor is upside down: the gradients are scaled by norm / theta.",
-        "scale by theta / norm.",
-        _factor(lambda n, t: n / t if n > t else 1.0),
-    ),
-    _mistake(
-        "theta is left out: the gradients are scaled by 1 / norm.",
-        "scale by theta / norm.",
-        _factor(lambda n, t: 1.0 / n if n > t else 1.0),
-    ),
-    _mistake(
-        "each element is clamped to [-theta, theta]; that is clipping by value, not by norm.",
-        "compute the global norm and scale all the gradients by the same factor.",
-        lambda grads, theta: [g.clamp(-theta, theta) for g in grads],
-    ),
-)
 
 
 # ---------------------------------------------------------------------------
@@ -148,7 +63,7 @@ def _grads(params, gen, scale, skip=()):
 
 def _scratch(seed, scale, theta, skip=(), dtype=torch.float64, shapes=((5, 4), (4, 4), (4,), (4, 5), (5,))):
     def make():
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         params = [torch.randn(s, generator=gen, dtype=dtype).requires_grad_(True) for s in shapes]
         _grads(params, gen, scale, skip)
         return ScratchNet(params), params, theta
@@ -158,7 +73,7 @@ def _scratch(seed, scale, theta, skip=(), dtype=torch.float64, shapes=((5, 4), (
 
 def _module(seed, scale, theta):
     def make():
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         net = ModuleNet(gen)
         trainable = [p for n, p in net.named_parameters() if p.requires_grad and n != "unused"]
         _grads(trainable, gen, scale)
@@ -218,11 +133,6 @@ def _all_params(net):
 def _clipped(net):
     """The parameters d2l's grad_clipping clips: those that require a gradient."""
     return [p for p in _all_params(net) if p.requires_grad]
-
-
-def reference(net, theta) -> None:
-    """PyTorch's own clipping, in place, on the parameters that require a gradient."""
-    torch.nn.utils.clip_grad_norm_([p for p in _clipped(net) if p.grad is not None], theta)
 
 
 def _run(f, args) -> dict:
@@ -345,11 +255,11 @@ def _crash(case: engine.Case, args: tuple, exc: Exception) -> CheckFailed | None
 CLIPPING = engine.Exercise(
     label=EXERCISE,
     name="grad_clipping",
-    reference=reference,
+    reference=judge_only.function("autograde.rnn_scratch.references:clip_in_place"),
     cases=_cases,
     same=_same_after,
     explain=_explain,
-    mistakes=tuple(MISTAKES),
+    mistakes=judge_only.sequence("autograde.rnn_scratch.references:CLIPPING_MISTAKES"),
     run=_run,
     suspect=_suspect,
     crash=_crash,

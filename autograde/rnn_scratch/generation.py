@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from autograde import engine
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
-from autograde.mistakes import mistake
 from autograde.verdict import CheckFailed, calling
 
 EXERCISE = "Exercise 6 (predict)"
@@ -61,7 +60,7 @@ class CheckNet:
         hidden: int = 16,
         device: torch.device = torch.device("cpu"),
     ):
-        gen = torch.Generator().manual_seed(seed)
+        gen = seeds.generator(seed)
         V, H = vocab_size, hidden
         self.V, self.H, self.style, self.device = V, H, style, torch.device(device)
         self.W_xh = (torch.randn(V, H, generator=gen, dtype=torch.float64) * 1.5).to(self.device)
@@ -134,89 +133,6 @@ class CheckNet:
         H = torch.tanh(x @ self.W_xh + H @ self.W_hh)
         logits = (H @ self.W_hq + self.b_q).to(torch.float32)
         return logits, ((H,) if self.style == "scratch" else H.unsqueeze(0))
-
-
-def reference(
-    prefix,
-    num_preds,
-    net,
-    vocab,
-    device,
-    *,
-    warm_up=True,
-    feed_last_twice=False,
-    keep_prefix=True,
-    carry=True,
-    carry_in_generation=True,
-):
-    """d2l's predict_ch8, with optional planted mistakes.
-
-    warm_up: False starts the generation from a fresh state; feed_last_twice: the prefix's last
-    token is fed once more before the generation; keep_prefix: False returns only the new text;
-    carry: False gives every call a fresh state; carry_in_generation: False gives every call of the
-    generation the state the warm-up ended with.
-    """
-
-    def fresh():
-        return net.begin_state(batch_size=1, device=device)
-
-    def step(token, state):
-        X = torch.tensor([[token]], device=device)
-        return net(X, state if carry else fresh())
-
-    state = fresh()
-    outputs = [vocab[prefix[0]]]
-    if warm_up:
-        for y in prefix[1:]:
-            _, state = step(outputs[-1], state)
-            outputs.append(vocab[y])
-    else:
-        outputs = [vocab[y] for y in prefix]
-    if feed_last_twice:
-        _, state = step(outputs[-1], state)
-    for _ in range(num_preds):
-        y, new_state = step(outputs[-1], state)
-        state = new_state if carry_in_generation else state
-        outputs.append(int(y.argmax(dim=1).reshape(1)))
-    generated = outputs if keep_prefix else outputs[len(prefix) :]
-    return "".join(vocab.idx_to_token[i] for i in generated)
-
-
-MISTAKES = (
-    mistake(
-        reference,
-        "the prefix is not fed through the network first (no warm-up), or the warm-up's state is "
-        "thrown away: generation starts from a blank state.",
-        "feed every prefix token but the last, carrying the state: `_, state = net(X, state)`.",
-        warm_up=False,
-    ),
-    mistake(
-        reference,
-        "the last prefix character is fed twice: once at the end of the warm-up and again as the "
-        "first input of the generation.",
-        "the warm-up feeds prefix[0] ... prefix[-2]; the generation loop starts by feeding prefix[-1].",
-        feed_last_twice=True,
-    ),
-    mistake(
-        reference,
-        "the returned text leaves out the prefix.",
-        "return the prefix followed by the generated characters, as d2l.predict_ch8 does.",
-        keep_prefix=False,
-    ),
-    mistake(
-        reference,
-        "the state is not carried from one step to the next.",
-        "keep the state each call returns and pass it to the next call: `y, state = net(X, state)`.",
-        carry=False,
-    ),
-    mistake(
-        reference,
-        "the state is not carried from one generated character to the next: every step starts "
-        "from the state the warm-up ended with.",
-        "keep the state each call returns: `y, state = net(X, state)`.",
-        carry_in_generation=False,
-    ),
-)
 
 
 @dataclass(frozen=True)
@@ -324,11 +240,11 @@ def _explain(case: Case, got, want) -> CheckFailed:
 PREDICT = engine.Exercise(
     label=EXERCISE,
     name="predict",
-    reference=reference,
+    reference=judge_only.function("autograde.rnn_scratch.references:predict"),
     cases=lambda: [_case(p, i) for i, p in enumerate(CASES)],
     same=_same,
     explain=_explain,
-    mistakes=MISTAKES,
+    mistakes=judge_only.sequence("autograde.rnn_scratch.references:PREDICT_MISTAKES"),
     run=_run,
     read=_read,
     observe=_again,

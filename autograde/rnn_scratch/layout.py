@@ -9,9 +9,6 @@ Course layout (d2l's): [W_xh (V, H), W_hh (H, H), b_h (H,), W_hq (H, V), b_q (V,
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from autograde import torch_layers
 
 PARAM_NAMES = ("W_xh", "W_hh", "b_h", "W_hq", "b_q")
 
@@ -20,14 +17,3 @@ def random_params(vocab: int, hidden: int, gen: torch.Generator, dtype=torch.flo
     """Parameters large enough that tanh bends, with non-zero biases (so a missing one shows)."""
     shapes = [(vocab, hidden), (hidden, hidden), (hidden,), (hidden, vocab), (vocab,)]
     return [torch.randn(s, generator=gen, dtype=dtype) * scale for s in shapes]
-
-
-def to_torch_layout(params) -> dict:
-    """The state dict of `nn.RNN(V, H)` that computes the course's RNN (differentiable)."""
-    W_xh, W_hh, b_h = params[:3]
-    return {"weight_ih_l0": W_xh.T, "weight_hh_l0": W_hh.T, "bias_ih_l0": b_h, "bias_hh_l0": torch.zeros_like(b_h)}
-
-
-def torch_rnn(inputs, state, params):
-    """Ground truth: nn.RNN with the course's weights, then the output layer -> (outputs, (H,))."""
-    return torch_layers.run(nn.RNN, to_torch_layout(params), inputs, state, params[3], params[4])

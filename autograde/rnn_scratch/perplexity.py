@@ -5,65 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
-from autograde import engine
+from autograde import engine, judge_only, seeds
 from autograde.engine import Case
-from autograde.mistakes import Mistake
-from autograde.verdict import CheckFailed, quiet
+from autograde.verdict import CheckFailed
 
 EXERCISE = "Exercise 5 (perplexity)"
-
-
-def truth(logits, targets) -> float:
-    """exp(F.cross_entropy) in float64."""
-    with quiet():
-        return math.exp(float(F.cross_entropy(logits.double(), targets)))
-
-
-def _ce(logits, targets, reduction="mean"):
-    return float(F.cross_entropy(logits.double(), targets, reduction=reduction))
-
-
-def _safe_exp(x):
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return math.inf
-
-
-MISTAKES = (
-    Mistake(
-        "the exponential is missing: that is the mean cross-entropy, not the perplexity.",
-        "perplexity = exp(mean cross-entropy).",
-        lambda l, t: _ce(l, t),
-    ),
-    Mistake(
-        "it is the exponential of the summed cross-entropy; perplexity uses the mean over the tokens.",
-        "F.cross_entropy averages by default (reduction='mean'); take exp of that.",
-        lambda l, t: _safe_exp(_ce(l, t, "sum")),
-    ),
-    Mistake(
-        "the log-probabilities are in base 2 (bits) but exponentiated with e.",
-        "use the natural log throughout (F.cross_entropy does), then exp.",
-        lambda l, t: _safe_exp(_ce(l, t) / math.log(2)),
-    ),
-    Mistake(
-        "it is 2 to the power of the cross-entropy in nats: the bases do not match.",
-        "F.cross_entropy uses the natural log, so exponentiate with e: torch.exp.",
-        lambda l, t: 2.0 ** _ce(l, t),
-    ),
-    Mistake(
-        "the sign is wrong: exp(-cross-entropy) is the geometric mean probability, 1 / perplexity.",
-        "perplexity = exp(+ mean cross-entropy), at least 1.",
-        lambda l, t: _safe_exp(-_ce(l, t)),
-    ),
-    Mistake(
-        "softmax is applied twice: F.cross_entropy takes raw scores (logits) and applies log-softmax itself.",
-        "pass the logits to F.cross_entropy directly.",
-        lambda l, t: _safe_exp(_ce(torch.softmax(l.double(), dim=1), t)),
-    ),
-)
 
 
 def _case(label, logits, targets, on_devices=True) -> Case:
@@ -74,7 +21,7 @@ def _case(label, logits, targets, on_devices=True) -> Case:
 
 
 def _cases():
-    gen = torch.Generator().manual_seed(0)
+    gen = seeds.generator(0)
     out = []
     for n, v, scale in ((12, 7, 1.0), (35 * 2, 28, 3.0), (5, 4, 0.1)):
         logits = torch.randn(n, v, generator=gen, dtype=torch.float64) * scale
@@ -130,11 +77,11 @@ def _explain(case: Case, got: float, want: float) -> CheckFailed:
 PERPLEXITY = engine.Exercise(
     label=EXERCISE,
     name="perplexity",
-    reference=truth,
+    reference=judge_only.function("autograde.rnn_scratch.references:perplexity_of_logits"),
     cases=_cases,
     same=_close,
     explain=_explain,
-    mistakes=MISTAKES,
+    mistakes=judge_only.sequence("autograde.rnn_scratch.references:PERPLEXITY_MISTAKES"),
     read=_value,
     suspect=_overflow,
     combine=False,

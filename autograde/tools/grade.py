@@ -37,6 +37,10 @@ student's function returns; this process, which never runs the student's code, j
 record (autograde/probing.py) and alone sets the check's points (its points when it passes, else
 0), the check cell's output in the autograded notebook (the verdict) and the master gradebook,
 from which nbgrader's feedback and grades.csv are made. Only a run nbgrader finished is graded.
+The sandbox sees a copy of the course's package without its references and planted mistakes
+(grading/probe_package.py), and the probes draw their inputs with a salt secret to this batch
+(autograde/seeds.py), which the judge uses again: a notebook can neither import a right answer
+nor hand in a table of answers computed at home.
 
 With --insecure the checks run in the student's kernel, as nbgrader runs them (not tamper-proof:
 an input transformer, a patched module or a fake `autograde` package can pass them): then only a
@@ -61,9 +65,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograde import seeds
 from autograde.tools.common import CourseNotFound, find_root
 from autograde.tools.generate import solution_paths, use_this_python_for_tools
-from autograde.tools.grading import secure
+from autograde.tools.grading import probe_package, secure
 from autograde.tools.grading.course import Course, make_template_db, merge, prepare_course
 from autograde.tools.grading.executors import Executor, LocalExecutor
 from autograde.tools.grading.find import find_submissions
@@ -78,8 +83,8 @@ DEFAULT_DEADLINE = 900  # seconds per submission, whatever happens in it
 
 
 SECURE_CHECKS = (
-    "checks judged outside the students' code (secure: probes in the sandbox, verdicts by the "
-    "grader from their records)"
+    "checks judged outside the students' code (secure: probes in the sandbox, without the course's "
+    "references, on inputs salted for this batch; verdicts by the grader from their records)"
 )
 INSECURE_CHECKS = "checks run in the students' kernels (--insecure): NOT tamper-proof"
 
@@ -99,12 +104,12 @@ def default_jobs() -> int:
     return max(1, min(cores, available // KERNEL_MEMORY))
 
 
-def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell]) -> dict:
+def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell], salt: int) -> dict:
     """{grade_id: (ProbeCell, Verdict)} for a finished run; each cell's verdict line for the report."""
     if sub.status != "graded":
         return {}
     start = time.monotonic()
-    verdicts = secure.judge(sandbox, cells)
+    verdicts = secure.judge(sandbox, cells, salt)
     sub.seconds += time.monotonic() - start  # the report's seconds: the run and the judging
     for cell in sub.cells:
         if cell.grade_id in verdicts:
@@ -148,7 +153,7 @@ def grade(
     box, sandboxing = None, "NOT sandboxed (--insecure): as your user, with your files"
     why_not = problem(limits)
     if why_not is None:
-        box = Box.for_batch(jobs, limits, hidden=[solutions, out])
+        box = Box.for_batch(jobs, limits, hidden=[solutions, out], salt=seeds.fresh())
         sandboxing = box.mode
     elif not insecure:
         raise UsageError(
@@ -168,6 +173,8 @@ def grade(
     )
     with tempfile.TemporaryDirectory(prefix="rnn-course-template-") as tmp:
         course.template_db = make_template_db(course, Path(tmp))
+        if box is not None and not insecure:  # the checks in the students' kernels (--insecure) need it all
+            box.package = probe_package.build(Path(tmp) / "autograde")
         for a, cells in probes.items():
             secure.use_probe_cells(course.template_db, a, cells)
         with executor:
@@ -175,7 +182,7 @@ def grade(
                 judged = None
                 if failure is None and sandbox is not None and not insecure:
                     try:  # here, in this process, never in the sandbox: the judge reads the records
-                        judged = _judge(sub, sandbox, probes[sub.assignment])
+                        judged = _judge(sub, sandbox, probes[sub.assignment], box.salt if box else 0)
                     except Exception as exc:  # never let one submission stop the batch
                         failure = f"{type(exc).__name__}: {exc}"
                 if failure is not None:  # never let one submission stop the batch

@@ -66,6 +66,7 @@ def execute(source: Path, out: Path, timeout: int) -> int:
         extra_arguments=["--HistoryManager.hist_file=:memory:"],
         resources={"metadata": {"path": str(out.parent)}},
         on_cell_executed=keep_reply_error,
+        shutdown_kernel="immediate",  # nothing of the kernel is wanted afterwards: no graceful wait
     )
     status = 0
     try:

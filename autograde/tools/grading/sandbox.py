@@ -1,11 +1,18 @@
-"""Running one submission's `nbgrader autograde` in a sandbox.
+"""Running one submission's notebook in a sandbox: secure grading's job runner (grading/job.py),
+or, with --insecure, `nbgrader autograde` whole.
 
-The student's code runs in the kernel nbgrader starts, so nbgrader itself runs inside:
+The student's code runs in the kernel that runner starts, so the runner itself runs inside:
 
-- bubblewrap (bwrap): no network (the kernel still talks to nbgrader over loopback), its own
+- bubblewrap (bwrap): no network (the kernel still talks to the runner over loopback), its own
   process tree (--die-with-parent: nothing outlives it or the deadline), a private /tmp, the
-  system, Python and the course's packages read-only, the solutions and the course directory
-  hidden, and one folder writable: the job's own;
+  system and Python read-only, of a course checkout on Python's path (an editable install) its
+  `autograde` package alone (its .git, tests/, _build/ and solutions/ all hold the solutions in
+  some form), the course directory hidden, and one folder writable: the job's own. In secure
+  grading the course's own package is its probe-only copy (grading/probe_package.py): the
+  checks' probes and input generation, no reference, planted mistake or layer adapter, so a
+  notebook cannot import a right answer; and RNN_COURSE_SALT holds the batch's salt, with which
+  the probes draw their inputs (autograde/seeds.py; the grader's judge draws them again with
+  it);
 - as an unprivileged uid of its own per parallel slot (setpriv: no capabilities, no groups, no
   new privileges; RLIMIT_NPROC counts processes per real uid, so two slots never share one),
   when grading runs as root; otherwise as the grader's own uid, in a user namespace;
@@ -32,6 +39,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograde import seeds
+from autograde.tools.grading import probe_package
+
 FIRST_UID = 61000  # slot i runs as uid FIRST_UID + i: ids no account on a usual system has
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 GIB = 1 << 30
@@ -53,9 +63,21 @@ def has_gpu() -> bool:
 
 def _readable_roots() -> list[Path]:
     """What the sandbox must read besides the system: this Python's installation, its
-    environment, and every folder on its path (the course's package, PYTHONPATH)."""
-    roots = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    roots.update(Path(entry).resolve() for entry in sys.path if entry and Path(entry).is_dir())
+    environment, and every folder on its path (PYTHONPATH, site-packages); of a course checkout
+    on that path (an editable install), its `autograde` package alone: the rest of a checkout
+    holds the solutions in other forms (.git's objects, tests/, _build/'s executed notebooks)."""
+    packages = probe_package.package_dirs()
+    checkouts = {package.parent for package in packages}
+    pythons = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
+    roots = set(pythons)
+    for entry in sys.path:
+        path = Path(entry).resolve() if entry else None
+        if path is None or not path.is_dir():
+            continue
+        if path in checkouts:
+            roots.add(path / "autograde")
+        elif not any(path.is_relative_to(c) for c in checkouts) or any(path.is_relative_to(p) for p in pythons):
+            roots.add(path)  # not a folder of a checkout (its tests/, say), unless its venv's
     keep: list[Path] = []
     for root in sorted(roots, key=lambda p: len(p.parts)):
         inside = any(root.is_relative_to(k) for k in keep) or any(root.is_relative_to(s) for s in SYSTEM)
@@ -72,10 +94,12 @@ class Box:
     hidden: list[Path]  # covered by an empty folder: the solutions, the course directory
     as_root: bool = field(default_factory=lambda: os.geteuid() == 0)
     slots: queue.Queue = field(default_factory=queue.Queue)
+    salt: int = 0  # the batch's (autograde.seeds): the judge needs it too
+    package: Path | None = None  # the probe-only copy of `autograde` (secure grading), bound over the real one
 
     @classmethod
-    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path]) -> Box:
-        box = cls(limits, hidden)
+    def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path], salt: int = 0) -> Box:
+        box = cls(limits, hidden, salt=salt)
         for i in range(jobs):
             box.slots.put(FIRST_UID + i)
         return box
@@ -93,7 +117,7 @@ class Box:
             else "no memory limit (GPU)"
         )
         return (
-            f"sandboxed: bubblewrap, no network, read-only system, solutions hidden, {who}; "
+            f"sandboxed: bubblewrap, no network, read-only system, of the course only its package, {who}; "
             f"limits: {self.limits.cpu_seconds} s of CPU, {memory}"
         )
 
@@ -144,11 +168,15 @@ class Box:
             path = Path(path).resolve()
             if path.is_dir() and any(path.is_relative_to(r) for r in roots):
                 box += ["--tmpfs", str(path)]
+        if self.package is not None:
+            for real in probe_package.package_dirs():
+                box += ["--ro-bind", str(self.package), str(real)]
         for gpu in sorted(Path("/dev").glob("nvidia*")):
             box += ["--dev-bind", str(gpu), str(gpu)]
         if has_gpu():
             box += ["--ro-bind", "/sys", "/sys"]  # CUDA finds its devices there
-        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student", "--"]
+        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student"]
+        box += ["--setenv", seeds.SALT, str(self.salt), "--"]
         inner: list[str] = []
         if uid is not None:
             inner += [

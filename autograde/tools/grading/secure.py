@@ -20,6 +20,10 @@ package, frames of the caller). So, by default, grading is two-stage:
    its only output, the verdict; the master gradebook gets the points; nbgrader's feedback and
    grades.csv are then made from those two. Whatever the student's code printed in a check
    cell, or wrote in the private gradebook, does not count.
+
+What the sandbox imports is a copy of the course's package without its references and planted
+mistakes (grading/probe_package.py), and its probes draw their inputs with the batch's secret salt
+(RNN_COURSE_SALT, autograde/seeds.py); `judge` draws the same inputs again with the same salt.
 """
 
 from __future__ import annotations
@@ -181,12 +185,12 @@ def prepare_job(job: Path) -> Path:
     return folder
 
 
-def judge(job: Path, cells: dict[str, ProbeCell]) -> dict[str, probing.Verdict]:
-    """The judge's verdict on every check of one job, from its records alone."""
+def judge(job: Path, cells: dict[str, ProbeCell], salt: int = 0) -> dict[str, probing.Verdict]:
+    """The judge's verdict on every check of one job, from its records alone (and the batch's salt)."""
     verdicts = {}
     for grade_id, cell in cells.items():
         with _JUDGING:
-            verdicts[grade_id] = probing.verdict(cell.package, cell.check, job / PROBES / f"{cell.check}.pt")
+            verdicts[grade_id] = probing.verdict(cell.package, cell.check, job / PROBES / f"{cell.check}.pt", salt)
     return verdicts
 
 

@@ -22,11 +22,13 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from autograde.tools.grading import probe_package
 from autograde.tools.grading.course import Course, rmtree
 from autograde.tools.grading.executors import Executor, Outcome, grade_group, read_back, result_folder, send_back
 from autograde.tools.grading.records import Submission, UsageError
@@ -60,12 +62,21 @@ def parse_extra(items: list[str] | None) -> dict[str, str]:
 
 
 def grade_on_node(
-    subs: list[Submission], course: Course, deadline: float, threads: int, hidden: list[Path] | None, results: Path
+    subs: list[Submission],
+    course: Course,
+    deadline: float,
+    threads: int,
+    hidden: list[Path] | None,
+    results: Path,
+    salt: int = 0,
+    probe_only: bool = False,
 ) -> list[Outcome]:
     """One array task: grade_group on this node, in a sandbox made here as `rnn-course grade`
     makes one (this node's GPU decides the memory limit), hiding `hidden`; without one when
     `hidden` is None (the instructor passed --insecure where no sandbox works). Where the
-    sandbox does not work on this node, its submissions fail saying why: never unsandboxed."""
+    sandbox does not work on this node, its submissions fail saying why: never unsandboxed.
+    `salt` is the batch's and, with `probe_only` (secure grading), the sandbox gets the node's own
+    probe-only copy of the course's package, as `rnn-course grade` gives its own."""
     box = None
     if hidden is not None:
         limits = Limits(cpu_seconds=int(deadline * threads), memory_bytes=None if has_gpu() else MEMORY)
@@ -73,7 +84,7 @@ def grade_on_node(
         if why_not is not None:
             why = f"cannot sandbox the students' code on {socket.gethostname()}: {why_not}"
             return [send_back(Outcome(s, None, why), result_folder(results, s)) for s in subs]
-        box = Box(limits, hidden)
+        box = Box(limits, hidden, salt=salt)
         # As root (a cluster whose tasks run as root), a uid of its own per array task: two
         # tasks on one node never share one (RLIMIT_NPROC, the job folders).
         box.slots.put(FIRST_UID + int(os.environ.get("SLURM_ARRAY_TASK_ID", "0")) % 1000)
@@ -101,7 +112,10 @@ def grade_on_node(
 
     with contextlib.suppress(ValueError):  # not in the main thread: no handler, only SIGKILL tells
         signal.signal(signal.SIGTERM, on_term)
-    return grade_group(subs, course, deadline, threads, box, results, stopped)
+    with tempfile.TemporaryDirectory(prefix="rnn-course-package-") as tmp:
+        if box is not None and probe_only:
+            box.package = probe_package.build(Path(tmp) / "autograde")
+        return grade_group(subs, course, deadline, threads, box, results, stopped)
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
@@ -225,6 +239,8 @@ class SlurmExecutor(Executor):
                 [o.cpus_per_task] * n,
                 [hidden] * n,
                 [self.results] * n,
+                [box.salt if box is not None else 0] * n,
+                [box is not None and box.package is not None] * n,
             )
         except Exception as exc:  # sbatch refused: a wrong partition, GPUs the cluster has not...
             raise UsageError(f"--executor slurm: the job array could not be submitted: {exc}") from exc
