@@ -147,7 +147,9 @@ import json, sys
 from pathlib import Path
 import autograde
 checkout = Path(sys.argv[1])
-print("SEEN", json.dumps({name: (checkout / name).exists() for name in sys.argv[2:]}))
+seen = {name: (checkout / name).exists() for name in sys.argv[2:]}
+seen["the book's text"] = (Path(autograde.__file__).parent / "_data" / "timemachine.txt").stat().st_size > 100_000
+print("SEEN", json.dumps(seen))
 """
 
 
@@ -166,7 +168,7 @@ def test_of_the_course_checkout_the_sandbox_sees_the_package_alone(tmp_path):
             run = subprocess.run(wrapped, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
         assert run.returncode == 0, run.stderr
         seen = json.loads(run.stdout.split("SEEN", 1)[1])
-        assert seen == {name: name == "autograde" for name in names}, (checkout, seen)
+        assert seen == {**{name: name == "autograde" for name in names}, "the book's text": True}, (checkout, seen)
 
 
 # ---------------------------------------------------------------------------

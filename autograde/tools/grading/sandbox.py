@@ -69,14 +69,14 @@ def _readable_roots() -> list[Path]:
     packages = probe_package.package_dirs()
     checkouts = {package.parent for package in packages}
     pythons = {Path(sys.base_prefix).resolve(), Path(sys.prefix).resolve()}
-    roots = set(pythons)
+    roots = pythons | set(packages)
+    for package in packages:  # what the package links to (its copy of the book is a link into data/)
+        roots.update(link.resolve() for link in package.rglob("*") if link.is_symlink() and link.exists())
     for entry in sys.path:
         path = Path(entry).resolve() if entry else None
-        if path is None or not path.is_dir():
+        if path is None or not path.is_dir() or path in checkouts:
             continue
-        if path in checkouts:
-            roots.add(path / "autograde")
-        elif not any(path.is_relative_to(c) for c in checkouts) or any(path.is_relative_to(p) for p in pythons):
+        if not any(path.is_relative_to(c) for c in checkouts) or any(path.is_relative_to(p) for p in pythons):
             roots.add(path)  # not a folder of a checkout (its tests/, say), unless its venv's
     keep: list[Path] = []
     for root in sorted(roots, key=lambda p: len(p.parts)):
