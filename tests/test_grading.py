@@ -52,12 +52,14 @@ def forget_gate_dropped(source: str) -> str:
 
 
 # Student code runs in autograded/<student>/<assignment>/ of the course directory nbgrader
-# uses: this looks around it, and tries to give everybody 99 points in the gradebook there.
+# uses (--insecure), or in a folder of its own (secure): this looks around it, every folder up
+# to /, and tries to give everybody 99 points in a gradebook there.
 PROBE = """
 import os, pathlib, sqlite3
-course = pathlib.Path.cwd().parents[2]
-print("PROBE source/ exists:", (course / "source").exists())
-print("PROBE submitted:", sorted(os.listdir(course / "submitted")))
+above = [pathlib.Path.cwd(), *pathlib.Path.cwd().parents]
+course = next((p for p in above if (p / "submitted").is_dir() or (p / "gradebook.db").exists()), above[-1])
+print("PROBE source/ exists:", any((p / "source").exists() for p in above))
+print("PROBE submitted:", sorted(os.listdir(course / "submitted")) if (course / "submitted").is_dir() else [])
 try:
     con = sqlite3.connect(course / "gradebook.db")
     print("PROBE gradebook students:", [r[0] for r in con.execute("select id from student")])
@@ -330,10 +332,11 @@ def test_student_code_finds_no_solutions_classmates_or_gradebook_to_tamper_with(
     nb = nbformat.read(out / "autograded" / "mallory_probe" / NAME / f"{NAME}.ipynb", as_version=4)
     probe = "".join(o.get("text", "") for o in nb.cells[1].outputs if o.output_type == "stream")
     assert "PROBE source/ exists: False" in probe, probe  # ...but not where the student's code ran
-    assert "PROBE submitted: ['mallory_probe']" in probe, probe
-    if SECURE:  # no gradebook at all where the student's code runs: the grades are the judge's
-        assert "PROBE gradebook: no such table: student" in probe, probe
-    else:  # the private one, with this student alone
+    if SECURE:  # nothing but its own empty folder, no gradebook at all: the grades are the judge's
+        assert "PROBE submitted: []" in probe, probe
+        assert "PROBE gradebook: unable to open database file" in probe, probe
+    else:  # the private course directory, with this student alone
+        assert "PROBE submitted: ['mallory_probe']" in probe, probe
         assert "PROBE gradebook students: ['mallory_probe']" in probe, probe
     # the 99s went into a private gradebook that nbgrader then overwrote with the real grades
     assert grades["mallory_probe"]["score"] == "10"
@@ -619,8 +622,9 @@ def test_feedback_pages_hold_no_path_of_the_instructors_machine(honest):
     for who in ("eve", "Zoe", "dan"):
         html = page(out, who)
         assert not [p for p in paths if p in html], who
-    shown = "PATHS <job>/autograded/eve/lstm-scratch <course repository>/autograde/__init__.py <job>"
-    assert shown in feedback(out, "eve")
+    # the notebook's folder and HOME: the warm runner's own (secure), or the job's (--insecure)
+    job, home = ("/job/notebook", "/job") if SECURE else ("<job>/autograded/eve/lstm-scratch", "<job>")
+    assert f"PATHS {job} <course repository>/autograde/__init__.py {home}" in feedback(out, "eve")
 
 
 @pytest.mark.slow
@@ -630,7 +634,10 @@ def test_the_students_kernel_gets_a_minimal_environment(honest):
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs if o.output_type == "stream")
     assert "ENV token: None" in printed, printed
     home = re.search(r"ENV HOME: (\S+)", printed)[1]
-    assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
+    if SECURE:  # the warm runner's folder of its own for this notebook
+        assert home == "/job", home
+    else:
+        assert home != str(Path.home()) and Path(home).name.startswith("rnn-course-grade-fay"), home
     names = set(ast.literal_eval(re.search(r"ENV names: (\[.*\])", printed)[1]))
     assert {"PATH", "HOME", "LANG", "RNN_COURSE_QUICK"} <= names
     # (PWD may be there: bubblewrap sets it to the job's folder, where the kernel runs)

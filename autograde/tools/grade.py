@@ -1,7 +1,7 @@
 """`rnn-course grade SUBMISSIONS`: autograde a folder of submitted notebooks with nbgrader.
 
     rnn-course grade SUBMISSIONS [--assignment NAME] [--out DIR] [--timeout S] [--deadline S] [--jobs N]
-                                 [--insecure]
+                                 [--insecure] [--fresh-kernels]
 
 SUBMISSIONS holds one notebook per student, either as `<student>/<notebook>.ipynb` or as
 `<student>.ipynb` (then --assignment names the chapter; with one solution notebook it is
@@ -24,8 +24,13 @@ folder, which holds only that submission: the student's code (which runs with it
 directory in that private autograded/) finds no source/ with the solutions, no other student's
 work and no master gradebook beside it. Secure (the default), this process applies nbgrader
 autograde's sanitizing steps to the job's copy (every locked cell and every check cell the
-course's) and the sandbox runs its Execute step alone (grading/job.py: nbclient, a kernel, no
-nbgrader application: a few seconds less per submission); with --insecure, `nbgrader autograde`
+course's) and the sandbox runs its Execute step alone. Each slot (--jobs) has one sandbox with
+a warm runner (grading/warm.py) that has imported torch, d2l and matplotlib once; each notebook
+runs in a fresh fork of it, in user, mount, PID and IPC namespaces of its own with empty /tmp,
+/dev/shm and working folder, executed by IPython in that process (grading/shell.py), so that
+nothing is left for the next submission and a notebook starts in a fraction of a second instead
+of the 9 or so a new kernel and its imports take. --fresh-kernels runs each notebook in a
+Jupyter kernel of its own instead (grading/job.py: nbclient). With --insecure, `nbgrader autograde`
 runs whole in the sandbox, with a config with a per-cell timeout and a gradebook with the
 assignment and no student, and its grades are copied into the master gradebook with nbgrader's
 API. A submission that is not a notebook, never finishes or kills its kernel gets 0 and a line
@@ -59,6 +64,7 @@ can read or write any file you can. The report says which it was, and which grad
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -129,11 +135,14 @@ def grade(
     echo=print,
     insecure: bool = False,
     executor: Executor | None = None,
+    fresh_kernels: bool = False,
 ) -> tuple[list[Submission], Course]:
     """Grade every submission in `submissions` into the course directory `out`, each in a
     sandbox (autograde/tools/grading/sandbox.py), the checks judged outside it (grading/secure.py);
     with `insecure`, today's nbgrader path: the checks run in the student's kernel (not
-    tamper-proof), without a sandbox where none works."""
+    tamper-proof), without a sandbox where none works. Secure grading runs each notebook in a
+    fresh fork of a warm runner (grading/warm.py), or, with `fresh_kernels`, in a Jupyter kernel
+    of its own (grading/job.py)."""
     use_this_python_for_tools()
     solutions = Path(solutions or find_root() / "solutions").resolve()
     assignments = [p.stem for p in solution_paths(solutions)]
@@ -154,6 +163,7 @@ def grade(
     why_not = problem(limits)
     if why_not is None:
         box = Box.for_batch(jobs, limits, hidden=[solutions, out], salt=seeds.fresh())
+        box.warm = not insecure and not fresh_kernels
         sandboxing = box.mode
     elif not insecure:
         raise UsageError(
@@ -177,7 +187,7 @@ def grade(
             box.package = probe_package.build(Path(tmp) / "autograde")
         for a, cells in probes.items():
             secure.use_probe_cells(course.template_db, a, cells)
-        with executor:
+        with executor, contextlib.closing(box) if box is not None else contextlib.nullcontext():
             for sub, sandbox, failure in executor.grade(subs, course, deadline, box):
                 judged = None
                 if failure is None and sandbox is not None and not insecure:
@@ -197,7 +207,7 @@ def grade(
                     f"  {sub.student:<20} {sub.assignment:<16} {fmt(sub.score):>4}/{fmt(sub.max_score):<4}"
                     f" {sub.seconds:6.1f} s  {sub.status}"
                 )
-    problems = generate_feedback(course, used)
+    problems = generate_feedback(course, used, jobs)
     export_csv(course, out / "grades.csv")
     text = report(subs, ignored, problems, course, sandboxing, checking)
     (out / "report.txt").write_text(text, encoding="utf-8")
@@ -241,6 +251,13 @@ def main(argv: list[str] | None = None) -> int:
         "and, where no sandbox works (no bubblewrap, no user namespaces), grade without "
         "one: the students' code then runs as you",
     )
+    parser.add_argument(
+        "--fresh-kernels",
+        action="store_true",
+        help="secure grading: run each notebook in a Jupyter kernel of its own, started for it (about "
+        "10 s more per submission), instead of in a fresh fork of a sandboxed runner that has "
+        "already imported torch and d2l",
+    )
     add_executor_arguments(parser)
     args = parser.parse_args(argv)
     start = time.monotonic()
@@ -255,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
             args.solutions,
             insecure=args.insecure,
             executor=executor_from(args),
+            fresh_kernels=args.fresh_kernels,
         )
     except (UsageError, CourseNotFound) as exc:
         print(f"rnn-course grade: {exc}", file=sys.stderr)

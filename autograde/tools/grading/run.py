@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from autograde import probing
 from autograde.tools.common import ANSI
-from autograde.tools.grading import secure
+from autograde.tools.grading import secure, warm, zygote
 from autograde.tools.grading.course import Course, rmtree, write_config
 from autograde.tools.grading.deduplicate import copy_without_duplicate_ids
 from autograde.tools.grading.find import read_notebook
@@ -132,8 +133,11 @@ def autograde_one(
         write_config(sandbox, course.timeout)
         shutil.copyfile(course.template_db, sandbox / "gradebook.db")
         cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
-    with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
-        code, _ = run_logged(cmd, sandbox, sub.log, env, deadline, sandbox=sandbox)
+    if probes is not None and box is not None and box.warm:
+        code = _run_warm(box, job_copy, graded, sandbox, sub.log, env, course, probes, deadline)
+    else:
+        with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
+            code, _ = run_logged(cmd, sandbox, sub.log, env, deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
     log_text = sub.log.read_text(errors="replace")
     if code is None:
@@ -175,6 +179,50 @@ def autograde_one(
     sub.cells = [CellResult(g, 0.0, p, verdicts.get(g, missing)) for g, p in course.grade_cells[sub.assignment]]
     sub.flags = suspicious(sub.original, course.root / "release" / sub.assignment / f"{sub.assignment}.ipynb")
     return sandbox
+
+
+def _run_warm(
+    box: Box,
+    job_copy: Path,
+    graded: Path,
+    sandbox: Path,
+    log: Path,
+    env: dict[str, str],
+    course: Course,
+    probes: dict[str, secure.ProbeCell],
+    deadline: float,
+) -> int | None:
+    """The prepared notebook executed by a slot's warm runner (grading/warm.py); what it sent
+    back put where the cold path's job would have left it (the autograded notebook, probes/, the
+    log). The exit status as run_logged gives it: None when stopped at the deadline."""
+    preload = sorted({cell.package for cells in course.probes.values() if cells for cell in cells.values()})
+    # The runner's environment is the batch's: what is this job's (its folder, as HOME and for the
+    # records) the runner sets for each notebook, to its own folder.
+    env = {k: v for k, v in env.items() if k != probing.RECORDS} | {"HOME": "/tmp"}
+    try:
+        reply = box.run_warm(job_copy.read_text(encoding="utf-8"), env, preload, course.timeout, deadline, log.parent)
+    except zygote.Lost as exc:
+        log.write_text(f"nbgrader could not grade it: the warm runner was lost ({exc})\n", encoding="utf-8")
+        return 1
+    log.write_bytes(reply.files.get(warm.LOG, b""))
+    for name, data in reply.files.items():
+        if name == warm.NOTEBOOK:
+            graded.parent.mkdir(parents=True, exist_ok=True)
+            graded.write_bytes(data)
+        elif name.startswith(f"{secure.PROBES}/"):
+            (sandbox / name).write_bytes(data)
+    for name in reply.links:  # a link in place of the record, which the judge refuses, saying so
+        if not (sandbox / secure.PROBES / name).exists():
+            os.symlink("a-link-in-the-sandbox", sandbox / secure.PROBES / name)
+    with open(log, "a", encoding="utf-8") as out:
+        if reply.status == "error":
+            out.write(f"nbgrader could not grade it: {reply.why}\n")
+            return 1
+        if reply.status == "stopped":
+            return None
+        if reply.code != 0:  # the kernel's process ended before the last cell (os._exit, a signal)
+            out.write(f"Kernel died while executing the notebook (exit status {reply.code})\n")
+        return reply.code
 
 
 def _points_in_notebook(cell: dict) -> float | None:

@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograde import seeds
-from autograde.tools.grading import probe_package
+from autograde.tools.grading import probe_package, warm, zygote
 
 FIRST_UID = 61000  # slot i runs as uid FIRST_UID + i: ids no account on a usual system has
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -96,6 +96,8 @@ class Box:
     slots: queue.Queue = field(default_factory=queue.Queue)
     salt: int = 0  # the batch's (autograde.seeds): the judge needs it too
     package: Path | None = None  # the probe-only copy of `autograde` (secure grading), bound over the real one
+    warm: bool = False  # secure grading: one warm runner per slot (grading/warm.py), not a kernel per notebook
+    _zygotes: dict[int, zygote.Zygote] = field(default_factory=dict)
 
     @classmethod
     def for_batch(cls, jobs: int, limits: Limits, hidden: list[Path], salt: int = 0) -> Box:
@@ -116,9 +118,14 @@ class Box:
             if self.limits.memory_bytes
             else "no memory limit (GPU)"
         )
+        runner = (
+            "each notebook in a fresh fork of a warm runner, in namespaces of its own"
+            if self.warm
+            else "each notebook in a kernel of its own"
+        )
         return (
             f"sandboxed: bubblewrap, no network, read-only system, of the course only its package, {who}; "
-            f"limits: {self.limits.cpu_seconds} s of CPU, {memory}"
+            f"{runner}; limits: {self.limits.cpu_seconds} s of CPU, {memory}"
         )
 
     @contextlib.contextmanager
@@ -134,7 +141,35 @@ class Box:
             if uid is not None:
                 self.slots.put(uid)
 
-    def _command(self, cmd: list[str], job: Path, uid: int | None) -> list[str]:
+    def run_warm(
+        self, notebook: str, env: dict[str, str], preload: list[str], timeout: int, deadline: float, logs: Path
+    ) -> zygote.Reply:
+        """Execute a prepared notebook in a free slot's warm runner (started, in the slot's
+        sandbox with `env`, on its first use or after it was lost; its stderr in `logs`).
+        Raises zygote.Lost when the runner could not start or broke down on this notebook."""
+        uid = self.slots.get()
+        try:
+            runner = self._zygotes.get(uid)
+            if runner is None or not runner.alive():
+                cmd = [sys.executable, "-m", "autograde.tools.grading.warm"]
+                cmd += [arg for module in preload for arg in ("--preload", module)]
+                command = self._command(cmd, None, uid if self.as_root else None)
+                runner = zygote.Zygote(command, env, logs / f"warm-runner-{uid}.log")
+                self._zygotes[uid] = runner
+            return runner.run(notebook, {}, timeout, deadline)
+        finally:
+            self.slots.put(uid)
+
+    def close(self) -> None:
+        """Stop the warm runners."""
+        for runner in self._zygotes.values():
+            runner.close()
+        self._zygotes.clear()
+
+    def _command(self, cmd: list[str], job: Path | None, uid: int | None) -> list[str]:
+        """`cmd` in the sandbox, as `uid` (root) or in a user namespace; `job` its writable
+        folder and working directory, or None: nothing writable but its /tmp, and an empty
+        /job for the warm runner's per-submission mounts (grading/warm.py)."""
         if uid is not None:  # privileged bwrap, no user namespace: the uid is a real one
             box = ["bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
         else:
@@ -175,7 +210,12 @@ class Box:
             box += ["--dev-bind", str(gpu), str(gpu)]
         if has_gpu():
             box += ["--ro-bind", "/sys", "/sys"]  # CUDA finds its devices there
-        box += ["--bind", str(job), str(job), "--setenv", "USER", "student", "--setenv", "LOGNAME", "student"]
+        if job is not None:
+            box += ["--bind", str(job), str(job)]
+        else:  # the warm runner: its root and /dev read-only too, or in a user namespace one
+            # submission could leave files there for the next one the runner serves
+            box += ["--perms", "0755", "--dir", warm.JOB, "--remount-ro", "/dev", "--remount-ro", "/"]
+        box += ["--setenv", "USER", "student", "--setenv", "LOGNAME", "student"]
         box += ["--setenv", seeds.SALT, str(self.salt), "--"]
         inner: list[str] = []
         if uid is not None:
@@ -200,7 +240,7 @@ class Box:
         if limits.memory_bytes:
             inner.append(f"--as={limits.memory_bytes}")
         # The job's folder is the slot uid's (mode 700): only that uid may enter it.
-        return box + inner + ["--", "env", f"--chdir={job}", *cmd]
+        return box + inner + ["--", "env", f"--chdir={job if job is not None else '/'}", *cmd]
 
 
 def _hand_over(job: Path, uid: int) -> None:

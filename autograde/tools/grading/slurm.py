@@ -115,7 +115,12 @@ def grade_on_node(
     with tempfile.TemporaryDirectory(prefix="rnn-course-package-") as tmp:
         if box is not None and probe_only:
             box.package = probe_package.build(Path(tmp) / "autograde")
-        return grade_group(subs, course, deadline, threads, box, results, stopped)
+            box.warm = True  # the task's submissions one after the other, each a fork of one warm runner
+        try:
+            return grade_group(subs, course, deadline, threads, box, results, stopped)
+        finally:
+            if box is not None:
+                box.close()
 
 
 def _run(cmd: list[str]) -> subprocess.CompletedProcess | None:
