@@ -9,12 +9,19 @@ Where there is an accelerator (CUDA, MPS, XPU: whatever `torch.accelerator` find
 checks also run the student's code there in float32 and compare with the float64 CPU
 truth. RNN_COURSE_ACCELERATOR=cpu makes the CPU in float32 stand in for one, so that
 machines without a GPU (CI) exercise those paths and their tolerances too.
+
+Whether the probe found an accelerator is never a probe record's word (the student's code runs in
+the process that writes it, and could say "none" to skip a check it fails there): the judge holds
+the record to the accelerator it expects, `expected_accelerator()`, which is this process's own in
+a self-check and, in grading, the one the grader's sandbox gave the probes (`expecting`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,13 +53,52 @@ def accelerator() -> Accelerator | None:
     return Accelerator(torch.device(device.type), device.type.upper())
 
 
-def where_checked(on_meta: bool = True) -> str:
-    """The devices a passing check names, for its ✓ line."""
+_expected: ContextVar[str | None] = ContextVar("expected_accelerator")
+
+
+def expected_accelerator() -> str | None:
+    """The name of the accelerator the probe must have run on, as the judge sees it: the grader's
+    word where `expecting` gave it, else this process's own (a self-check probes and judges here)."""
+    try:
+        return _expected.get()
+    except LookupError:
+        acc = accelerator()
+        return None if acc is None else acc.name
+
+
+@contextlib.contextmanager
+def expecting(name: str | None) -> Iterator[None]:
+    """Judge records of probes that ran where `name` is the accelerator (None: where there is none)."""
+    token = _expected.set(name)
+    try:
+        yield
+    finally:
+        _expected.reset(token)
+
+
+def judged_accelerator(exercise: str, claimed: Any, runs_there: bool = True) -> str | None:
+    """The accelerator whose results the judge must find in the record, which `claimed` it ran on:
+    `expected_accelerator()` (None where the exercise has nothing to run there: `runs_there`
+    False). A record that claims another, or none where one is expected, was not the probe's, or
+    the student's code would skip the accelerator's check where it fails there."""
+    expected = expected_accelerator() if runs_there else None
+    if claimed == expected:
+        return expected
+    if expected is None:
+        problem = f"the record says the check ran on {claimed}, which the grading machine does not have"
+    elif claimed is None:
+        problem = f"the check was not run on {expected}, which the grading machine has"
+    else:
+        problem = f"the check was run on {claimed}, not on {expected}, which the grading machine has"
+    raise CheckFailed(exercise, problem + " (was the record changed?)")
+
+
+def where_checked(name: str | None, on_meta: bool = True) -> str:
+    """The devices a passing check names, for its ✓ line; `name`: the accelerator it was judged on."""
     meta = "on the meta device" if on_meta else "on the CPU (your code uses an operation the meta device lacks)"
-    acc = accelerator()
-    if acc is None:
+    if name is None:
         return f"{meta} (no GPU here: an accelerator is checked where the grader has one)"
-    return f"{meta} and on {acc.name} (float32)"
+    return f"{meta} and on {name} (float32)"
 
 
 def _tensors(tree):

@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta
+from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta, judged_accelerator
 from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
 
@@ -221,23 +221,24 @@ def judge(ex: Exercise, seen: dict, what: str) -> None:
     if seen["meta"] is not None:
         _raise_if_failed(ex, seen["meta"])
         where += " (and no hard-coded device, on `meta`)" if seen["meta"] else ""
-    if seen["accelerator"] is not None:
+    device_cases = [c for c in cases if c.on_devices]
+    acc = judged_accelerator(ex.label, seen["accelerator"], runs_there=bool(device_cases))
+    if acc is not None:
         same = ex.same_float32 or ex.same
-        device_cases = [c for c in cases if c.on_devices]
         if len(seen["fast"]) != len(device_cases) and not (seen["fast"] and "failed" in seen["fast"][-1]):
-            raise CheckFailed(ex.label, f"`{ex.name}` was not run on every case on {seen['accelerator']}.")
+            raise CheckFailed(ex.label, f"`{ex.name}` was not run on every case on {acc}.")
         for case, record in zip(device_cases, seen["fast"]):
             _raise_if_failed(ex, record)
             got = ex.read(unplain(record["got"]), case)
             if not same(got, ex.read(_reference(ex, ex.reference, case.make(CPU, None)), case)):
                 raise CheckFailed(
                     ex.label,
-                    f"on {seen['accelerator']} in float32, {case.label}, `{ex.name}` gives a "
+                    f"on {acc} in float32, {case.label}, `{ex.name}` gives a "
                     "different result although the CPU gives the right one.",
                     "make every tensor on the inputs' device (device=..., torch.zeros_like); look for "
                     "an operation that behaves differently in float32.",
                 )
-        where = f"on the CPU and on {seen['accelerator']} (float32)"
+        where = f"on the CPU and on {acc} (float32)"
     passed(ex.label, f"{what}, {where}.")
 
 

@@ -13,6 +13,8 @@ autograde/judge_only.py, autograde/tools/grading/probe_package.py), so a noteboo
 right answer; the probes draw their inputs with the batch's secret salt (RNN_COURSE_SALT,
 autograde/seeds.py) and the judge draws the same ones again with it (`verdict(..., salt)`), never
 trusting the inputs a record might claim, so a table of answers to the course's public inputs fails.
+Nor does it take a record's word on whether the probes had an accelerator: the grader says which
+(`verdict(..., accelerator=...)`), and a record that names another, or none, fails.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from autograde import seeds
+from autograde import devices, seeds
 from autograde.engine import Check
 from autograde.verdict import FAIL, PASS, CheckFailed
 
@@ -103,9 +105,11 @@ class Verdict:
     text: str  # the ✓ line, or the ✗ line and its hint
 
 
-def verdict(package: str, name: str, path: Path, salt: int = 0) -> Verdict:
+def verdict(package: str, name: str, path: Path, salt: int = 0, *, accelerator: str | None = None) -> Verdict:
     """The judge's verdict on a probe record, in a process where no student code runs; `salt` is the
-    one the sandbox's probes drew their inputs with (autograde.seeds), and the judge draws them again.
+    one the sandbox's probes drew their inputs with (autograde.seeds), and the judge draws them again;
+    `accelerator` names the one the probes had (`devices.accelerator()`'s name; None: none), which the
+    record must name too (autograde.devices.judged_accelerator).
 
     A missing record (the cell never ran, or crashed the kernel) and one that is not plain data
     or not what the check's probe writes (a forged file) both fail the check, with the reason.
@@ -128,7 +132,7 @@ def verdict(package: str, name: str, path: Path, salt: int = 0) -> Verdict:
         )
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), seeds.salted(salt):
+        with contextlib.redirect_stdout(out), seeds.salted(salt), devices.expecting(accelerator):
             _check(package, name).judge(seen)
     except CheckFailed as failure:
         return Verdict(False, str(failure))

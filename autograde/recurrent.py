@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 import torch
 
 from autograde import seeds
-from autograde.devices import FLOAT32_TOL, META, accelerator, check_on_meta, tensors_in, where_checked
+from autograde.devices import (
+    FLOAT32_TOL,
+    META,
+    accelerator,
+    check_on_meta,
+    judged_accelerator,
+    tensors_in,
+    where_checked,
+)
 from autograde.engine import Check, plain, unplain
 from autograde.mistakes import Mistake, diagnose
 from autograde.verdict import CheckFailed, calling, passed, quiet
@@ -482,7 +490,7 @@ def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
     if seen["cpu"] is not None:
         _raise_if_failed(spec, seen["cpu"])
         _unpack(spec, unplain(seen["cpu"]["result"]), make_trial(spec, CASES[0], dtype=torch.float32))
-    name = seen["accelerator"]
+    name = judged_accelerator(spec.exercise, seen["accelerator"])
     if name is not None:
         on = f"on {name} in float32"
         for case, record in zip(CASES, _every_case(spec, seen["fast"])):
@@ -514,7 +522,7 @@ def judge_devices(spec: RecurrentSpec, seen: dict) -> None:
                     )
     passed(
         spec.exercise,
-        f"`{spec.name}` follows its inputs' device: checked {where_checked(bool(seen['meta']))}"
+        f"`{spec.name}` follows its inputs' device: checked {where_checked(name, bool(seen['meta']))}"
         + (", outputs, state and gradients." if name else "."),
     )
 

@@ -26,7 +26,7 @@ import nbformat
 import pytest
 import torch
 
-from autograde import course, engine, judge_only, seeds, state_dicts
+from autograde import course, devices, engine, judge_only, seeds, state_dicts
 from autograde.lstm_scratch import LSTM, check_lstm_forward
 from autograde.recurrent import CASES, RecurrentSpec, make_trial
 from autograde.tools import grade
@@ -378,3 +378,43 @@ def test_two_batches_draw_different_salts_and_give_the_same_verdicts(batches):
     for who in honest():
         assert _verdicts(first, who) == _verdicts(second, who), who
     assert "the forget gate is missing from the memory update" in _verdicts(first, "bob_forget")["check_lstm_forward"]
+
+
+# ---------------------------------------------------------------------------
+# (e) The accelerator: the grader's word on whether the probes had one, not the record's
+
+HIDE_THE_ACCELERATOR = """
+import autograde.recurrent
+autograde.recurrent.accelerator = lambda: None  # the probes then find none, and their records say so
+"""
+
+
+def wrong_on_the_accelerator_and_hidden(source: str) -> str:
+    """Right in float64 on the CPU and on `meta`; float64 results for float32 inputs on the
+    accelerator, which it hides from the probes that come after it."""
+    return (
+        submissions.replacing(
+            "return torch.cat(outputs, dim=0), (H, C)",
+            "return torch.cat(outputs, dim=0).double(), (H.double(), C.double())",
+        )(source)
+        + HIDE_THE_ACCELERATOR
+    )
+
+
+@pytest.mark.slow
+@needs_sandbox
+def test_a_notebook_that_hides_the_accelerator_from_its_probes_fails_its_check(tmp_path, monkeypatch):
+    """Graded where the CPU stands in for an accelerator: the honest class passes there, and the
+    record of a notebook whose probes found none fails the accelerator's check instead of skipping it."""
+    monkeypatch.setenv(devices.STAND_IN, "cpu")
+    out = _grade(
+        tmp_path,
+        {
+            "ada": submissions.student(NAME),
+            "mia_hides": submissions.student(NAME, lstm=wrong_on_the_accelerator_and_hidden),
+        },
+    )
+    assert _rows(out)["ada"]["score"] == "15"
+    assert _lost(_rows(out)["mia_hides"]) == {"check_lstm_devices", "check_fused_lstm"}
+    verdict = _verdicts(out, "mia_hides")["check_lstm_devices"]
+    assert f"the check was not run on {devices.accelerator().name}, which the grading machine has" in verdict, verdict

@@ -7,10 +7,11 @@ import os
 import pytest
 import torch
 
-from autograde import probing
+from autograde import devices, probing, recurrent
 from autograde.course import CHAPTERS
+from autograde.tools import grade
 from autograde.tools.grading import secure
-from autograde.tools.grading.records import UsageError
+from autograde.tools.grading.records import CellResult, Submission, UsageError
 
 from conftest import ROOT
 from planting import STUB, solution
@@ -135,3 +136,96 @@ def test_a_check_cell_that_is_not_a_plain_check_call_cannot_be_graded_securely()
     ):
         with pytest.raises(UsageError):
             secure._parse_check_cell("x", source)
+
+
+# ---------------------------------------------------------------------------
+# Whether the probes had an accelerator is the grader's word, not the record's
+
+STAND_IN = "the CPU standing in for an accelerator"  # devices.accelerator()'s name under RNN_COURSE_ACCELERATOR=cpu
+# Right on the CPU in float64 and on `meta`; float64 results for float32 inputs on the accelerator.
+WRONG_ON_THE_ACCELERATOR = LSTM.plant(
+    "lstm",
+    ("return torch.cat(outputs, dim=0), (H, C)", "return torch.cat(outputs, dim=0).double(), (H.double(), C.double())"),
+)
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    monkeypatch.setenv(devices.STAND_IN, "cpu")
+    assert devices.accelerator().name == STAND_IN
+
+
+def _claiming(seen, accelerator):
+    """The record with every part that names the probes' accelerator naming `accelerator` instead."""
+    if isinstance(seen, list):
+        return [_claiming(part, accelerator) for part in seen]
+    return {**seen, "accelerator": accelerator} if "accelerator" in seen else seen
+
+
+DEVICE_CHECKS = [  # a recurrent layer's, several in one cell, and an engine exercise's
+    ("autograde.lstm_scratch", "check_lstm_devices", LSTM.define("lstm")),
+    ("autograde.lstm_scratch", "check_fused_lstm", LSTM.define("fused_lstm")),
+    ("autograde.rnn_scratch", "check_perplexity", solution("rnn-scratch").define("perplexity")),
+]
+
+
+@pytest.mark.parametrize("package, name, fn", DEVICE_CHECKS, ids=[c[1] for c in DEVICE_CHECKS])
+def test_a_record_passes_only_on_the_accelerator_the_grader_says_the_probes_had(records, stand_in, package, name, fn):
+    probing.record(package, name, fn)
+    path = records / f"{name}.pt"
+    right = probing.verdict(package, name, path, accelerator=STAND_IN)
+    assert right.passed and f"on {STAND_IN} (float32)" in right.text, right.text
+    # The same results, the record saying the probes found no accelerator: it skipped the accelerator's check.
+    torch.save(_claiming(torch.load(path, weights_only=True), None), path)
+    forged = probing.verdict(package, name, path, accelerator=STAND_IN)
+    assert not forged.passed
+    assert (
+        f"the check was not run on {STAND_IN}, which the grading machine has (was the record changed?)" in forged.text
+    )
+    # What the probes did on an accelerator, judged where the grader says there was none, or another.
+    probing.record(package, name, fn)
+    assert "which the grading machine does not have" in probing.verdict(package, name, path, accelerator=None).text
+    other = probing.verdict(package, name, path, accelerator="CUDA")
+    assert f"the check was run on {STAND_IN}, not on CUDA, which the grading machine has" in other.text
+
+
+def test_code_that_fails_on_the_accelerator_cannot_skip_it_by_hiding_it_from_the_probe(records, stand_in, monkeypatch):
+    """What a notebook can do before its check cell: make the probe find no accelerator, so its record says none."""
+    path = records / "check_lstm_devices.pt"
+    probing.record(PACKAGE, "check_lstm_devices", WRONG_ON_THE_ACCELERATOR)
+    honest = probing.verdict(PACKAGE, "check_lstm_devices", path, accelerator=STAND_IN)
+    assert not honest.passed and "float64 although inputs and parameters are torch.float32" in honest.text
+    monkeypatch.setattr(recurrent, "accelerator", lambda: None)
+    probing.record(PACKAGE, "check_lstm_devices", WRONG_ON_THE_ACCELERATOR)
+    assert torch.load(path, weights_only=True)["accelerator"] is None
+    assert probing.verdict(PACKAGE, "check_lstm_devices", path, accelerator=None).passed  # where there is none, right
+    hidden = probing.verdict(PACKAGE, "check_lstm_devices", path, accelerator=STAND_IN)
+    assert not hidden.passed and "not run on" in hidden.text and "was the record changed?" in hidden.text
+
+
+def test_a_record_cut_short_by_a_failure_gives_that_failure_not_a_missing_accelerator(records, stand_in):
+    """The probe stops at the first failure, before the accelerator: the record then honestly names none."""
+    probing.record(PACKAGE, "check_lstm_devices", LSTM.plant("lstm", STUB))
+    assert torch.load(records / "check_lstm_devices.pt", weights_only=True)["accelerator"] is None
+    result = probing.verdict(PACKAGE, "check_lstm_devices", records / "check_lstm_devices.pt", accelerator=STAND_IN)
+    assert not result.passed and "not implemented" in result.text and "record changed" not in result.text
+
+
+def test_checks_that_never_run_on_an_accelerator_pass_whatever_the_grader_has(records, stand_in):
+    for name in ("check_lstm_forward", "check_lstm_gradients"):
+        probing.record(PACKAGE, name, LSTM.define("lstm"))
+        for accelerator in (STAND_IN, None):
+            assert probing.verdict(PACKAGE, name, records / f"{name}.pt", accelerator=accelerator).passed
+
+
+def test_the_grader_judges_a_job_against_the_accelerator_its_submission_had(records, stand_in):
+    probing.record(PACKAGE, "check_lstm_devices", LSTM.define("lstm"))
+    job = records / "job"
+    (job / secure.PROBES).mkdir(parents=True)
+    os.replace(records / "check_lstm_devices.pt", job / secure.PROBES / "check_lstm_devices.pt")
+    cells = {"devices": secure.ProbeCell("devices", PACKAGE, "check_lstm_devices", "lstm", 5.0, "")}
+    sub = Submission("ann", "lstm-scratch", None, status="graded", accelerator=STAND_IN)
+    sub.cells = [CellResult("devices", 0.0, 5.0)]
+    assert grade._judge(sub, job, cells, salt=0)["devices"][1].passed
+    sub.accelerator = None
+    assert "does not have" in grade._judge(sub, job, cells, salt=0)["devices"][1].text

@@ -286,6 +286,7 @@ def test_an_outcome_comes_back_as_plain_data_onto_the_instructors_record(tmp_pat
         log=Path("/course/logs/ann.log"),
         flags=["look"],
         notebook_points={"check_a": 2.0, "check_b": None},
+        accelerator="CUDA",
     )
     sent = send_back(Outcome(graded, sandbox), tmp_path / "results" / "ann")
     assert not sandbox.exists() and (sent.sandbox / "gradebook.db").read_bytes() == b"db"
@@ -301,11 +302,15 @@ def test_an_outcome_comes_back_as_plain_data_onto_the_instructors_record(tmp_pat
         Path("/course/logs/ann.log"),
     )
     assert mine.cells == graded.cells and mine.notebook_points == graded.notebook_points
+    assert mine.accelerator == "CUDA"  # the node's, which the judge holds its probe records to
     assert mine.original == Path("ann.ipynb")
     # what is not exactly what send_back writes is no outcome (the submission then fails)
     record = tmp_path / "results" / "ann" / "outcome.json"
-    record.write_text(record.read_text().replace('"seconds": 12.5', '"seconds": "12.5"'))
-    assert read_back(Submission("ann", NAME, None), tmp_path / "results" / "ann") is None
+    written = record.read_text()
+    for right, wrong in (('"seconds": 12.5', '"seconds": "12.5"'), ('"accelerator": "CUDA"', '"accelerator": 1')):
+        assert right in written
+        record.write_text(written.replace(right, wrong))
+        assert read_back(Submission("ann", NAME, None), tmp_path / "results" / "ann") is None
     assert read_back(Submission("bo", NAME, None), tmp_path / "results" / "bo") is None
 
 

@@ -115,7 +115,7 @@ def _judge(sub: Submission, sandbox: Path, cells: dict[str, secure.ProbeCell], s
     if sub.status != "graded":
         return {}
     start = time.monotonic()
-    verdicts = secure.judge(sandbox, cells, salt)
+    verdicts = secure.judge(sandbox, cells, salt, accelerator=sub.accelerator)
     sub.seconds += time.monotonic() - start  # the report's seconds: the run and the judging
     for cell in sub.cells:
         if cell.grade_id in verdicts:

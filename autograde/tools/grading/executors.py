@@ -159,6 +159,7 @@ def read_back(sub: Submission, folder: Path) -> Outcome | None:
             and len(cells) == len(data["cells"])
             and len(points) == len(data["notebook_points"])
             and (data["log"] is None or isinstance(data["log"], str))
+            and (data["accelerator"] is None or isinstance(data["accelerator"], str))
             and (record["failure"] is None or isinstance(record["failure"], str))
             and isinstance(record["sandbox"], bool)
         )
@@ -169,6 +170,7 @@ def read_back(sub: Submission, folder: Path) -> Outcome | None:
     sub.status, sub.reason, sub.seconds = data["status"], data["reason"], float(data["seconds"])
     sub.notes, sub.flags, sub.cells, sub.notebook_points = data["notes"], data["flags"], cells, points
     sub.log = Path(data["log"]) if data["log"] else None
+    sub.accelerator = data["accelerator"]
     return Outcome(sub, folder if record["sandbox"] else None, record["failure"])
 
 

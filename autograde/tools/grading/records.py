@@ -33,6 +33,9 @@ class Submission:
     log: Path | None = None
     flags: list[str] = field(default_factory=list)  # for the instructor to look at
     notebook_points: dict[str, float | None] = field(default_factory=dict)
+    # The accelerator its probes had (devices.accelerator()'s name; None: none), as the grader
+    # that ran its sandbox saw it: the judge holds the probe records to it, never to their word.
+    accelerator: str | None = None
 
     @property
     def score(self) -> float:

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograde import probing
+from autograde import devices, probing
 from autograde.tools.common import ANSI
 from autograde.tools.grading import secure, warm, zygote
 from autograde.tools.grading.course import Course, rmtree, write_config
@@ -127,6 +127,11 @@ def autograde_one(
             sub.seconds = time.monotonic() - start
             return sandbox
         env[probing.RECORDS] = str(secure.prepare_job(sandbox))
+        # The sandbox gets this machine's GPU (/dev/nvidia*) and RNN_COURSE_* variables (tool_env),
+        # so the probes find the accelerator this process finds; on a Slurm node this runs there,
+        # and the name comes back with the outcome (executors.send_back), written outside the sandbox.
+        acc = devices.accelerator()
+        sub.accelerator = None if acc is None else acc.name
         cmd = [sys.executable, "-m", "autograde.tools.grading.job", str(job_copy), str(graded)]
         cmd += ["--timeout", str(course.timeout)]
     else:

@@ -185,12 +185,16 @@ def prepare_job(job: Path) -> Path:
     return folder
 
 
-def judge(job: Path, cells: dict[str, ProbeCell], salt: int = 0) -> dict[str, probing.Verdict]:
-    """The judge's verdict on every check of one job, from its records alone (and the batch's salt)."""
+def judge(
+    job: Path, cells: dict[str, ProbeCell], salt: int = 0, *, accelerator: str | None = None
+) -> dict[str, probing.Verdict]:
+    """The judge's verdict on every check of one job, from its records alone, the batch's salt and
+    the accelerator its probes had (`Submission.accelerator`)."""
     verdicts = {}
     for grade_id, cell in cells.items():
+        path = job / PROBES / f"{cell.check}.pt"
         with _JUDGING:
-            verdicts[grade_id] = probing.verdict(cell.package, cell.check, job / PROBES / f"{cell.check}.pt", salt)
+            verdicts[grade_id] = probing.verdict(cell.package, cell.check, path, salt, accelerator=accelerator)
     return verdicts
 
 

@@ -8,7 +8,10 @@ repository with its .venv (the same Python runs the tasks), the submissions fold
 course directory (--out). Each submission is still graded in a private directory in the node's
 own temporary folder, in a sandbox the node makes itself (grade_on_node); only its gradebook,
 its autograded/ notebook and an outcome.json come back, through <out>/slurm/results/, and
-merge() reads them there as it reads a local private directory.
+merge() reads them there as it reads a local private directory. Which accelerator the probes had
+is the node's (whatever --gpus-per-task asked for, it is what the node gave): the grader's own
+process on the node notes it outside the sandbox (Submission.accelerator, in outcome.json), and
+the instructor's judge holds the probe records to that.
 
 A task that dies (killed, out of memory, past --time, its node lost) leaves no result: its
 submissions are reported as not graded, with the task's state and log, and the batch goes on.
