@@ -17,3 +17,9 @@ def quick() -> bool:
 def epochs(full: int, quick_epochs: int = 2) -> int:
     """`full` epochs normally; `quick_epochs` while grading or in quick mode."""
     return quick_epochs if quick() else full
+
+
+def tokens(full: int, quick_tokens: int = 1_000) -> int:
+    """`full` tokens normally; `quick_tokens` while grading or in quick mode, where a measurement
+    only has to run (the book's figures come from the full run)."""
+    return quick_tokens if quick() else full

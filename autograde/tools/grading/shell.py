@@ -150,7 +150,7 @@ def execute(nb: dict, timeout: int, after_each: Callable[[], None] | None = None
     sys.stdout = _Stream("stdout", outputs, 1)
     sys.stderr = _Stream("stderr", outputs, 2)
     shell = _shell(outputs)
-    _inline_figures()
+    _inline_figures(shell)
     previous = signal.signal(signal.SIGALRM, _interrupt)
     try:
         for cell in nb.get("cells", []):
@@ -193,16 +193,25 @@ def _now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
-def _inline_figures() -> None:
+def _inline_figures(shell) -> None:
     """matplotlib's inline backend, hooked into the shell as ipykernel hooks it (figures drawn
-    into the cell that made them), whether or not pyplot was imported before the shell existed."""
+    into the cell that made them), whether or not pyplot was imported before the shell existed.
+
+    After each cell pyplot also redraws every open figure, for a window the inline backend does
+    not have, and the inline backend then draws each one again into its output: a kernel renders
+    every figure twice. The first, whose picture nobody sees, is left out here (it is half the
+    time of a cell that draws one of the course's diagrams)."""
     try:
         import matplotlib
+        import matplotlib.pyplot as plt
         from matplotlib_inline import backend_inline
     except ImportError:
         return
     matplotlib.use(INLINE)
     backend_inline._enable_matplotlib_integration()
+    redraw = getattr(plt, "_draw_all_if_interactive", None)
+    if redraw is not None and redraw in shell.events.callbacks["post_execute"]:
+        shell.events.unregister("post_execute", redraw)
 
 
 def _without_updates(items: list[dict]) -> list[dict[str, Any]]:
