@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
+import tempfile
 import textwrap
 import time
 from pathlib import Path
@@ -260,3 +262,47 @@ def test_a_runner_that_sends_what_it_may_not_is_stopped(tmp_path):
     with pytest.raises(zygote.Lost, match="may not send"):
         runner.run("{}", {}, 1, 5)
     assert not runner.alive()
+
+
+NOBODY = 65534
+
+
+def _others_may_use(*paths: Path) -> bool:
+    """Whether a uid with no group in common can reach each of `paths` (every folder above it
+    searchable by others) and read it."""
+    for path in paths:
+        path = path.resolve()
+        if not all(os.stat(p).st_mode & 0o001 for p in path.parents) or not os.stat(path).st_mode & 0o004:
+            return False
+    return True
+
+
+@needs_sandbox
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to become an ordinary user")
+@pytest.mark.skipif(
+    not _others_may_use(Path(sys.executable), Path(sys.prefix), ROOT),
+    reason=f"an ordinary user cannot reach this Python ({sys.executable}) or the checkout: a folder above is private",
+)
+def test_an_ordinary_user_grades_securely_in_user_namespaces():
+    """As root the sandbox runs each job as a uid of its own; an instructor without root gets
+    bubblewrap's user namespace, and the warm runner nests its own inside it."""
+    with tempfile.TemporaryDirectory(prefix="rnn-course-nobody-") as tmp:  # pytest's own is root's alone
+        _grade_as_nobody(Path(tmp) / "grading")
+
+
+def _grade_as_nobody(folder: Path) -> None:
+    os.chmod(folder.parent, 0o755)
+    (folder / "subs").mkdir(parents=True)
+    nbformat.write(submissions.student("lstm-scratch"), folder / "subs" / "alice.ipynb")
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY)
+    cmd = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "env", f"HOME={folder}"]
+    cmd += [sys.executable, "-m", "autograde.cli", "grade", str(folder / "subs"), "--assignment", "lstm-scratch"]
+    cmd += ["--out", str(folder / "out"), "--jobs", "1"]
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(cmd, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = (folder / "out" / "report.txt").read_text(encoding="utf-8")
+    assert f"as {NOBODY}, in a user namespace" in report and "fresh fork of a warm runner" in report
+    assert re.search(r"^alice\s+lstm-scratch\s+15/15", report, re.M), report
