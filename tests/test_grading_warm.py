@@ -306,3 +306,17 @@ def _grade_as_nobody(folder: Path) -> None:
     report = (folder / "out" / "report.txt").read_text(encoding="utf-8")
     assert f"as {NOBODY}, in a user namespace" in report and "fresh fork of a warm runner" in report
     assert re.search(r"^alice\s+lstm-scratch\s+15/15", report, re.M), report
+
+
+@needs_sandbox
+@pytest.mark.slow
+def test_where_no_warm_runner_works_the_batch_runs_a_kernel_per_notebook(tmp_path, monkeypatch):
+    from autograde.tools import grade
+
+    monkeypatch.setattr(zygote, "START_SECONDS", 0.01)  # it never says `ready` in time
+    (tmp_path / "subs").mkdir()
+    nbformat.write(submissions.student("lstm-scratch"), tmp_path / "subs" / "alice.ipynb")
+    subs, _ = grade.grade(tmp_path / "subs", tmp_path / "out", "lstm-scratch", jobs=1, echo=lambda *a: None)
+    (alice,) = subs
+    assert (alice.status, alice.score) == ("graded", 15.0), alice.reason
+    assert any("the warm runner cannot work on this machine" in note for note in alice.notes), alice.notes

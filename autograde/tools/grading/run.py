@@ -138,9 +138,18 @@ def autograde_one(
         write_config(sandbox, course.timeout)
         shutil.copyfile(course.template_db, sandbox / "gradebook.db")
         cmd = nbgrader("autograde", sub.assignment, "--student", sub.student, "--force")
+    code: int | None = 0
+    warmed = False
     if probes is not None and box is not None and box.warm:
-        code = _run_warm(box, job_copy, graded, sandbox, sub.log, env, course, probes, deadline)
-    else:
+        try:
+            code, warmed = _run_warm(box, job_copy, graded, sandbox, sub.log, env, course, probes, deadline), True
+        except zygote.Unavailable as exc:  # this machine cannot: a kernel per notebook, as before
+            box.warm = False
+            sub.notes.append(
+                f"the warm runner cannot work on this machine ({exc}): this notebook and the rest of "
+                "the batch ran in a Jupyter kernel each (as with --fresh-kernels)"
+            )
+    if not warmed:
         with contextlib.nullcontext(cmd) if box is None else box.wrapping(cmd, sandbox) as cmd:
             code, _ = run_logged(cmd, sandbox, sub.log, env, deadline, sandbox=sandbox)
     sub.seconds = time.monotonic() - start
@@ -199,7 +208,9 @@ def _run_warm(
 ) -> int | None:
     """The prepared notebook executed by a slot's warm runner (grading/warm.py); what it sent
     back put where the cold path's job would have left it (the autograded notebook, probes/, the
-    log). The exit status as run_logged gives it: None when stopped at the deadline."""
+    log). The exit status as run_logged gives it: None when stopped at the deadline. Raises
+    zygote.Unavailable when no warm runner works here (it did not start, or could not make a
+    notebook's namespaces): nothing of the notebook ran."""
     preload = sorted({cell.package for cells in course.probes.values() if cells for cell in cells.values()})
     # The runner's environment is the batch's: what is this job's (its folder, as HOME and for the
     # records) the runner sets for each notebook, to its own folder.
@@ -209,6 +220,8 @@ def _run_warm(
     except zygote.Lost as exc:
         log.write_text(f"nbgrader could not grade it: the warm runner was lost ({exc})\n", encoding="utf-8")
         return 1
+    if reply.status == "error":
+        raise zygote.Unavailable(reply.why)
     log.write_bytes(reply.files.get(warm.LOG, b""))
     for name, data in reply.files.items():
         if name == warm.NOTEBOOK:
@@ -220,9 +233,6 @@ def _run_warm(
         if not (sandbox / secure.PROBES / name).exists():
             os.symlink("a-link-in-the-sandbox", sandbox / secure.PROBES / name)
     with open(log, "a", encoding="utf-8") as out:
-        if reply.status == "error":
-            out.write(f"nbgrader could not grade it: {reply.why}\n")
-            return 1
         if reply.status == "stopped":
             return None
         if reply.code != 0:  # the kernel's process ended before the last cell (os._exit, a signal)

@@ -146,7 +146,8 @@ class Box:
     ) -> zygote.Reply:
         """Execute a prepared notebook in a free slot's warm runner (started, in the slot's
         sandbox with `env`, on its first use or after it was lost; its stderr in `logs`).
-        Raises zygote.Lost when the runner could not start or broke down on this notebook."""
+        Raises zygote.Unavailable when the runner could not start, zygote.Lost when it broke
+        down on this notebook."""
         uid = self.slots.get()
         try:
             runner = self._zygotes.get(uid)

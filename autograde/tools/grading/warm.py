@@ -278,7 +278,7 @@ def serve(preload: list[str]) -> int:
             except InterruptedError:
                 continue
         if os.waitstatus_to_exitcode(wait_status) != 0:
-            why = "the submission's namespaces could not be made (see the log)"
+            why = "it could not make a notebook's namespaces: are nested user namespaces allowed? (see its log)"
             _write_all(out, json.dumps({"status": "error", "why": why, "files": []}).encode() + b"\n")
     return 0
 

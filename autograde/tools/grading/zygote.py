@@ -38,6 +38,11 @@ class Lost(Exception):
     """The runner broke the protocol, died or did not answer in time."""
 
 
+class Unavailable(Exception):
+    """No warm runner works here: it did not start, or could not make a notebook's namespaces
+    (nested user namespaces forbidden, say); a notebook can still run in a kernel of its own."""
+
+
 @dataclass
 class Reply:
     status: str  # done (the runner ended), stopped (at the deadline), error (no namespaces)
@@ -62,10 +67,10 @@ class Zygote:
             line = self._line(time.monotonic() + START_SECONDS)
         except Lost as exc:
             self.close()
-            raise Lost(f"the warm runner did not start ({exc}); see {log}") from None
+            raise Unavailable(f"the warm runner did not start ({exc}); see {log}") from None
         if line != b"ready":
             self.close()
-            raise Lost(f"the warm runner did not start (it said {line[:80]!r}); see {log}")
+            raise Unavailable(f"the warm runner did not start (it said {line[:80]!r}); see {log}")
 
     def alive(self) -> bool:
         return self.proc.poll() is None
