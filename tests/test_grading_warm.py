@@ -320,3 +320,5 @@ def test_where_no_warm_runner_works_the_batch_runs_a_kernel_per_notebook(tmp_pat
     (alice,) = subs
     assert (alice.status, alice.score) == ("graded", 15.0), alice.reason
     assert any("the warm runner cannot work on this machine" in note for note in alice.notes), alice.notes
+    report = (tmp_path / "out" / "report.txt").read_text(encoding="utf-8")
+    assert "each notebook in a kernel of its own" in report and "warm runner, in namespaces" not in report

@@ -209,6 +209,8 @@ def grade(
                 )
     problems = generate_feedback(course, used, jobs)
     export_csv(course, out / "grades.csv")
+    if box is not None:  # as it ended: a batch whose warm runner could not work fell back to kernels
+        sandboxing = box.mode
     text = report(subs, ignored, problems, course, sandboxing, checking)
     (out / "report.txt").write_text(text, encoding="utf-8")
     return subs, course
