@@ -61,6 +61,19 @@ def record(package: str, name: str, fn) -> None:
     print(f"{name}: recorded for the grader")
 
 
+def read_at_most(fd: int, limit: int) -> bytes:
+    """What is left to read of `fd`, but never more than `limit` bytes (a file the student's code
+    wrote may be of any size)."""
+    chunks, left = [], limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
 def _read_record(path: Path) -> bytes:
     """The bytes of a record the sandbox wrote, read safely: its folder and the file itself must not
     be symbolic links (a link could point at another student's record or at the grader's files), the
@@ -84,14 +97,7 @@ def _read_record(path: Path) -> bytes:
             raise ValueError("the file has other names (a hard link)")
         if info.st_size > MAX_RECORD_BYTES:
             raise ValueError(f"{info.st_size:,} bytes, more than the {MAX_RECORD_BYTES:,} a record may have")
-        chunks, left = [], MAX_RECORD_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        data = b"".join(chunks)
+        data = read_at_most(fd, MAX_RECORD_BYTES + 1)
         if len(data) > MAX_RECORD_BYTES:
             raise ValueError(f"more than the {MAX_RECORD_BYTES:,} bytes a record may have")
         return data

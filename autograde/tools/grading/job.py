@@ -23,11 +23,10 @@ import os
 import sys
 from pathlib import Path
 
-TIMEOUT_OUTPUT = {
-    "ename": "CellTimeoutError",
-    "evalue": "",
-    "traceback": ["\x1b[0;31mCellTimeoutError\x1b[0m: No reply from kernel before timeout"],
-}
+from autograde.tools.grading import shell
+
+# nbgrader's output for a cell interrupted at its timeout, as nbclient wants it (no output_type)
+TIMEOUT_OUTPUT = {k: v for k, v in shell.TIMEOUT_OUTPUT.items() if k != "output_type"}
 
 
 def execute(source: Path, out: Path, timeout: int) -> int:

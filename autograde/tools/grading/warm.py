@@ -41,13 +41,16 @@ import stat
 import sys
 import time
 
+from autograde import probing
+from autograde.tools.grading import secure
+
 JOB = "/job"  # a tmpfs of its own in every runner: the notebook, the log, probes/ and
 WORKDIR = f"{JOB}/notebook"  # the working directory (d2l's text is put in ../data, so it is /job/data)
 NOTEBOOK = "notebook.ipynb"
 LOG = "log"
 RECORD = re.compile(r"^check_[a-z0-9_]+\.pt$")
-MAX_NOTEBOOK_BYTES = 512 << 20  # as secure.MAX_NOTEBOOK_BYTES: this module imports nothing of the course's
-MAX_RECORD_BYTES = (16 << 20) + 1  # one byte over probing.MAX_RECORD_BYTES, so that the judge refuses it
+MAX_NOTEBOOK_BYTES = secure.MAX_NOTEBOOK_BYTES + 1  # one byte over each cap, so that the grader
+MAX_RECORD_BYTES = probing.MAX_RECORD_BYTES + 1  # and the judge see a longer file and refuse it
 MAX_RECORDS = 64
 MAX_LOG_BYTES = 1 << 20
 # What every notebook of the course imports; the chapter's check package is added (--preload).
@@ -108,14 +111,7 @@ def _read_capped(path: str, cap: int) -> bytes | None:
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        chunks, left = [], cap
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return probing.read_at_most(fd, cap)
     finally:
         os.close(fd)
 
@@ -132,7 +128,7 @@ def _links() -> list[str]:
 
 def _collected() -> list[tuple[str, bytes]]:
     files = []
-    notebook = _read_capped(f"{JOB}/{NOTEBOOK}", MAX_NOTEBOOK_BYTES + 1)
+    notebook = _read_capped(f"{JOB}/{NOTEBOOK}", MAX_NOTEBOOK_BYTES)
     if notebook is not None:
         files.append((NOTEBOOK, notebook))
     log = _read_capped(f"{JOB}/{LOG}", MAX_LOG_BYTES)
@@ -155,6 +151,14 @@ def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view) :]
+
+
+def _say(line: str) -> None:
+    """A line in the log (stderr), from a forked process about to end, whatever stderr has become."""
+    try:
+        os.write(2, f"{line}\n".encode())
+    except OSError:
+        pass
 
 
 def _runner(request: dict) -> None:
@@ -186,10 +190,7 @@ def _runner(request: dict) -> None:
         shell.execute(nb, int(request["timeout"]), after_each=save)
         status = 0
     except BaseException as exc:  # noqa: BLE001 - said in the log, the notebook saved as far as it got
-        try:
-            os.write(2, f"the runner stopped: {type(exc).__name__}: {exc}\n".encode())
-        except OSError:
-            pass
+        _say(f"the runner stopped: {type(exc).__name__}: {exc}")
     finally:
         os._exit(status)
 
@@ -228,10 +229,7 @@ def _warden(request: dict, out: int) -> None:
         _write_all(out, json.dumps(header).encode() + b"\n" + b"".join(data for _, data in files))
         status = 0
     except BaseException as exc:  # noqa: BLE001 - the zygote reports it
-        try:
-            os.write(2, f"warden: {type(exc).__name__}: {exc}\n".encode())
-        except OSError:
-            pass
+        _say(f"warden: {type(exc).__name__}: {exc}")
     finally:
         os._exit(status)
 

@@ -23,7 +23,7 @@ from autograde.tools.grading import warm
 MAX_HEADER_BYTES = 64 << 10
 START_SECONDS = 180  # importing torch and d2l from a cold disk
 SLACK_SECONDS = 60  # past the notebook's deadline: the warden kills it, then reads and sends back
-CAPS = {warm.NOTEBOOK: warm.MAX_NOTEBOOK_BYTES + 1, warm.LOG: warm.MAX_LOG_BYTES}
+CAPS = {warm.NOTEBOOK: warm.MAX_NOTEBOOK_BYTES, warm.LOG: warm.MAX_LOG_BYTES}
 
 
 def _cap(name: str) -> int | None:
