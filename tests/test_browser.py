@@ -375,3 +375,25 @@ def test_a_figure_opens_full_size(chapter_page):
     link = chapter_page.locator(".cell_output a.course-figure").first
     assert link.get_attribute("href").endswith(".svg")
     assert link.locator("img").count() == 1
+
+
+CAPTION_GRID_ALT = "Eight test pictures, each with the caption the trained model wrote"
+
+
+def test_the_captions_chapter_shows_pictures_with_the_captions_written(book, browser):  # noqa: F811
+    from autograde.embeddings_captions import scenes
+
+    docname = "chapters/embeddings-captions"
+    images = audit(book, browser, docname, "desktop")["images"]
+    grids = [i for i in images if (i["alt"] or "").startswith(CAPTION_GRID_ALT)]
+    assert len(grids) == 1, "the grid of captioned test pictures is missing (looked for its alt text)"
+    grid = grids[0]
+    assert grid["ok"] and grid["figure"] and grid["width"] >= 600 and grid["height"] >= 250, grid
+    svg = ((book.html / docname).parent / grid["src"]).read_text()
+    assert svg.count("data:image/png;base64,") == 8, "the grid shows eight pictures"
+    # matplotlib writes each line of text it draws as an XML comment before its glyphs
+    text = " ".join(" ".join(line.split()) for line in re.findall(r"<!-- (.*?) -->", svg, re.S))
+    assert len(re.findall("[\u2713\u2717]", text)) == 8, "each picture is marked right or wrong"
+    _, truths = scenes.load("test", 8)
+    for truth in truths:  # above the picture when written right, below it ("true: ...") if not
+        assert truth in text, f"the true caption {truth!r} is not in the grid"
