@@ -203,3 +203,9 @@ def test_the_reference_results_page_shows_what_this_build_measured(book):  # noq
     assert row.group(2) == f"{float(held_out.group(1)):.1f}"  # held-out, as the chapter printed it
     assert re.search(rf"ran top to bottom in.*{CHAPTER}\s*[0-9.]+ min \([0-9]+ s\)", text, flags=re.S)
     assert "cores available" in text and "PyTorch" in text
+
+
+def test_every_model_on_the_reference_results_page_has_a_held_out_perplexity(book):  # noqa: F811
+    text = text_of((book.html / "reference-results.html").read_text(encoding="utf-8"))
+    assert "2-layer LSTM" in text
+    assert "not measured" not in text, "a training cell's notebook glues no <variant>_held_out"
