@@ -51,6 +51,9 @@ class Chapter:
     # Whether it trains d2l's character models with d2l.train_ch8 (each such cell declares one of d2l's
     # rows for the reference-results page); a chapter that trains models of its own reports them itself.
     trains_d2l: bool = True
+    # Seconds its solution took in a cold `rnn-course book` on the course's 2-core machine (full recipe, one
+    # torch thread, two notebooks at a time): a first build's estimate of the time left. 0: not measured.
+    build_seconds: int = 0
 
     @property
     def docname(self) -> str:
@@ -94,6 +97,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("perplexity", check_perplexity=1),
             exercise("predict", check_predict=2),
         ),
+        build_seconds=275,
     ),
     Chapter(
         slug="gru",
@@ -110,6 +114,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("torch_gru", check_torch_gru_forward=2, check_torch_gru_gradients=1, check_torch_gru_devices=1),
             exercise("to_torch_gru_layout", check_to_torch_gru_layout=2),
         ),
+        build_seconds=380,
     ),
     Chapter(
         slug="lstm-scratch",
@@ -127,6 +132,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("fused_lstm", check_fused_lstm=3),
             exercise("to_torch_layout", check_to_torch_layout=2),
         ),
+        build_seconds=385,
     ),
     Chapter(
         slug="lstm-concise",
@@ -145,6 +151,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("StackedBiLSTM", check_stacked_bilstm=4),
             exercise("ManyToOne", check_many_to_one=2, check_many_to_one_training=2),
         ),
+        build_seconds=320,
     ),
     Chapter(
         slug="embeddings-captions",
@@ -161,6 +168,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("DecoderRNN", check_decoder_forward=3, check_decoder_sample=2),
         ),
         trains_d2l=False,
+        build_seconds=75,
     ),
     Chapter(
         slug="bigram-lstm",
@@ -179,6 +187,7 @@ CHAPTERS: tuple[Chapter, ...] = (
             exercise("PeepholeLSTM", check_peephole=3),
         ),
         trains_d2l=False,
+        build_seconds=75,
     ),
 )
 

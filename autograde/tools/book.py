@@ -196,8 +196,9 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
     """Every chapter's executed solution, from the cache or run side by side.
 
     The notebooks are independent, so up to `options.jobs` kernels (default: one per core) run
-    at once, each computing with one thread; the longest notebook (by the last build's times)
-    starts first. The log says when each one finished, and about how long is left.
+    at once, each computing with one thread; the longest notebook (by the last build's times, or
+    on a first full build the course's, `course.Chapter.build_seconds`) starts first. The log says
+    when each one finished, and about how long is left.
     """
     from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
@@ -219,7 +220,8 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
     jobs = max(1, min(options.jobs or cores(), len(todo)))
     threads = 1 if jobs > 1 else None
     timings_file = options.cache_dir / f"timings.{mode_name(options.quick)}.json"
-    expected = _read_timings(timings_file)
+    measured = _read_timings(timings_file)
+    expected = {**_reference_timings(options.quick), **measured}
     todo.sort(key=lambda c: -expected.get(c.name, 0.0))
     log(f"  {len(todo)} notebook(s) to execute, {jobs} at a time" + (", one torch thread each" if threads else ""))
     started: dict[str, float] = {}
@@ -245,15 +247,20 @@ def execute_all(chapters: list[Chapter], options: Options) -> dict[str, nbformat
                 chapter = running.pop(future)
                 results[chapter.name] = future.result()  # ExecutionFailed stops the build
                 seconds = time.perf_counter() - started[chapter.name]
-                expected[chapter.name] = seconds
-                _write_timings(timings_file, expected)
+                expected[chapter.name] = measured[chapter.name] = seconds
+                _write_timings(timings_file, measured)
             left = [c for c in running.values()]
             if done or left:
                 log(
                     f"  [{time.perf_counter() - start:5.0f} s] {len(todo) - len(left)}/{len(todo)} "
-                    f"notebooks done{_time_left(left, started, expected, jobs)}"
+                    f"notebooks done{_time_left(left, started, expected, jobs, measured)}"
                 )
     return {c.name: results[c.name] for c in chapters}
+
+
+def _reference_timings(quick: bool) -> dict[str, float]:
+    """What each chapter took in a cold full build on the course's 2-core machine (none for --quick)."""
+    return {} if quick else {c.slug: float(c.build_seconds) for c in course.CHAPTERS if c.build_seconds}
 
 
 def _read_timings(path: Path) -> dict[str, float]:
@@ -272,8 +279,11 @@ def _write_timings(path: Path, timings: dict[str, float]) -> None:
     path.write_text(json.dumps({k: round(v, 1) for k, v in timings.items()}, indent=1) + "\n")
 
 
-def _time_left(left: list[Chapter], started: dict[str, float], expected: dict[str, float], jobs: int) -> str:
-    """'; about 4 min left' from the last build's times, or the notebooks still running."""
+def _time_left(
+    left: list[Chapter], started: dict[str, float], expected: dict[str, float], jobs: int, measured: dict[str, float]
+) -> str:
+    """'; running: ...; about 4 min left' from the last build's times (`measured`) or the course's; without
+    either, only the notebooks still running."""
     if not left:
         return ""
     now = time.perf_counter()
@@ -285,7 +295,8 @@ def _time_left(left: list[Chapter], started: dict[str, float], expected: dict[st
         return f"; running: {names}"
     remaining = [max(expected[c.name] - (now - started.get(c.name, now)), 0.0) for c in left]
     estimate = max(max(remaining), sum(remaining) / jobs)
-    return f"; running: {names}; about {estimate / 60:.1f} min left (the last build's times)"
+    basis = "the last build's times" if all(c.name in measured for c in left) else "the course's 2-core machine"
+    return f"; running: {names}; about {estimate / 60:.1f} min left (by {basis})"
 
 
 def toc_docnames(root: Path) -> list[str]:
